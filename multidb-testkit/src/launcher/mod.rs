@@ -1,0 +1,1 @@
+//! Launchers for real `redis-server` processes.
