@@ -1,0 +1,99 @@
+//! What a health check is, and what the engine reports about a target.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// One way of checking a target (e.g. a Redis `PING`).
+///
+/// The engine calls [`check`](Self::check) once per probe, bounds the whole check by its
+/// timeout and catches panics, so an implementation may simply return an error, hang or
+/// even panic: every such outcome is reported as an unhealthy result, never propagated.
+#[async_trait::async_trait]
+pub trait HealthCheck<T: ?Sized + Send + Sync>: Send + Sync {
+    /// Probes the target once.
+    ///
+    /// # Errors
+    ///
+    /// [`Unhealthy`] with the reason when the target failed the probe.
+    async fn check(&self, target: &T) -> Result<(), Unhealthy>;
+
+    /// The check's name, used in reasons and logs.
+    #[allow(
+        clippy::unnecessary_literal_bound,
+        reason = "implementations return names borrowed from self"
+    )]
+    fn name(&self) -> &str {
+        "check"
+    }
+}
+
+/// Why a target is unhealthy, in words (e.g. `"ping: timed out after 3s"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unhealthy {
+    reason: String,
+}
+
+impl Unhealthy {
+    /// An unhealthy outcome with the given reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+
+    /// The reason.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// The result of one check of a target (every health check, every probe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthStatus {
+    /// Whether every health check passed.
+    pub healthy: bool,
+    /// `Some` when unhealthy: which check failed and why (failed probes, timeout, panic).
+    pub reason: Option<Unhealthy>,
+    /// How long the check took (`finished_at - started_at`).
+    pub latency: Duration,
+    /// When the check started; results are published in this order.
+    pub started_at: Instant,
+    /// When the check finished.
+    pub finished_at: Instant,
+}
+
+impl HealthStatus {
+    pub(crate) fn new(outcome: Result<(), Unhealthy>, started_at: Instant) -> Self {
+        let finished_at = Instant::now();
+        Self {
+            healthy: outcome.is_ok(),
+            reason: outcome.err(),
+            latency: finished_at.saturating_duration_since(started_at),
+            started_at,
+            finished_at,
+        }
+    }
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            None => write!(f, "healthy ({:?})", self.latency),
+            Some(reason) => write!(f, "unhealthy ({:?}): {reason}", self.latency),
+        }
+    }
+}
+
+/// A published result, as seen by [`HealthMonitor::subscribe`](crate::HealthMonitor::subscribe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEvent<K> {
+    /// The target's key.
+    pub target: K,
+    /// The result.
+    pub status: HealthStatus,
+    /// `true` for the target's first result and whenever `healthy` flipped.
+    pub changed: bool,
+}
