@@ -1,1 +1,2 @@
+//! Closed-path cost: acquire + success on our breaker vs `failsafe`.
 fn main() {}
