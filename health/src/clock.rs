@@ -34,6 +34,9 @@ impl Clock for TokioClock {
     }
 }
 
+/// The longest period given to governor: a century, far below its u64 nanosecond limit.
+const MAX_PERIOD: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// Lets one on-demand check start per `min_probe_interval` (a burst of one).
 #[derive(Debug)]
 pub(crate) struct ProbeLimiter {
@@ -43,7 +46,8 @@ pub(crate) struct ProbeLimiter {
 impl ProbeLimiter {
     /// `None` when `min_probe_interval` is zero: no limit.
     pub(crate) fn new(min_probe_interval: Duration) -> Option<Self> {
-        let quota = Quota::with_period(min_probe_interval)?;
+        // governor counts in u64 nanoseconds and panics beyond them (about 584 years).
+        let quota = Quota::with_period(min_probe_interval.min(MAX_PERIOD))?;
         Some(Self {
             limiter: RateLimiter::direct_with_clock(quota, TokioClock::new()),
         })

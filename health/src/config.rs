@@ -243,7 +243,9 @@ impl TargetConfig {
     pub(crate) fn next_wait(&self) -> Duration {
         let jitter = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX / 2);
         let offset = Duration::from_nanos(fastrand::u64(0..=jitter.saturating_mul(2)));
-        (self.interval + offset).saturating_sub(self.jitter)
+        self.interval
+            .saturating_add(offset)
+            .saturating_sub(self.jitter)
     }
 
     /// The wait before the first scheduled check.

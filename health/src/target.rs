@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::clock::ProbeLimiter;
 use crate::probe::check_all;
@@ -135,7 +136,7 @@ where
 
     /// The worker: runs scheduled checks and requested ones, one at a time, forever.
     pub(crate) async fn run(self: Arc<Self>) {
-        let mut next = Instant::now() + self.config.first_wait();
+        let mut next = deadline_after(self.config.first_wait());
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
@@ -151,12 +152,15 @@ where
                 self.config.on_demand()
             };
             let started_at = Instant::now();
-            let outcome = check_all(&self.checks, &*self.subject, probe).await;
+            let span = tracing::debug_span!("health_check", target = ?self.key, scheduled);
+            let outcome = check_all(&self.checks, &*self.subject, probe)
+                .instrument(span)
+                .await;
             let status = HealthStatus::new(outcome, started_at);
             self.finish(&status);
             completion.send_replace(Some(status));
             if scheduled {
-                next = Instant::now() + self.config.next_wait();
+                next = deadline_after(self.config.next_wait());
             }
         }
     }
@@ -223,6 +227,14 @@ where
         }
         true
     }
+}
+
+/// `now + wait`, or about 30 years from now if that overflows `Instant`.
+fn deadline_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

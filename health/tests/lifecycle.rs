@@ -163,3 +163,31 @@ async fn dropping_last_handle_stops_tasks() {
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(check.calls(), calls);
 }
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_do_not_panic() {
+    let check = Scripted::always(Step::pass());
+    let huge = ProbeConfig::builder()
+        .probes(2)
+        .probe_delay(Duration::ZERO)
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let config = TargetConfig::builder()
+        .interval(Duration::MAX)
+        .jitter(Duration::from_secs(u64::MAX / 2))
+        .probe(huge.clone())
+        .on_demand(huge)
+        .min_probe_interval(Duration::MAX)
+        .build()
+        .unwrap();
+    let monitor = HealthMonitor::new();
+    monitor
+        .add_target("a", Arc::new(()), check.boxed(), config)
+        .unwrap();
+    assert!(monitor.check_now(&"a").await.unwrap().healthy);
+    assert!(!monitor.request_check(&"a"));
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(check.calls(), 2);
+    monitor.shutdown().await;
+}
