@@ -77,7 +77,7 @@ fn decisions(c: &mut Criterion) {
     // A steady state tick with nothing to do: the cost the background loop pays.
     let mut idle = engine();
     c.bench_function("tick_idle", |b| {
-        b.iter(|| idle.tick(black_box(Duration::from_secs(3))))
+        b.iter(|| idle.tick(black_box(Duration::from_secs(3))));
     });
 }
 

@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// a (weight 2) failed over to b at 10 s and came back at 20 s: stable from 50 s.
 fn recovered() -> FailoverEngine<&'static str> {
     let mut e = initialized(&[("a", 2.0), ("b", 1.0)]);
-    e.set_available(&"a", false, OPEN, s(10)).unwrap();
-    assert_eq!(e.set_available(&"a", true, OPEN, s(20)).unwrap(), None);
+    e.set_available(&"a", false, OPEN, s(10)).expect("known id");
+    assert_eq!(
+        e.set_available(&"a", true, OPEN, s(20)).expect("known id"),
+        None
+    );
     e
 }
 

@@ -10,7 +10,10 @@ use multidb_failover::{
 fn with(candidates: &[(&'static str, f64, bool)]) -> FailoverEngine<&'static str> {
     let mut e = FailoverEngine::new(config());
     for &(id, weight, up) in candidates {
-        assert_eq!(e.add(id, weight, s(30), up, s(0)).unwrap(), None);
+        assert_eq!(
+            e.add(id, weight, s(30), up, s(0)).expect("valid candidate"),
+            None
+        );
     }
     e
 }

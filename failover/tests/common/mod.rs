@@ -26,8 +26,10 @@ pub fn config() -> EngineConfig {
 pub fn initialized(candidates: &[(&'static str, f64)]) -> FailoverEngine<&'static str> {
     let mut e = FailoverEngine::new(config());
     for &(id, weight) in candidates {
-        e.add(id, weight, s(30), true, s(0)).unwrap();
+        e.add(id, weight, s(30), true, s(0))
+            .expect("valid candidate");
     }
-    e.initialize(InitialPolicy::OneAvailable, s(0)).unwrap();
+    e.initialize(InitialPolicy::OneAvailable, s(0))
+        .expect("one available");
     e
 }
