@@ -10,6 +10,10 @@ use tokio::time::Instant;
 /// The engine calls [`check`](Self::check) once per probe, bounds the whole check by its
 /// timeout and catches panics, so an implementation may simply return an error, hang or
 /// even panic: every such outcome is reported as an unhealthy result, never propagated.
+/// (A caught panic is still printed by the panic hook; with `panic = "abort"` it aborts.)
+///
+/// The target is lent to every probe, so a check can reuse the target's own connection
+/// instead of opening one per probe.
 #[async_trait::async_trait]
 pub trait HealthCheck<T: ?Sized + Send + Sync>: Send + Sync {
     /// Probes the target once.
