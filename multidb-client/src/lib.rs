@@ -1,1 +1,99 @@
-//! Placeholder: this crate is being built (see the issue tracker).
+//! Use several Redis deployments as one: commands go to the healthiest, highest-weighted
+//! database, move to another in milliseconds when it fails, and come back when it recovers.
+//!
+//! `multidb-client` is the Rust counterpart of redis-py's `MultiDBClient` (and Jedis' and
+//! Lettuce's `MultiDbClient`), built from three generic crates — [`multidb_circuit`] (a
+//! circuit breaker per database), [`multidb_health`] (background health checks) and
+//! [`multidb_failover`] (which database should be active) — over the `redis` crate.
+//!
+//! ```no_run
+//! use multidb_client::MultiDbClient;
+//! use redis::AsyncCommands;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = MultiDbClient::from_urls(
+//!     ["redis://127.0.0.1:6379/0", "redis://127.0.0.1:6380/0"],
+//!     [1.0, 0.5],
+//! )?;
+//! client.initialize().await?;
+//!
+//! let mut con = client.clone();
+//! con.set::<_, _, ()>("key", "value").await?;
+//! let v: String = con.get("key").await?;
+//! # let _ = v;
+//! client.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Semantics
+//!
+//! - **What counts as a failure**: see [`replay`](crate#what-counts-as-a-failure-and-what-is-replayed).
+//!   I/O errors, timeouts and (configurably) `LOADING`/`MASTERDOWN`/`CLUSTERDOWN`/`TRYAGAIN`
+//!   feed each database's circuit breaker; error replies such as `WRONGTYPE` never do.
+//! - **Probe-confirmed detection**: a connection-level failure on the active database
+//!   triggers an immediate, rate-limited health probe of it; a failed probe opens its circuit
+//!   and fails over at once. A single transient error causes no switch.
+//! - **Retries** re-read the active database, so they land on the new one after a failover.
+//!   Commands that never reached a server are retried anywhere; commands that may have
+//!   reached one are replayed only when idempotent, and transactions never.
+//! - **No healthy database**: commands fail fast with
+//!   [`MultiDbError::TemporarilyUnavailable`] during the failover budget, then
+//!   [`MultiDbError::NoValidDatabase`]; traffic resumes by itself when a database recovers.
+//! - **Anti-flapping**: a database that failed serves again only after its grace period of
+//!   continuous health, and auto-fallback to a higher weight waits for the same.
+//! - **Secrets**: passwords in URLs never appear in `Debug`, `Display`, events, errors or logs.
+//!
+//! ## What counts as a failure, and what is replayed
+//!
+//! **Failures** (they feed the circuit breaker and may fail over): I/O errors — refused,
+//! reset, broken pipe, EOF, timeouts — garbage from the server, and, unless
+//! `busy_errors_are_failures(false)`, the replies `LOADING`, `MASTERDOWN`, `CLUSTERDOWN`
+//! and `TRYAGAIN`. Every other error reply means the database answered.
+//!
+//! **Replay**: a command that provably never reached a server (connection refused, circuit
+//! open, a busy reply) may be retried anywhere. One that may have reached a server (a
+//! timeout, a reset mid-flight) is retried only if idempotent (reads; `SET` without
+//! `GET`/`NX`/`XX`; `DEL`, `HSET`, `SADD`, `EXPIRE`…); `INCR`, `LPUSH` or scripts fail with
+//! [`MultiDbError::MayHaveBeenApplied`] unless `retry_non_idempotent(true)`. Atomic
+//! pipelines (`MULTI`/`EXEC`) are never replayed once they may have been applied.
+//!
+//! # Feature flags
+//!
+//! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
+//!   reason) through the `metrics` facade.
+
+mod checks;
+mod client;
+mod command;
+mod config;
+mod connection;
+mod control;
+mod endpoint;
+mod error;
+mod event;
+mod member;
+mod replay;
+mod retry;
+
+pub use checks::{EchoCheck, PingCheck};
+pub use client::MultiDbClient;
+pub use config::{DatabaseConfig, MultiDbConfig, MultiDbConfigBuilder};
+pub use connection::MemberConnection;
+pub use endpoint::{Endpoint, Protocol, redact_url};
+pub use error::{ConfigError, FailedDatabase, MultiDbError};
+pub use event::{DatabaseId, DatabaseInfo, Event};
+pub use member::Database;
+
+/// The state of a database's circuit breaker.
+pub use multidb_circuit::State as CircuitState;
+/// How many databases must be healthy for `initialize()` to succeed.
+pub use multidb_failover::InitialPolicy as InitialHealthCheck;
+/// Why the active database changed.
+pub use multidb_failover::SwitchReason;
+/// Chooses the active database among the healthy ones (default: highest weight).
+pub use multidb_failover::{CandidateView, FailoverStrategy, WeightedStrategy};
+/// How the probes of one health check combine.
+pub use multidb_health::ProbePolicy as HealthPolicy;
+/// A health check of a [`Database`], and its failure.
+pub use multidb_health::{HealthCheck, Unhealthy};

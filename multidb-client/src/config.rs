@@ -1,0 +1,617 @@
+//! Configuration: [`MultiDbConfig`] (client-wide knobs, with redis-py's names and defaults)
+//! and [`DatabaseConfig`] (one member database).
+//!
+//! Everything is validated by [`MultiDbConfigBuilder::build`] before any I/O: a bad value
+//! is a [`ConfigError`] naming the field and the value, never a panic or a late surprise.
+//!
+//! Defaults follow redis-py, Jedis and Lettuce so a ported configuration behaves the same
+//! (health checks every 5 s, 3 probes 0.5 s apart, 3 s timeout; failure window 2 s with 1000
+//! failures and 10 %; grace period 60 s; auto-fallback 120 s; failover budget 10 × 12 s),
+//! with two deliberate differences:
+//! - the initial policy is [`InitialHealthCheck::OneAvailable`]: a region that is down at
+//!   start must not stop the application — that is the outage failover exists for;
+//! - probe-confirmed detection is on: a connection failure on the active database triggers
+//!   an immediate health probe, and a failed probe fails over at once, so a dead primary
+//!   moves traffic in milliseconds instead of after the windowed thresholds or the next
+//!   scheduled check.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::ConnectionInfo;
+
+use crate::connection::{DynConnection, boxed};
+use crate::endpoint::{Endpoint, Protocol, parse_url, redact_url};
+use crate::error::ConfigError;
+use crate::member::Database;
+use crate::{FailoverStrategy, HealthCheck, HealthPolicy, InitialHealthCheck};
+
+/// Where a member's connection comes from.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// A URL: the client opens and manages the connection.
+    Url(Box<ConnectionInfo>),
+    /// A connection the application made.
+    Connection(Arc<dyn DynConnection>),
+}
+
+/// One member database: where it is and how to treat it.
+///
+/// ```
+/// use multidb_client::DatabaseConfig;
+/// use std::time::Duration;
+///
+/// let db = DatabaseConfig::from_url("redis://:secret@127.0.0.1:6379/0")?
+///     .weight(0.8)
+///     .grace_period(Duration::from_secs(30));
+/// assert_eq!(db.endpoint().as_str(), "127.0.0.1:6379/0");
+/// assert!(!format!("{db:?}").contains("secret"));
+/// # Ok::<(), multidb_client::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct DatabaseConfig {
+    pub(crate) source: Source,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) weight: f64,
+    pub(crate) grace_period: Duration,
+    pub(crate) health_check_url: Option<String>,
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) connection_timeout: Duration,
+}
+
+/// Defaults of a member database.
+const DEFAULT_WEIGHT: f64 = 1.0;
+const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(60);
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl DatabaseConfig {
+    /// A database reached by URL: `redis://[user:password@]host:port[/db][?protocol=resp3]`,
+    /// `rediss://` (feature `tls`), `unix:///path`. Validates; does no I/O.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidUrl`], [`ConfigError::UnsupportedScheme`] or
+    /// [`ConfigError::TlsNotEnabled`], with the password redacted from the URL shown.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let info = parse_url(url)?;
+        Ok(Self::with_source(
+            Endpoint::from_info(&info),
+            Source::Url(Box::new(info)),
+        ))
+    }
+
+    /// A database reached through a connection the application made: any
+    /// `redis::aio::ConnectionLike + Clone + Send + Sync + 'static`, e.g. a
+    /// `redis::aio::ConnectionManager` or a pool's connection wrapper. The connection's own
+    /// timeouts and reconnects apply; [`Self::name`] sets how it is shown (default
+    /// `connection#N`).
+    pub fn from_connection<C>(connection: C) -> Self
+    where
+        C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::with_source(
+            Endpoint::named(format!("connection#{n}")),
+            Source::Connection(boxed(connection)),
+        )
+    }
+
+    fn with_source(endpoint: Endpoint, source: Source) -> Self {
+        DatabaseConfig {
+            source,
+            endpoint,
+            weight: DEFAULT_WEIGHT,
+            grace_period: DEFAULT_GRACE_PERIOD,
+            health_check_url: None,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+        }
+    }
+
+    /// Its weight (default 1.0, must be finite and > 0): the healthy database with the
+    /// highest weight is active; ties go to the one added first.
+    pub fn weight(mut self, weight: f64) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// How long it must stay healthy after a failure before traffic falls back to it
+    /// (default 60 s): anti-flapping.
+    pub fn grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = grace_period;
+        self
+    }
+
+    /// The Redis Enterprise cluster REST endpoint for the lag-aware health check
+    /// (e.g. `https://cluster.example.com:9443`). Stored with the database; used by the
+    /// lag-aware check.
+    pub fn health_check_url(mut self, url: impl Into<String>) -> Self {
+        self.health_check_url = Some(url.into());
+        self
+    }
+
+    /// How long a command may wait for its reply before it counts as a failure (default
+    /// 500 ms; `None` waits forever — only for blocking commands, better done on a
+    /// [`crate::MultiDbClient::pinned`] connection). URL members only.
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT) may take (default 1 s). URL
+    /// members only.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// The RESP version (default: from the URL's `?protocol=`, else RESP2). URL members only.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        if let Source::Url(info) = &mut self.source {
+            let redis = info.redis_settings().clone().set_protocol(protocol.into());
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// The ACL user name (overrides the URL's). URL members only.
+    pub fn username(mut self, username: impl AsRef<str>) -> Self {
+        if let Source::Url(info) = &mut self.source {
+            let redis = info.redis_settings().clone().set_username(username);
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// The password (overrides the URL's; never shown anywhere). URL members only.
+    pub fn password(mut self, password: impl AsRef<str>) -> Self {
+        if let Source::Url(info) = &mut self.source {
+            let redis = info.redis_settings().clone().set_password(password);
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// How this database is shown in events, errors and logs (default: `host:port/db`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.endpoint = Endpoint::named(name);
+        self
+    }
+
+    /// Where it lives, as shown (no password).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Its configured weight.
+    pub fn weight_value(&self) -> f64 {
+        self.weight
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.weight.is_finite() && self.weight > 0.0) {
+            return Err(ConfigError::InvalidWeight {
+                endpoint: self.endpoint.to_string(),
+                value: self.weight,
+            });
+        }
+        if self.response_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::invalid(
+                "response_timeout",
+                Duration::ZERO,
+                "greater than zero, or None to wait forever",
+            ));
+        }
+        if self.connection_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "connection_timeout",
+                Duration::ZERO,
+                "greater than zero",
+            ));
+        }
+        if let Some(url) = &self.health_check_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "health_check_url must be an http:// or https:// URL".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("endpoint", &self.endpoint)
+            .field("weight", &self.weight)
+            .field("grace_period", &self.grace_period)
+            .field(
+                "health_check_url",
+                &self.health_check_url.as_deref().map(redact_url),
+            )
+            .field("response_timeout", &self.response_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole client configuration. Build it with [`MultiDbConfig::builder`].
+#[derive(Clone)]
+pub struct MultiDbConfig {
+    pub(crate) databases: Vec<DatabaseConfig>,
+    pub(crate) health: HealthSettings,
+    pub(crate) circuit: CircuitSettings,
+    pub(crate) failover: FailoverSettings,
+    pub(crate) retry: RetrySettings,
+    pub(crate) event_capacity: usize,
+}
+
+#[derive(Clone)]
+pub(crate) struct HealthSettings {
+    pub(crate) interval: Duration,
+    pub(crate) probes: u32,
+    pub(crate) probes_delay: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) policy: HealthPolicy,
+    pub(crate) checks: Vec<Arc<dyn HealthCheck<Database>>>,
+    pub(crate) probe_on_failure: bool,
+    pub(crate) min_probe_interval: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CircuitSettings {
+    pub(crate) min_num_failures: u32,
+    pub(crate) failure_rate_threshold: f64,
+    pub(crate) window: Duration,
+    pub(crate) busy_errors_are_failures: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct FailoverSettings {
+    pub(crate) attempts: u32,
+    pub(crate) delay: Duration,
+    pub(crate) auto_fallback_interval: Option<Duration>,
+    pub(crate) initial: InitialHealthCheck,
+    pub(crate) strategy: Option<Arc<dyn FailoverStrategy<crate::DatabaseId>>>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RetrySettings {
+    pub(crate) attempts: u32,
+    pub(crate) base: Duration,
+    pub(crate) cap: Duration,
+    pub(crate) jitter: bool,
+    pub(crate) budget_ratio: f64,
+    pub(crate) budget_min_per_second: u32,
+    pub(crate) non_idempotent: bool,
+}
+
+impl MultiDbConfig {
+    /// A builder with every default set; add databases with
+    /// [`MultiDbConfigBuilder::database`].
+    pub fn builder() -> MultiDbConfigBuilder {
+        MultiDbConfigBuilder {
+            config: MultiDbConfig {
+                databases: Vec::new(),
+                health: HealthSettings {
+                    interval: Duration::from_secs(5),
+                    probes: 3,
+                    probes_delay: Duration::from_millis(500),
+                    timeout: Duration::from_secs(3),
+                    policy: HealthPolicy::All,
+                    checks: Vec::new(),
+                    probe_on_failure: true,
+                    min_probe_interval: Duration::from_millis(100),
+                },
+                circuit: CircuitSettings {
+                    min_num_failures: 1000,
+                    failure_rate_threshold: 0.1,
+                    window: Duration::from_secs(2),
+                    busy_errors_are_failures: true,
+                },
+                failover: FailoverSettings {
+                    attempts: 10,
+                    delay: Duration::from_secs(12),
+                    auto_fallback_interval: Some(Duration::from_secs(120)),
+                    initial: InitialHealthCheck::OneAvailable,
+                    strategy: None,
+                },
+                retry: RetrySettings {
+                    attempts: 10,
+                    base: Duration::from_millis(10),
+                    cap: Duration::from_secs(1),
+                    jitter: true,
+                    budget_ratio: 0.2,
+                    budget_min_per_second: 10,
+                    non_idempotent: false,
+                },
+                event_capacity: 1024,
+            },
+        }
+    }
+
+    /// The member databases, in the order given.
+    pub fn databases(&self) -> &[DatabaseConfig] {
+        &self.databases
+    }
+}
+
+impl fmt::Debug for MultiDbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiDbConfig")
+            .field("databases", &self.databases)
+            .field("health_check_interval", &self.health.interval)
+            .field("health_check_probes", &self.health.probes)
+            .field("health_check_probes_delay", &self.health.probes_delay)
+            .field("health_check_timeout", &self.health.timeout)
+            .field("health_check_policy", &self.health.policy)
+            .field("circuit", &self.circuit)
+            .field("failover_attempts", &self.failover.attempts)
+            .field("failover_delay", &self.failover.delay)
+            .field(
+                "auto_fallback_interval",
+                &self.failover.auto_fallback_interval,
+            )
+            .field("initial_health_check", &self.failover.initial)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`MultiDbConfig`]; every knob has redis-py's name (Rust style) and default.
+#[must_use]
+pub struct MultiDbConfigBuilder {
+    config: MultiDbConfig,
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$($field).+ = value;
+            self
+        }
+    };
+}
+
+impl MultiDbConfigBuilder {
+    /// Adds a member database.
+    pub fn database(mut self, database: DatabaseConfig) -> Self {
+        self.config.databases.push(database);
+        self
+    }
+
+    setter!(
+        /// How often each database is health-checked (default 5 s).
+        health_check_interval: Duration => health.interval);
+    setter!(
+        /// Probes per health check (default 3, at least 1).
+        health_check_probes: u32 => health.probes);
+    setter!(
+        /// Pause between the probes of one check (default 500 ms).
+        health_check_probes_delay: Duration => health.probes_delay);
+    setter!(
+        /// Time limit of one whole health check, all probes included (default 3 s).
+        health_check_timeout: Duration => health.timeout);
+    setter!(
+        /// How probe results combine: all must pass (default), a majority, or any.
+        health_check_policy: HealthPolicy => health.policy);
+    setter!(
+        /// How many databases must be healthy for `initialize()` to succeed (default
+        /// [`InitialHealthCheck::OneAvailable`]; the others join when they recover).
+        initial_health_check: InitialHealthCheck => failover.initial);
+    setter!(
+        /// With no healthy database, how many `failover_delay` periods commands fail with
+        /// "temporarily unavailable" before "no valid database" (default 10).
+        failover_attempts: u32 => failover.attempts);
+    setter!(
+        /// See [`Self::failover_attempts`] (default 12 s).
+        failover_delay: Duration => failover.delay);
+    setter!(
+        /// How often to fall back to a healthier, higher-weight database (default 120 s;
+        /// `None` disables auto-fallback).
+        auto_fallback_interval: Option<Duration> => failover.auto_fallback_interval);
+    setter!(
+        /// Failures inside the detection window needed to open a circuit (default 1000).
+        min_num_failures: u32 => circuit.min_num_failures);
+    setter!(
+        /// Failure rate inside the window needed to open a circuit, in (0, 1] (default 0.1).
+        failure_rate_threshold: f64 => circuit.failure_rate_threshold);
+    setter!(
+        /// The sliding window over which failures are counted (default 2 s).
+        failures_detection_window: Duration => circuit.window);
+    setter!(
+        /// Whether `LOADING`, `MASTERDOWN`, `CLUSTERDOWN` and `TRYAGAIN` replies count as
+        /// failures of the database (default true). Other error replies (`WRONGTYPE`,
+        /// `ERR`, `NOSCRIPT`, `NOPERM`…) never do: the database answered.
+        busy_errors_are_failures: bool => circuit.busy_errors_are_failures);
+    setter!(
+        /// Probe a database at once when a command on it fails at the connection level, and
+        /// fail over if the probe fails too (default true).
+        probe_on_failure: bool => health.probe_on_failure);
+    setter!(
+        /// At most one on-demand probe per database per this interval (default 100 ms).
+        min_probe_interval: Duration => health.min_probe_interval);
+    setter!(
+        /// Retries of a failed command (default 10; 0 disables). Each retry re-reads the
+        /// active database, so it lands on the new one after a failover.
+        retry_attempts: u32 => retry.attempts);
+    setter!(
+        /// First retry backoff (default 10 ms), doubled each retry.
+        retry_backoff_base: Duration => retry.base);
+    setter!(
+        /// Longest retry backoff (default 1 s).
+        retry_backoff_cap: Duration => retry.cap);
+    setter!(
+        /// Randomize backoffs so clients do not retry in lockstep (default true).
+        retry_jitter: bool => retry.jitter);
+    setter!(
+        /// Retries may be at most this fraction of recent requests, plus
+        /// [`Self::retry_budget_min_per_second`] (default 0.2, in [0, 1]).
+        retry_budget_ratio: f64 => retry.budget_ratio);
+    setter!(
+        /// Retries always allowed per second whatever the traffic (default 10).
+        retry_budget_min_per_second: u32 => retry.budget_min_per_second);
+    setter!(
+        /// Also replay commands that are not idempotent (e.g. `INCR`) when they may already
+        /// have been applied, like redis-py does (default false: such a command fails with
+        /// [`crate::MultiDbError::MayHaveBeenApplied`]). Transactions are never replayed.
+        retry_non_idempotent: bool => retry.non_idempotent);
+    setter!(
+        /// Capacity of the events channel (default 1024).
+        event_capacity: usize => event_capacity);
+
+    /// Adds a health check run on every database (the default, when none is added, is
+    /// [`crate::PingCheck`]). Several checks must all pass.
+    pub fn health_check(mut self, check: Arc<dyn HealthCheck<Database>>) -> Self {
+        self.config.health.checks.push(check);
+        self
+    }
+
+    /// Chooses among healthy databases (default: highest weight, ties by order added).
+    pub fn failover_strategy(
+        mut self,
+        strategy: Arc<dyn FailoverStrategy<crate::DatabaseId>>,
+    ) -> Self {
+        self.config.failover.strategy = Some(strategy);
+        self
+    }
+
+    /// Checks everything and returns the configuration.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field that is wrong: no database, a bad weight,
+    /// zero probes, a failure rate outside (0, 1], a zero duration where one makes no sense,
+    /// duplicate endpoints, and so on.
+    pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
+        let c = self.config;
+        if c.databases.is_empty() {
+            return Err(ConfigError::NoDatabases);
+        }
+        let mut seen = HashSet::new();
+        for db in &c.databases {
+            db.validate()?;
+            if !seen.insert(db.endpoint.clone()) {
+                return Err(ConfigError::DuplicateEndpoint {
+                    endpoint: db.endpoint.to_string(),
+                });
+            }
+        }
+        nonzero("health_check_interval", c.health.interval)?;
+        nonzero("health_check_timeout", c.health.timeout)?;
+        nonzero("failures_detection_window", c.circuit.window)?;
+        nonzero("min_probe_interval", c.health.min_probe_interval)?;
+        nonzero("retry_backoff_base", c.retry.base)?;
+        if c.health.probes == 0 {
+            return Err(ConfigError::invalid("health_check_probes", 0, "at least 1"));
+        }
+        if c.circuit.min_num_failures == 0 {
+            return Err(ConfigError::invalid("min_num_failures", 0, "at least 1"));
+        }
+        let rate = c.circuit.failure_rate_threshold;
+        if !(rate > 0.0 && rate <= 1.0) {
+            return Err(ConfigError::invalid(
+                "failure_rate_threshold",
+                rate,
+                "in (0, 1]",
+            ));
+        }
+        let ratio = c.retry.budget_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(ConfigError::invalid(
+                "retry_budget_ratio",
+                ratio,
+                "in [0, 1]",
+            ));
+        }
+        if c.retry.cap < c.retry.base {
+            return Err(ConfigError::invalid(
+                "retry_backoff_cap",
+                c.retry.cap,
+                "at least retry_backoff_base",
+            ));
+        }
+        if c.failover.attempts == 0 {
+            return Err(ConfigError::invalid("failover_attempts", 0, "at least 1"));
+        }
+        if c.failover.auto_fallback_interval == Some(Duration::ZERO) {
+            return Err(ConfigError::invalid(
+                "auto_fallback_interval",
+                Duration::ZERO,
+                "greater than zero, or None to disable",
+            ));
+        }
+        if c.event_capacity == 0 {
+            return Err(ConfigError::invalid("event_capacity", 0, "at least 1"));
+        }
+        Ok(c)
+    }
+}
+
+fn nonzero(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        Err(ConfigError::invalid(field, value, "greater than zero"))
+    } else {
+        Ok(())
+    }
+}
+
+impl MultiDbConfig {
+    /// The configuration of `from_urls`: one database per URL with the matching weight,
+    /// everything else default.
+    pub(crate) fn from_urls<U, W>(urls: U, weights: W) -> Result<Self, ConfigError>
+    where
+        U: IntoIterator,
+        U::Item: AsRef<str>,
+        W: IntoIterator<Item = f64>,
+    {
+        let urls: Vec<U::Item> = urls.into_iter().collect();
+        let weights: Vec<f64> = weights.into_iter().collect();
+        if urls.len() != weights.len() {
+            return Err(ConfigError::WeightCountMismatch {
+                urls: urls.len(),
+                weights: weights.len(),
+            });
+        }
+        let mut builder = MultiDbConfig::builder();
+        for (url, weight) in urls.iter().zip(weights) {
+            builder = builder.database(DatabaseConfig::from_url(url.as_ref())?.weight(weight));
+        }
+        builder.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = MultiDbConfig::builder()
+            .database(DatabaseConfig::from_url("redis://127.0.0.1:1").unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(c.health.interval, Duration::from_secs(5));
+        assert_eq!(c.health.probes, 3);
+        assert_eq!(c.health.probes_delay, Duration::from_millis(500));
+        assert_eq!(c.health.timeout, Duration::from_secs(3));
+        assert_eq!(c.circuit.min_num_failures, 1000);
+        assert!((c.circuit.failure_rate_threshold - 0.1).abs() < f64::EPSILON);
+        assert_eq!(c.circuit.window, Duration::from_secs(2));
+        assert_eq!(c.failover.attempts, 10);
+        assert_eq!(c.failover.delay, Duration::from_secs(12));
+        assert_eq!(
+            c.failover.auto_fallback_interval,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(c.failover.initial, InitialHealthCheck::OneAvailable);
+        assert_eq!(c.databases[0].grace_period, Duration::from_secs(60));
+        assert_eq!(c.retry.attempts, 10);
+    }
+}

@@ -1,0 +1,132 @@
+//! The connection to one member database, whatever made it.
+//!
+//! URL members get a `redis::aio::ConnectionManager` (created lazily, so a database that is
+//! down at start costs nothing until it recovers), configured so that *our* failover
+//! logic decides: one connection attempt per reconnect, bounded by the member's connection
+//! timeout, never redis-rs' own multi-second retry loop. Applications may bring their own
+//! connection instead.
+
+use std::fmt;
+use std::sync::Arc;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+use crate::config::{DatabaseConfig, Source};
+
+/// An application-made connection, cloneable behind a trait object.
+pub(crate) trait DynConnection: Send + Sync {
+    fn clone_box(&self) -> Box<dyn DynConnectionLike>;
+}
+
+/// `ConnectionLike` plus what a boxed clone needs.
+pub(crate) trait DynConnectionLike: ConnectionLike + Send + Sync {}
+impl<T: ConnectionLike + Send + Sync> DynConnectionLike for T {}
+
+struct Shared<C>(C);
+
+impl<C> DynConnection for Shared<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn clone_box(&self) -> Box<dyn DynConnectionLike> {
+        Box::new(self.0.clone())
+    }
+}
+
+pub(crate) fn boxed<C>(connection: C) -> Arc<dyn DynConnection>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    Arc::new(Shared(connection))
+}
+
+/// A connection to one member database. Cheap to clone (clones share the underlying
+/// connection); implements `redis::aio::ConnectionLike`, so every `redis::AsyncCommands`
+/// method works on it. Health checks receive one through [`crate::Database::connection`].
+pub struct MemberConnection {
+    inner: Inner,
+    db: i64,
+}
+
+enum Inner {
+    Manager(ConnectionManager),
+    Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
+}
+
+impl Clone for MemberConnection {
+    fn clone(&self) -> Self {
+        let inner = match &self.inner {
+            Inner::Manager(m) => Inner::Manager(m.clone()),
+            Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
+        };
+        MemberConnection { inner, db: self.db }
+    }
+}
+
+impl fmt::Debug for MemberConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.inner {
+            Inner::Manager(_) => "managed",
+            Inner::Custom(..) => "custom",
+        };
+        f.debug_struct("MemberConnection")
+            .field("kind", &kind)
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl MemberConnection {
+    /// Opens (lazily) the connection a database config describes. Needs a tokio runtime.
+    pub(crate) fn open(config: &DatabaseConfig) -> RedisResult<Self> {
+        match &config.source {
+            Source::Url(info) => {
+                let db = info.redis_settings().db();
+                let client = redis::Client::open(info.as_ref().clone())?;
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(config.connection_timeout))
+                    .set_response_timeout(config.response_timeout);
+                let manager = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+                Ok(MemberConnection {
+                    inner: Inner::Manager(manager),
+                    db,
+                })
+            }
+            Source::Connection(shared) => {
+                let first = shared.clone_box();
+                let db = first.get_db();
+                Ok(MemberConnection {
+                    inner: Inner::Custom(shared.clone(), first),
+                    db,
+                })
+            }
+        }
+    }
+}
+
+impl ConnectionLike for MemberConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.inner {
+            Inner::Manager(m) => m.req_packed_command(cmd),
+            Inner::Custom(_, c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.inner {
+            Inner::Manager(m) => m.req_packed_commands(pipeline, offset, count),
+            Inner::Custom(_, c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        self.db
+    }
+}

@@ -1,0 +1,194 @@
+//! Parsing member URLs and showing them without their secrets.
+//!
+//! A URL may carry a password (`redis://user:secret@host:6379/0`). The parsed
+//! [`redis::ConnectionInfo`] keeps it for connecting; everything a person can read — `Debug`,
+//! `Display`, events, errors, logs — goes through [`redact_url`] or [`Endpoint`] instead.
+
+use std::fmt;
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
+
+use crate::error::ConfigError;
+
+/// Schemes a member URL may use.
+const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "valkey",
+    "valkeys",
+    "unix",
+    "redis+unix",
+    "valkey+unix",
+];
+
+/// Where a member lives, as it may be shown: `host:port/db`, never a password.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint(String);
+
+impl Endpoint {
+    pub(crate) fn from_info(info: &ConnectionInfo) -> Self {
+        let db = info.redis_settings().db();
+        let tls = if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            "tls://"
+        } else {
+            ""
+        };
+        Endpoint(format!("{tls}{}/{db}", info.addr()))
+    }
+
+    pub(crate) fn named(name: impl Into<String>) -> Self {
+        Endpoint(name.into())
+    }
+
+    /// The endpoint as text (`127.0.0.1:6379/0`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({})", self.0)
+    }
+}
+
+/// Returns `url` with any password replaced by `***`, for messages and logs.
+///
+/// ```
+/// use multidb_client::redact_url;
+/// assert_eq!(redact_url("redis://app:s3cret@db1:6379/0"), "redis://app:***@db1:6379/0");
+/// assert_eq!(redact_url("redis://db1:6379"), "redis://db1:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // Not a URL we can take apart: show nothing of what might be a secret.
+        return if url.contains('@') {
+            "<unparseable url>".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let user = match userinfo.find(':') {
+        Some(colon) => &userinfo[..colon],
+        // `redis://secret@host` is read as a user name by redis-rs, but people do put
+        // passwords there: hide it too.
+        None => "",
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..authority_start],
+        user,
+        &url[authority_start + at..]
+    )
+}
+
+/// A member URL, parsed and checked.
+pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, ConfigError> {
+    let shown = redact_url(url);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let Some(scheme) = scheme else {
+        return Err(ConfigError::InvalidUrl {
+            url: shown,
+            reason: "expected scheme://host:port, e.g. redis://127.0.0.1:6379/0".to_owned(),
+        });
+    };
+    if !SCHEMES.contains(&scheme.as_str()) {
+        return Err(ConfigError::UnsupportedScheme { url: shown, scheme });
+    }
+    if matches!(scheme.as_str(), "rediss" | "valkeys") && !cfg!(feature = "tls") {
+        return Err(ConfigError::TlsNotEnabled { url: shown });
+    }
+    let info = url
+        .into_connection_info()
+        .map_err(|e| ConfigError::InvalidUrl {
+            url: shown.clone(),
+            reason: e.detail().map_or_else(
+                || e.to_string(),
+                |detail| format!("{}: {detail}", e.category()),
+            ),
+        })?;
+    if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr() {
+        if host.is_empty() {
+            return Err(ConfigError::InvalidUrl {
+                url: shown,
+                reason: "missing host".to_owned(),
+            });
+        }
+    }
+    Ok(info)
+}
+
+/// The RESP version a member speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// RESP2, the default of every Redis server.
+    #[default]
+    Resp2,
+    /// RESP3 (`HELLO 3`): needed for push-based Pub/Sub on a shared connection.
+    Resp3,
+}
+
+impl From<Protocol> for ProtocolVersion {
+    fn from(p: Protocol) -> Self {
+        match p {
+            Protocol::Resp2 => ProtocolVersion::RESP2,
+            Protocol::Resp3 => ProtocolVersion::RESP3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_user_host_and_path() {
+        assert_eq!(
+            redact_url("rediss://u:p%40ss@h:1/2?protocol=resp3"),
+            "rediss://u:***@h:1/2?protocol=resp3"
+        );
+        assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
+        assert_eq!(redact_url("redis://pw@h:1"), "redis://:***@h:1");
+        assert_eq!(redact_url("not a url with @"), "<unparseable url>");
+    }
+
+    #[test]
+    fn parse_rejects_other_schemes_and_names_the_scheme() {
+        let err = parse_url("http://user:pw@h:1").unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnsupportedScheme { ref scheme, .. } if scheme == "http")
+        );
+        assert!(!err.to_string().contains("pw@"));
+    }
+
+    #[test]
+    fn parse_error_never_shows_the_password() {
+        let err = parse_url("redis://u:topsecret@h:1/notanumber").unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+        let err = parse_url("redis://u:topsecret@:1/0").unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn endpoint_shows_address_and_db_only() {
+        let info = parse_url("redis://u:topsecret@127.0.0.1:6390/3").unwrap();
+        let e = Endpoint::from_info(&info);
+        assert_eq!(e.to_string(), "127.0.0.1:6390/3");
+        assert!(!format!("{e:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,97 @@
+//! What the client tells the application: database ids and snapshots, and the events
+//! published on every change.
+//!
+//! Events go out on a `tokio::sync::broadcast` channel ([`crate::MultiDbClient::events`]):
+//! a receiver that falls behind loses the oldest events (and learns how many it lost), it
+//! never slows the client down. No event carries a password: endpoints are shown as
+//! `host:port/db`.
+
+use std::fmt;
+
+use crate::endpoint::Endpoint;
+use crate::{CircuitState, SwitchReason};
+
+/// The id of one member database of a client. Ids are never reused within a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DatabaseId(pub(crate) u32);
+
+impl DatabaseId {
+    /// The number behind the id (the order in which databases were added, from 1).
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for DatabaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "db{}", self.0)
+    }
+}
+
+/// A snapshot of one member database.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct DatabaseInfo {
+    /// Its id.
+    pub id: DatabaseId,
+    /// Where it lives (password never shown).
+    pub endpoint: Endpoint,
+    /// Its weight: the healthy database with the highest weight is active.
+    pub weight: f64,
+    /// The state of its circuit breaker.
+    pub circuit: CircuitState,
+    /// Whether its last health check passed (`false` before the first one).
+    pub healthy: bool,
+    /// Whether it is the active database.
+    pub active: bool,
+}
+
+/// Something that happened to the client. Published on [`crate::MultiDbClient::events`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Commands now go to `to`.
+    ActiveDatabaseChanged {
+        /// The database that was active before (`None` at start).
+        from: Option<DatabaseId>,
+        /// The database now active.
+        to: DatabaseId,
+        /// Why.
+        reason: SwitchReason,
+    },
+    /// A database's circuit breaker changed state.
+    CircuitStateChanged {
+        /// The database.
+        database: DatabaseId,
+        /// The state before.
+        from: CircuitState,
+        /// The state now.
+        to: CircuitState,
+    },
+    /// A database's health check result flipped (or arrived for the first time).
+    HealthChanged {
+        /// The database.
+        database: DatabaseId,
+        /// Whether it is healthy now.
+        healthy: bool,
+    },
+    /// No database is usable: commands fail fast until one recovers.
+    AllDatabasesUnhealthy,
+    /// A Pub/Sub subscriber re-subscribed its channels on a newly active database.
+    Resubscribed {
+        /// The database subscribed on.
+        database: DatabaseId,
+        /// How many channels, patterns and sharded channels.
+        channels: usize,
+    },
+    /// A database was added.
+    DatabaseAdded {
+        /// Its id.
+        database: DatabaseId,
+    },
+    /// A database was removed.
+    DatabaseRemoved {
+        /// Its id.
+        database: DatabaseId,
+    },
+}

@@ -1,0 +1,151 @@
+//! One member database: its connection, its circuit breaker, its health.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock};
+use tokio::sync::Notify;
+
+use crate::config::{CircuitSettings, DatabaseConfig};
+use crate::connection::MemberConnection;
+use crate::endpoint::Endpoint;
+use crate::error::ConfigError;
+use crate::event::{DatabaseId, DatabaseInfo};
+
+/// The circuit breakers' clock: tokio time, so paused-time tests drive them too.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub(crate) fn new(origin: tokio::time::Instant) -> Self {
+        TokioClock { origin }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A member database as health checks and the client see it.
+///
+/// Custom health checks implement [`crate::HealthCheck`]`<Database>` and get one of these
+/// for each check: its id, its endpoint and a connection to it.
+pub struct Database {
+    pub(crate) id: DatabaseId,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) weight_bits: AtomicU64,
+    pub(crate) connection: MemberConnection,
+    pub(crate) circuit: CircuitBreaker<TokioClock>,
+    pub(crate) healthy: AtomicBool,
+    /// Set when the database stops being active; in-flight commands on it are woken and
+    /// failed fast instead of waiting out their timeouts.
+    pub(crate) evicted: Notify,
+    pub(crate) eviction_epoch: AtomicU64,
+    pub(crate) config: DatabaseConfig,
+}
+
+impl Database {
+    pub(crate) fn new(
+        id: DatabaseId,
+        config: DatabaseConfig,
+        circuit: &CircuitSettings,
+        clock: TokioClock,
+    ) -> Result<Self, crate::MultiDbError> {
+        let circuit_config = CircuitConfig::builder()
+            .failure_rate_threshold(circuit.failure_rate_threshold)
+            .min_num_failures(circuit.min_num_failures)
+            .window(circuit.window)
+            .grace_period(config.grace_period)
+            .build()
+            .map_err(|e| {
+                crate::MultiDbError::Config(ConfigError::InvalidValue {
+                    field: "circuit",
+                    value: e.to_string(),
+                    expected: "a valid circuit configuration",
+                })
+            })?;
+        let connection = MemberConnection::open(&config)?;
+        Ok(Database {
+            id,
+            endpoint: config.endpoint.clone(),
+            weight_bits: AtomicU64::new(config.weight.to_bits()),
+            connection,
+            circuit: CircuitBreaker::with_clock(circuit_config, clock),
+            healthy: AtomicBool::new(false),
+            evicted: Notify::new(),
+            eviction_epoch: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// Its id.
+    pub fn id(&self) -> DatabaseId {
+        self.id
+    }
+
+    /// Where it lives (no password).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// A connection to it (a cheap clone of the one commands use).
+    pub fn connection(&self) -> MemberConnection {
+        self.connection.clone()
+    }
+
+    /// The Redis Enterprise REST endpoint configured for it, if any.
+    pub fn health_check_url(&self) -> Option<&str> {
+        self.config.health_check_url.as_deref()
+    }
+
+    /// Its response timeout (bounds each probe of the default checks).
+    pub fn response_timeout(&self) -> Option<Duration> {
+        self.config.response_timeout
+    }
+
+    /// Its current weight.
+    pub fn weight(&self) -> f64 {
+        f64::from_bits(self.weight_bits.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_weight(&self, weight: f64) {
+        self.weight_bits.store(weight.to_bits(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Wakes every command in flight on this database so it fails fast.
+    pub(crate) fn evict(&self) {
+        self.eviction_epoch.fetch_add(1, Ordering::AcqRel);
+        self.evicted.notify_waiters();
+    }
+
+    pub(crate) fn info(&self, active: bool) -> DatabaseInfo {
+        DatabaseInfo {
+            id: self.id,
+            endpoint: self.endpoint.clone(),
+            weight: self.weight(),
+            circuit: self.circuit.state(),
+            healthy: self.is_healthy(),
+            active,
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .field("weight", &self.weight())
+            .field("healthy", &self.is_healthy())
+            .finish_non_exhaustive()
+    }
+}
