@@ -184,7 +184,7 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         if let (Some(due), Some(interval)) = (self.next_fallback, self.config.fallback_interval())
             && now >= due
         {
-            self.next_fallback = next_multiple(self.fallback_origin, interval, now);
+            self.next_fallback = next_multiple(self.fallback_origin, interval, due, now);
             if self.may_switch()
                 && self.active_available()
                 && !self.manual

@@ -95,8 +95,19 @@ fn check_weight<Id: Clone + fmt::Debug>(id: &Id, weight: f64) -> Result<(), Engi
     }
 }
 
-/// The first `origin + k × interval` strictly after `now`; `None` past the end of time.
-fn next_multiple(origin: Duration, interval: Duration, now: Duration) -> Option<Duration> {
+/// The first `origin + k × interval` strictly after `now`, given the check that was `due`;
+/// `None` past the end of time.
+fn next_multiple(
+    origin: Duration,
+    interval: Duration,
+    due: Duration,
+    now: Duration,
+) -> Option<Duration> {
+    // Ticks usually arrive on time: skip the 128-bit division then.
+    let next = due.checked_add(interval)?;
+    if next > now {
+        return Some(next);
+    }
     let step = interval.as_nanos();
     let elapsed = now.saturating_sub(origin).as_nanos();
     let next = origin
