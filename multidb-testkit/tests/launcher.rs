@@ -341,3 +341,12 @@ async fn tls_server_requiring_client_certs_accepts_the_generated_one() {
         "server must demand a client certificate"
     );
 }
+
+#[test]
+fn launcher_handles_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<RedisServer>();
+    shareable::<RedisCluster>();
+    shareable::<TlsMaterial>();
+    shareable::<LaunchError>();
+}

@@ -20,6 +20,7 @@ mod control;
 mod error;
 mod ports;
 mod server;
+mod signal;
 mod tempdir;
 mod tls;
 

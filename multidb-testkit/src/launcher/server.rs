@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::builder::{self, BINARY_ENV, Listen, Settings};
 use super::control::{Control, Endpoint, Reply};
 use super::ports::PortLease;
+use super::signal;
 use super::tempdir::TempDir;
 use super::tls::{TlsFiles, write_private};
 use super::{LaunchError, RedisServerBuilder, TlsMaterial};
@@ -366,7 +367,7 @@ impl RedisServer {
     ///
     /// [`LaunchError::NotRunning`] while killed, [`LaunchError::Signal`] if signalling fails.
     pub fn pause(&self) -> Result<(), LaunchError> {
-        self.signal("STOP")
+        self.signal("STOP", true)
     }
 
     /// Continues a paused process with `SIGCONT`.
@@ -375,41 +376,17 @@ impl RedisServer {
     ///
     /// [`LaunchError::NotRunning`] while killed, [`LaunchError::Signal`] if signalling fails.
     pub fn resume(&self) -> Result<(), LaunchError> {
-        self.signal("CONT")
+        self.signal("CONT", false)
     }
 
-    /// Signals via the shell's `kill` builtin (`unsafe_code` is forbidden, so no `libc::kill`).
-    /// The lock is held throughout so the pid cannot be reaped and reused meanwhile.
-    fn signal(&self, signal: &'static str) -> Result<(), LaunchError> {
+    fn signal(&self, signal: &'static str, stopped: bool) -> Result<(), LaunchError> {
         let child = self.child_lock();
         let pid = child
             .as_ref()
             .map(Child::id)
             .ok_or(LaunchError::NotRunning { port: self.port })?;
-        let output = Command::new("sh")
-            .args([
-                "-c",
-                "kill -s \"$1\" \"$2\"",
-                "sh",
-                signal,
-                &pid.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| LaunchError::Signal {
-                signal,
-                pid,
-                detail: e.to_string(),
-            })?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(LaunchError::Signal {
-                signal,
-                pid,
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            })
-        }
+        // The lock is held throughout so the pid cannot be reaped and reused meanwhile.
+        signal::send(pid, signal, stopped)
     }
 
     pub(crate) fn bus_port(&self) -> Option<u16> {
