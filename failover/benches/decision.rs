@@ -74,6 +74,31 @@ fn decisions(c: &mut Criterion) {
         );
     });
 
+    // A full cycle without cloning: the heaviest fails (decision 1), recovers, and the
+    // fallback check moves back (decision 2). Time advances one fallback interval per cycle.
+    let mut cycling = engine();
+    let mut now = Duration::ZERO;
+    c.bench_function("cycle_failover_then_fallback_two_decisions", |b| {
+        b.iter(|| {
+            let down = cycling.set_available(
+                &0,
+                false,
+                Unavailability::CircuitOpen,
+                now + Duration::from_secs(1),
+            );
+            let up = cycling.set_available(
+                &0,
+                true,
+                Unavailability::CircuitOpen,
+                now + Duration::from_secs(2),
+            );
+            now += FALLBACK;
+            let back = cycling.tick(now);
+            debug_assert!(down.is_ok_and(|d| d.is_some()) && back.is_some());
+            (up, back)
+        });
+    });
+
     // A steady state tick with nothing to do: the cost the background loop pays.
     let mut idle = engine();
     c.bench_function("tick_idle", |b| {

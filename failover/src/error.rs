@@ -1,7 +1,5 @@
 //! Errors: a rejected call never changes the engine's state.
 
-use std::fmt;
-
 use thiserror::Error;
 
 use crate::InitialPolicy;
@@ -9,7 +7,7 @@ use crate::InitialPolicy;
 /// Why the engine refused a call.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Error)]
-pub enum EngineError<Id: fmt::Debug> {
+pub enum EngineError<Id> {
     /// No candidate has this id.
     #[error("unknown candidate {0:?}")]
     UnknownCandidate(Id),
@@ -39,7 +37,7 @@ pub enum EngineError<Id: fmt::Debug> {
     available.len(),
     available.len() + failed.len()
 )]
-pub struct InitialError<Id: fmt::Debug> {
+pub struct InitialError<Id> {
     /// The policy that was not met.
     pub policy: InitialPolicy,
     /// The candidates that were available, in insertion order.
