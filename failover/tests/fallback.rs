@@ -144,3 +144,23 @@ fn strategy_sees_only_eligible_candidates() {
     e.set_available(&"c", false, OPEN, s(30)).unwrap();
     assert_eq!(e.tick(s(100)).unwrap().to, "a");
 }
+
+/// Accepts only candidates of weight 5 or more.
+struct Picky;
+
+impl FailoverStrategy<&'static str> for Picky {
+    fn select<'a>(&self, eligible: &[CandidateView<'a, &'static str>]) -> Option<&'a &'static str> {
+        eligible.iter().find(|v| v.weight >= 5.0).map(|v| v.id)
+    }
+}
+
+#[test]
+fn strategy_refusing_stable_candidates_widens_to_all_available_on_failover() {
+    let mut e = initialized(&[("a", 3.0), ("b", 1.0), ("c", 1.0)]);
+    e.set_strategy(Arc::new(Picky));
+    e.set_available(&"c", false, OPEN, s(1)).unwrap();
+    e.set_weight(&"c", 9.0, s(2)).unwrap();
+    e.set_available(&"c", true, OPEN, s(3)).unwrap(); // in grace until 33 s
+    let d = e.set_available(&"a", false, OPEN, s(10)).unwrap().unwrap();
+    assert_eq!(d.to, "c", "b is stable but refused; c is available");
+}

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{OPEN, config, initialized, s};
 use multidb_failover::{Decision, EngineError, FailoverEngine, Status, SwitchReason};
 
@@ -202,4 +204,24 @@ fn forcing_the_active_database_pins_it_without_a_decision() {
     assert_eq!(e.force(&"a", s(50), s(10)).unwrap(), None);
     assert_eq!(e.set_available(&"a", false, OPEN, s(20)).unwrap(), None);
     assert_eq!(e.tick(s(60)).unwrap().to, "b");
+}
+
+#[test]
+fn zero_length_force_is_undone_by_the_next_tick() {
+    let mut e = initialized(&[("a", 2.0), ("b", 1.0)]);
+    assert_eq!(e.force(&"b", s(0), s(10)).unwrap().unwrap().to, "b");
+    assert_eq!(
+        e.next_deadline(s(10)),
+        Some(s(10)),
+        "the lapsed pin is due at once"
+    );
+    assert_eq!(e.tick(s(10)).unwrap().reason, SwitchReason::ForceExpired);
+}
+
+#[test]
+fn endless_force_saturates() {
+    let mut e = initialized(&[("a", 2.0), ("b", 1.0)]);
+    e.force(&"b", Duration::MAX, s(10)).unwrap();
+    assert_eq!(e.pinned_until(), Some(Duration::MAX));
+    assert_eq!(e.tick(s(1_000_000)), None);
 }

@@ -138,3 +138,37 @@ impl<Id: fmt::Debug> fmt::Debug for FailoverEngine<Id> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn engine_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<FailoverEngine<String>>();
+    }
+
+    #[test]
+    fn next_multiple_follows_an_on_time_tick() {
+        assert_eq!(next_multiple(s(0), s(100), s(100), s(100)), Some(s(200)));
+    }
+
+    #[test]
+    fn next_multiple_skips_missed_checks_from_the_origin() {
+        assert_eq!(next_multiple(s(7), s(100), s(107), s(450)), Some(s(507)));
+        assert_eq!(next_multiple(s(7), s(100), s(107), s(507)), Some(s(607)));
+    }
+
+    #[test]
+    fn next_multiple_ends_with_time() {
+        assert_eq!(
+            next_multiple(s(0), Duration::MAX, Duration::MAX, Duration::MAX),
+            None
+        );
+    }
+}
