@@ -151,7 +151,9 @@ async fn execute<R: Request + ?Sized>(inner: &Arc<Inner>, request: &R) -> RedisR
         let retry = if replay_ok {
             delays.next().filter(|_| {
                 let counts = db.circuit.counts();
-                inner.budget.try_withdraw(counts.successes + counts.failures)
+                inner
+                    .budget
+                    .try_withdraw(counts.successes + counts.failures)
             })
         } else {
             None

@@ -351,17 +351,6 @@ impl Inner {
         };
         let healthy = event.status.healthy;
         db.healthy.store(healthy, Ordering::Release);
-        if event.changed {
-            if healthy {
-                tracing::info!(database = %db.id, endpoint = %db.endpoint, "database healthy");
-            } else {
-                tracing::warn!(database = %db.id, endpoint = %db.endpoint, reason = ?event.status.reason.as_ref().map(|r| r.reason().to_owned()), "database unhealthy");
-            }
-            self.publish(Event::HealthChanged {
-                database: db.id,
-                healthy,
-            });
-        }
         if healthy {
             // A passing check (all its probes) is the run of successes that closes a
             // breaker; the engine's grace period then guards against flapping.
@@ -380,6 +369,20 @@ impl Inner {
             .ok()
             .flatten();
         self.settle(&mut state, decision);
+        drop(state);
+        // Announced once the engine knows: a listener acting on it finds the state agreeing.
+        if event.changed {
+            if healthy {
+                tracing::info!(database = %db.id, endpoint = %db.endpoint, "database healthy");
+            } else {
+                let reason = event.status.reason.as_ref().map(|r| r.reason().to_owned());
+                tracing::warn!(database = %db.id, endpoint = %db.endpoint, reason = ?reason, "database unhealthy");
+            }
+            self.publish(Event::HealthChanged {
+                database: db.id,
+                healthy,
+            });
+        }
     }
 
     fn on_circuit(&self, id: DatabaseId, transition: &Transition) {

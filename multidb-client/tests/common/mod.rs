@@ -1,0 +1,99 @@
+//! Shared helpers of the client's integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use multidb_client::{Event, MultiDbClient};
+use tokio::sync::broadcast;
+
+/// A guard against hangs, not a way to wait: tests await events and finish long before.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// Awaits the first event matching `pred`, failing the test (not hanging) after [`GUARD`].
+pub async fn next_event(
+    events: &mut broadcast::Receiver<Event>,
+    what: &str,
+    mut pred: impl FnMut(&Event) -> bool,
+) -> Event {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    panic!("lost {n} events waiting for {what}")
+                }
+                Err(e) => panic!("event channel closed waiting for {what}: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no event {what} within {GUARD:?}"))
+}
+
+/// Counts of a load run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadReport {
+    pub ok: u64,
+    /// Errors returned to the application.
+    pub errors: u64,
+    /// Reads that did not see the task's own write: the write went to a server that then
+    /// died (independent servers do not replicate), the read to the next one.
+    pub lost_writes: u64,
+}
+
+/// `tasks` tasks doing SET then GET of unique keys, `per_task` times each; after the first
+/// `notify_after` operations of task 0, `started` is signalled.
+pub async fn run_load(
+    client: &MultiDbClient,
+    tasks: usize,
+    per_task: usize,
+    started: tokio::sync::oneshot::Sender<()>,
+    notify_after: usize,
+) -> (LoadReport, Vec<String>) {
+    use redis::AsyncCommands;
+    let mut handles = Vec::new();
+    let mut started = Some(started);
+    for t in 0..tasks {
+        let mut con = client.clone();
+        let signal = if t == 0 { started.take() } else { None };
+        handles.push(tokio::spawn(async move {
+            let mut signal = signal;
+            let mut report = LoadReport::default();
+            let mut errors = Vec::new();
+            for i in 0..per_task {
+                let key = format!("load:{t}:{i}");
+                let set: redis::RedisResult<()> = con.set(&key, i).await;
+                let got: redis::RedisResult<Option<usize>> = match set {
+                    Ok(()) => con.get(&key).await,
+                    Err(e) => Err(e),
+                };
+                match got {
+                    Ok(Some(v)) if v == i => report.ok += 1,
+                    Ok(_) => report.lost_writes += 1,
+                    Err(e) => {
+                        report.errors += 1;
+                        errors.push(format!("{key}: {e}"));
+                    }
+                }
+                if i + 1 == notify_after {
+                    if let Some(s) = signal.take() {
+                        let _ = s.send(());
+                    }
+                }
+            }
+            (report, errors)
+        }));
+    }
+    let mut total = LoadReport::default();
+    let mut all_errors = Vec::new();
+    for h in handles {
+        let (r, e) = h.await.expect("load task panicked");
+        total.ok += r.ok;
+        total.errors += r.errors;
+        total.lost_writes += r.lost_writes;
+        all_errors.extend(e);
+    }
+    (total, all_errors)
+}
