@@ -292,7 +292,8 @@ mod tests {
     #[test]
     fn missing_binary_on_empty_path_is_not_installed() {
         let empty = std::env::temp_dir().join("multidb-testkit-no-such-dir");
-        let err = resolve_binary(None, None, Some(empty.into_os_string())).unwrap_err();
+        let err =
+            resolve_binary(None, None, Some(empty.into_os_string())).expect_err("no binary there");
         assert!(matches!(err, LaunchError::NotInstalled { .. }));
         assert!(err.to_string().contains("apt-get install -y redis-server"));
         assert!(resolve_binary(None, None, None).is_err());
@@ -300,7 +301,8 @@ mod tests {
 
     #[test]
     fn env_var_names_the_binary_and_builder_overrides_it() {
-        let err = resolve_binary(None, Some("/nonexistent/redis-7".into()), None).unwrap_err();
+        let err = resolve_binary(None, Some("/nonexistent/redis-7".into()), None)
+            .expect_err("bogus env path");
         assert!(err.to_string().contains("/nonexistent/redis-7"), "{err}");
         let sh = resolve_binary(
             Some(Path::new("sh")),

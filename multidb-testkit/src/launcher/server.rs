@@ -33,6 +33,23 @@ const LOG_TAIL_LINES: usize = 20;
 /// Dropping it — also while a test panics — kills the process with `SIGKILL`, reaps it and
 /// removes the temp dir. The API is blocking: from async code it blocks the calling thread
 /// briefly (milliseconds; up to a few seconds for a `restart`), which is fine in tests.
+///
+/// ```
+/// use multidb_testkit::RedisServer;
+///
+/// # fn main() -> Result<(), multidb_testkit::LaunchError> {
+/// let mut server = RedisServer::start()?;
+/// let port = server.port();
+/// assert!(std::net::TcpStream::connect(server.addr()).is_ok());
+///
+/// server.kill(); // SIGKILL: connections are now refused
+/// assert!(std::net::TcpStream::connect(server.addr()).is_err());
+///
+/// server.restart()?; // same port, answering PING again
+/// assert_eq!(server.port(), port);
+/// # Ok(())
+/// # }
+/// ```
 pub struct RedisServer {
     settings: Settings,
     binary: PathBuf,
