@@ -16,7 +16,7 @@ fn rejected(builder: CircuitConfigBuilder, field: &str) -> ConfigError {
 #[test]
 fn defaults_match_redis_py() {
     let c = CircuitConfig::default();
-    assert_eq!(c.failure_rate_threshold(), 0.10);
+    assert_eq!(c.failure_rate_threshold().to_bits(), 0.10f64.to_bits());
     assert_eq!(c.min_num_failures(), 1000);
     assert_eq!(c.window(), Duration::from_secs(2));
     assert_eq!(c.buckets(), 10);
@@ -36,31 +36,46 @@ fn rate_nan_zero_negative_and_above_one_are_rejected() {
         let ConfigError::FailureRateThreshold { value: got } = err else {
             panic!("wrong variant {err:?}");
         };
-        assert!(got.is_nan() && value.is_nan() || got == value);
+        assert_eq!(got.to_bits(), value.to_bits());
     }
-    assert!(rejected(CircuitConfig::builder().failure_rate_threshold(f64::NAN), "NaN")
+    assert!(
+        rejected(
+            CircuitConfig::builder().failure_rate_threshold(f64::NAN),
+            "NaN"
+        )
         .to_string()
-        .contains("NaN"));
+        .contains("NaN")
+    );
 }
 
 #[test]
 fn rate_of_one_and_tiny_rates_are_accepted() {
     for value in [1.0, f64::MIN_POSITIVE, 0.5] {
-        let c = CircuitConfig::builder().failure_rate_threshold(value).build();
+        let c = CircuitConfig::builder()
+            .failure_rate_threshold(value)
+            .build();
         assert_eq!(c.map(|c| c.failure_rate_threshold()), Ok(value));
     }
 }
 
 #[test]
 fn zero_min_num_failures_is_rejected() {
-    let err = rejected(CircuitConfig::builder().min_num_failures(0), "min_num_failures");
+    let err = rejected(
+        CircuitConfig::builder().min_num_failures(0),
+        "min_num_failures",
+    );
     assert_eq!(err, ConfigError::MinNumFailures { value: 0 });
 }
 
 #[test]
 fn zero_window_is_rejected() {
     let err = rejected(CircuitConfig::builder().window(Duration::ZERO), "window");
-    assert_eq!(err, ConfigError::Window { value: Duration::ZERO });
+    assert_eq!(
+        err,
+        ConfigError::Window {
+            value: Duration::ZERO
+        }
+    );
 }
 
 #[test]
@@ -79,8 +94,17 @@ fn zero_and_too_many_buckets_are_rejected() {
 #[test]
 fn buckets_narrower_than_a_millisecond_are_rejected() {
     let window = Duration::from_millis(999);
-    let err = rejected(CircuitConfig::builder().window(window).buckets(1000), "buckets");
-    assert_eq!(err, ConfigError::BucketWidth { window, buckets: 1000 });
+    let err = rejected(
+        CircuitConfig::builder().window(window).buckets(1000),
+        "buckets",
+    );
+    assert_eq!(
+        err,
+        ConfigError::BucketWidth {
+            window,
+            buckets: 1000
+        }
+    );
     let ok = CircuitConfig::builder()
         .window(Duration::from_secs(1))
         .buckets(1000)
@@ -112,6 +136,8 @@ fn success_threshold_out_of_range_is_rejected() {
 
 #[test]
 fn zero_grace_period_is_accepted() {
-    let c = CircuitConfig::builder().grace_period(Duration::ZERO).build();
+    let c = CircuitConfig::builder()
+        .grace_period(Duration::ZERO)
+        .build();
     assert_eq!(c.map(|c| c.grace_period()), Ok(Duration::ZERO));
 }

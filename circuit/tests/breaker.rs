@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use common::{breaker, ms, taken};
 use multidb_circuit::{
-    CallError, CircuitBreaker, CircuitConfig, State, Transition, TransitionReason,
-    WindowCounts,
+    CallError, CircuitBreaker, CircuitConfig, State, Transition, TransitionReason, WindowCounts,
 };
 
 fn config() -> multidb_circuit::CircuitConfigBuilder {
@@ -32,7 +31,12 @@ fn fail(b: &CircuitBreaker<multidb_circuit::ManualClock>, n: usize) {
 }
 
 fn t(from: State, to: State, reason: TransitionReason, at: Duration) -> Transition {
-    Transition { from, to, reason, at }
+    Transition {
+        from,
+        to,
+        reason,
+        at,
+    }
 }
 
 #[test]
@@ -46,7 +50,12 @@ fn opens_when_failures_and_rate_both_cross() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(
         taken(&log),
-        [t(State::Closed, State::Open, TransitionReason::ThresholdsCrossed, ms(10))]
+        [t(
+            State::Closed,
+            State::Open,
+            TransitionReason::ThresholdsCrossed,
+            ms(10)
+        )]
     );
 }
 
@@ -86,14 +95,30 @@ fn failures_age_out_one_bucket_at_a_time() {
     clock.set(ms(30));
     fail(&b, 1); // bucket [25, 50)
     clock.set(ms(99));
-    assert_eq!(b.counts(), WindowCounts { successes: 0, failures: 2 });
+    assert_eq!(
+        b.counts(),
+        WindowCounts {
+            successes: 0,
+            failures: 2
+        }
+    );
     clock.set(ms(100));
-    assert_eq!(b.counts(), WindowCounts { successes: 0, failures: 1 });
+    assert_eq!(
+        b.counts(),
+        WindowCounts {
+            successes: 0,
+            failures: 1
+        }
+    );
     fail(&b, 1);
     assert_eq!(b.state(), State::Closed, "the first failure aged out");
     clock.set(ms(124));
     fail(&b, 1);
-    assert_eq!(b.state(), State::Open, "30, 100 and 124 ms are in one window");
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "30, 100 and 124 ms are in one window"
+    );
 }
 
 #[test]
@@ -130,8 +155,18 @@ fn half_open_comes_after_the_configured_grace_period() {
     assert_eq!(
         taken(&log),
         [
-            t(State::Closed, State::Open, TransitionReason::ThresholdsCrossed, ms(1)),
-            t(State::Open, State::HalfOpen, TransitionReason::GracePeriodElapsed, ms(701)),
+            t(
+                State::Closed,
+                State::Open,
+                TransitionReason::ThresholdsCrossed,
+                ms(1)
+            ),
+            t(
+                State::Open,
+                State::HalfOpen,
+                TransitionReason::GracePeriodElapsed,
+                ms(701)
+            ),
         ]
     );
 }
@@ -201,7 +236,11 @@ fn half_open_closes_after_consecutive_successes_with_an_empty_window() {
     assert_eq!(b.counts(), WindowCounts::default());
     assert_eq!(
         taken(&log).last().map(|t| (t.from, t.to, t.reason)),
-        Some((State::HalfOpen, State::Closed, TransitionReason::HalfOpenSucceeded))
+        Some((
+            State::HalfOpen,
+            State::Closed,
+            TransitionReason::HalfOpenSucceeded
+        ))
     );
 }
 
@@ -233,7 +272,13 @@ fn records_while_open_are_ignored() {
     b.record_failure();
     b.record_success();
     assert_eq!(b.counts(), before);
-    assert_eq!(before, WindowCounts { successes: 0, failures: 2 });
+    assert_eq!(
+        before,
+        WindowCounts {
+            successes: 0,
+            failures: 2
+        }
+    );
 }
 
 #[test]
@@ -267,7 +312,10 @@ fn trip_opens_for_the_grace_period_then_half_opens() {
     clock.set(ms(3));
     b.trip();
     b.trip(); // already open: nothing new
-    assert_eq!(b.try_acquire().expect_err("open").retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(
+        b.try_acquire().expect_err("open").retry_after(),
+        Some(Duration::from_secs(5))
+    );
     clock.advance(Duration::from_secs(5));
     assert_eq!(b.state(), State::HalfOpen);
     assert_eq!(
@@ -293,11 +341,18 @@ fn forced_open_is_held_past_the_grace_period_until_force_closed() {
     b.force_closed();
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.counts(), WindowCounts::default());
-    let reasons: Vec<_> = taken(&log).into_iter().map(|t| (t.from, t.to, t.reason)).collect();
+    let reasons: Vec<_> = taken(&log)
+        .into_iter()
+        .map(|t| (t.from, t.to, t.reason))
+        .collect();
     assert_eq!(
         reasons,
         [
-            (State::Closed, State::Open, TransitionReason::ThresholdsCrossed),
+            (
+                State::Closed,
+                State::Open,
+                TransitionReason::ThresholdsCrossed
+            ),
             (State::Open, State::Open, TransitionReason::ForcedOpen),
             (State::Open, State::Closed, TransitionReason::ForcedClosed),
         ]
@@ -316,7 +371,10 @@ fn reset_releases_a_forced_open_and_clears_the_window() {
     b.reset(); // already closed: clears, reports nothing
     assert_eq!(b.counts(), WindowCounts::default());
     let reasons: Vec<_> = taken(&log).into_iter().map(|t| t.reason).collect();
-    assert_eq!(reasons, [TransitionReason::ForcedOpen, TransitionReason::Reset]);
+    assert_eq!(
+        reasons,
+        [TransitionReason::ForcedOpen, TransitionReason::Reset]
+    );
 }
 
 #[test]
@@ -355,7 +413,11 @@ fn listener_may_use_the_breaker_without_deadlock() {
         }
     });
     fail(&b, 1);
-    assert_eq!(*seen.lock().unwrap(), [State::Open], "state already changed");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [State::Open],
+        "state already changed"
+    );
 }
 
 #[test]
@@ -363,7 +425,13 @@ fn call_counts_non_failure_errors_as_success_and_skips_when_rejected() {
     let (b, _, _) = breaker(config().min_num_failures(1));
     let r: Result<(), _> = b.call(|| Err("WRONGTYPE"), |e| *e == "io");
     assert!(matches!(r, Err(CallError::Inner("WRONGTYPE"))));
-    assert_eq!(b.counts(), WindowCounts { successes: 1, failures: 0 });
+    assert_eq!(
+        b.counts(),
+        WindowCounts {
+            successes: 1,
+            failures: 0
+        }
+    );
     assert_eq!(b.call(|| Ok::<_, &str>(7), |_| true), Ok(7));
     let r: Result<(), _> = b.call(|| Err("io"), |e| *e == "io");
     assert!(matches!(r, Err(CallError::Inner("io"))));
@@ -416,7 +484,7 @@ fn cancelled_call_async_frees_its_half_open_slot() {
     let (b, clock, _) = breaker(config().min_num_failures(1));
     b.trip();
     clock.advance(Duration::from_secs(5));
-    let pending = poll_once(b.call_async(std::future::pending::<Result<(), ()>>(), |_| true));
+    let pending = poll_once(b.call_async(std::future::pending::<Result<(), ()>>(), |()| true));
     assert!(pending.is_pending()); // dropped here, mid-call
     assert!(b.try_acquire().is_ok(), "the slot was freed");
 }

@@ -33,7 +33,10 @@ fn concurrent_records_are_all_counted() {
     });
     assert_eq!(
         b.counts(),
-        WindowCounts { successes: 36_000, failures: 4_000 }
+        WindowCounts {
+            successes: 36_000,
+            failures: 4_000
+        }
     );
     assert!(log.lock().unwrap().is_empty());
 }
@@ -70,13 +73,24 @@ fn crossing_the_threshold_from_many_threads_opens_exactly_once() {
         assert_eq!(opened.load(Ordering::SeqCst), round, "round {round}");
         let counts = b.counts();
         assert!(counts.failures >= 1000, "{counts:?}");
-        assert!(counts.successes <= 1600 && counts.failures <= 1600, "{counts:?}");
+        assert!(
+            counts.successes <= 1600 && counts.failures <= 1600,
+            "{counts:?}"
+        );
         b.reset();
     }
-    let reasons = log.lock().unwrap().iter().map(|t| t.reason).collect::<Vec<_>>();
+    let reasons = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.reason)
+        .collect::<Vec<_>>();
     assert_eq!(reasons.len(), 40);
-    assert!(reasons.chunks(2).all(|pair| pair
-        == [TransitionReason::ThresholdsCrossed, TransitionReason::Reset]));
+    assert!(
+        reasons
+            .chunks(2)
+            .all(|pair| pair == [TransitionReason::ThresholdsCrossed, TransitionReason::Reset])
+    );
 }
 
 #[test]

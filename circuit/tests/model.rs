@@ -43,9 +43,17 @@ enum Op {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum MState {
-    Closed { episode: u64 },
-    Open { deadline: Option<u64> },
-    HalfOpen { episode: u64, in_flight: u32, streak: u32 },
+    Closed {
+        episode: u64,
+    },
+    Open {
+        deadline: Option<u64>,
+    },
+    HalfOpen {
+        episode: u64,
+        in_flight: u32,
+        streak: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,7 +104,8 @@ impl Model {
         if let MState::Closed { .. } = to {
             self.events.clear();
         }
-        self.log.push((Self::public(self.state), Self::public(to), reason, self.now));
+        self.log
+            .push((Self::public(self.state), Self::public(to), reason, self.now));
         self.state = to;
     }
 
@@ -106,18 +115,24 @@ impl Model {
     }
 
     fn open(&self) -> MState {
-        MState::Open { deadline: Some(self.now + self.p.grace_ns) }
+        MState::Open {
+            deadline: Some(self.now + self.p.grace_ns),
+        }
     }
 
     fn lazy(&mut self) {
-        if let MState::Open { deadline: Some(d) } = self.state {
-            if self.now >= d {
-                let episode = self.episode();
-                self.go(
-                    MState::HalfOpen { episode, in_flight: 0, streak: 0 },
-                    TransitionReason::GracePeriodElapsed,
-                );
-            }
+        if let MState::Open { deadline: Some(d) } = self.state
+            && self.now >= d
+        {
+            let episode = self.episode();
+            self.go(
+                MState::HalfOpen {
+                    episode,
+                    in_flight: 0,
+                    streak: 0,
+                },
+                TransitionReason::GracePeriodElapsed,
+            );
         }
     }
 
@@ -129,11 +144,19 @@ impl Model {
                 State::Open,
                 deadline.map(|d| Duration::from_nanos(d - self.now)),
             )),
-            MState::HalfOpen { episode, in_flight, streak } => {
+            MState::HalfOpen {
+                episode,
+                in_flight,
+                streak,
+            } => {
                 if in_flight >= self.p.max_calls {
                     return Err((State::HalfOpen, Some(Duration::ZERO)));
                 }
-                self.state = MState::HalfOpen { episode, in_flight: in_flight + 1, streak };
+                self.state = MState::HalfOpen {
+                    episode,
+                    in_flight: in_flight + 1,
+                    streak,
+                };
                 Ok(MPermit::HalfOpen(episode))
             }
         }
@@ -152,7 +175,12 @@ impl Model {
     }
 
     fn half_open(&mut self, outcome: Resolve, slot: bool) {
-        let MState::HalfOpen { episode, mut in_flight, streak } = self.state else {
+        let MState::HalfOpen {
+            episode,
+            mut in_flight,
+            streak,
+        } = self.state
+        else {
             return;
         };
         if slot {
@@ -165,24 +193,36 @@ impl Model {
             }
             Resolve::Success if streak + 1 >= self.p.success_threshold => {
                 let episode = self.episode();
-                self.go(MState::Closed { episode }, TransitionReason::HalfOpenSucceeded);
+                self.go(
+                    MState::Closed { episode },
+                    TransitionReason::HalfOpenSucceeded,
+                );
             }
             Resolve::Success => {
-                self.state = MState::HalfOpen { episode, in_flight, streak: streak + 1 };
+                self.state = MState::HalfOpen {
+                    episode,
+                    in_flight,
+                    streak: streak + 1,
+                };
             }
-            Resolve::Drop => self.state = MState::HalfOpen { episode, in_flight, streak },
+            Resolve::Drop => {
+                self.state = MState::HalfOpen {
+                    episode,
+                    in_flight,
+                    streak,
+                }
+            }
         }
     }
 
     fn resolve(&mut self, permit: MPermit, outcome: Resolve) {
         match (permit, self.state) {
-            (MPermit::Closed(mine), MState::Closed { episode }) if mine == episode => {
-                match outcome {
-                    Resolve::Success => self.record_closed(false),
-                    Resolve::Failure => self.record_closed(true),
-                    Resolve::Drop => {}
-                }
-            }
+            (MPermit::Closed(mine), MState::Closed { episode }) if mine == episode => match outcome
+            {
+                Resolve::Success => self.record_closed(false),
+                Resolve::Failure => self.record_closed(true),
+                Resolve::Drop => {}
+            },
             (MPermit::HalfOpen(mine), MState::HalfOpen { episode, .. }) if mine == episode => {
                 self.half_open(outcome, true);
             }
@@ -195,7 +235,14 @@ impl Model {
         match self.state {
             MState::Closed { .. } => self.record_closed(failure),
             MState::HalfOpen { .. } => {
-                self.half_open(if failure { Resolve::Failure } else { Resolve::Success }, false);
+                self.half_open(
+                    if failure {
+                        Resolve::Failure
+                    } else {
+                        Resolve::Success
+                    },
+                    false,
+                );
             }
             MState::Open { .. } => {}
         }
@@ -221,17 +268,19 @@ fn params() -> impl Strategy<Value = Params> {
         1u32..4,
         1u32..4,
     )
-        .prop_map(|(rate, min, window_ms, buckets, grace_ms, max_calls, success_threshold)| {
-            Params {
-                rate,
-                min,
-                window_ns: window_ms * 1_000_000 + 7, // not a multiple of the bucket count
-                buckets,
-                grace_ns: grace_ms * 1_000_000,
-                max_calls,
-                success_threshold,
-            }
-        })
+        .prop_map(
+            |(rate, min, window_ms, buckets, grace_ms, max_calls, success_threshold)| {
+                Params {
+                    rate,
+                    min,
+                    window_ns: window_ms * 1_000_000 + 7, // not a multiple of the bucket count
+                    buckets,
+                    grace_ns: grace_ms * 1_000_000,
+                    max_calls,
+                    success_threshold,
+                }
+            },
+        )
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -254,6 +303,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per operation, side by side with the model"
+)]
 fn run(p: &Params, ops: &[Op]) -> Result<(), TestCaseError> {
     let config = CircuitConfig::builder()
         .failure_rate_threshold(p.rate)
@@ -325,7 +378,10 @@ fn run(p: &Params, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::ForceOpen => {
                 b.force_open();
                 if m.state != (MState::Open { deadline: None }) {
-                    m.go(MState::Open { deadline: None }, TransitionReason::ForcedOpen);
+                    m.go(
+                        MState::Open { deadline: None },
+                        TransitionReason::ForcedOpen,
+                    );
                 }
             }
             Op::ForceClosed => {
@@ -342,7 +398,13 @@ fn run(p: &Params, ops: &[Op]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(real, Model::public(m.state), "step {}", step);
             }
         }
-        prop_assert_eq!(b.counts(), m.counts(), "counts after step {} {:?}", step, op);
+        prop_assert_eq!(
+            b.counts(),
+            m.counts(),
+            "counts after step {} {:?}",
+            step,
+            op
+        );
         let real: Vec<_> = taken(&log)
             .into_iter()
             .map(|t| (t.from, t.to, t.reason, t.at))

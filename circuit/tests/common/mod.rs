@@ -21,10 +21,10 @@ pub fn breaker(builder: CircuitConfigBuilder) -> (CircuitBreaker<ManualClock>, M
     let breaker = CircuitBreaker::with_clock(config, clock.clone());
     let log = Log::default();
     let sink = Arc::clone(&log);
-    breaker.on_transition(move |t| sink.lock().unwrap().push(t.clone()));
+    breaker.on_transition(move |t| sink.lock().expect("log lock").push(t.clone()));
     (breaker, clock, log)
 }
 
 pub fn taken(log: &Log) -> Vec<Transition> {
-    std::mem::take(&mut *log.lock().unwrap())
+    std::mem::take(&mut *log.lock().expect("log lock"))
 }
