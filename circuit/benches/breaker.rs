@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::{backoff, failure_policy};
-use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock, ManualClock};
+use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock, CoarseClock, ManualClock};
 
 fn ours<C: Clock>(breaker: &CircuitBreaker<C>) {
     if let Ok(permit) = breaker.try_acquire() {
@@ -57,6 +57,13 @@ fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("acquire_success/1_thread");
     let system = CircuitBreaker::new(CircuitConfig::default());
     group.bench_function("multidb_circuit", |b| b.iter(|| ours(black_box(&system))));
+    let coarse = CircuitBreaker::with_clock(
+        CircuitConfig::default(),
+        CoarseClock::new(Duration::from_millis(1)),
+    );
+    group.bench_function("multidb_circuit_coarse_clock", |b| {
+        b.iter(|| ours(black_box(&coarse)));
+    });
     let manual = CircuitBreaker::with_clock(CircuitConfig::default(), ManualClock::default());
     group.bench_function("multidb_circuit_manual_clock", |b| {
         b.iter(|| ours(black_box(&manual)));
@@ -72,6 +79,13 @@ fn two_threads(c: &mut Criterion) {
     let system = CircuitBreaker::new(CircuitConfig::default());
     group.bench_function("multidb_circuit", |b| {
         b.iter_custom(|iters| on_threads(2, iters, &|| ours(black_box(&system))));
+    });
+    let coarse = CircuitBreaker::with_clock(
+        CircuitConfig::default(),
+        CoarseClock::new(Duration::from_millis(1)),
+    );
+    group.bench_function("multidb_circuit_coarse_clock", |b| {
+        b.iter_custom(|iters| on_threads(2, iters, &|| ours(black_box(&coarse))));
     });
     let failsafe = failsafe_breaker();
     group.bench_function("failsafe", |b| {
