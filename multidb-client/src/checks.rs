@@ -33,6 +33,7 @@ impl HealthCheck<Database> for PingCheck {
         }
     }
 
+    #[allow(clippy::unnecessary_literal_bound)] // the trait's signature
     fn name(&self) -> &str {
         "ping"
     }
@@ -61,6 +62,7 @@ impl HealthCheck<Database> for EchoCheck {
         }
     }
 
+    #[allow(clippy::unnecessary_literal_bound)] // the trait's signature
     fn name(&self) -> &str {
         "echo"
     }

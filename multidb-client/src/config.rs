@@ -136,7 +136,7 @@ impl DatabaseConfig {
 
     /// How long a command may wait for its reply before it counts as a failure (default
     /// 500 ms; `None` waits forever — only for blocking commands, better done on a
-    /// [`crate::MultiDbClient::pinned`] connection). URL members only.
+    /// dedicated connection). URL members only.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.response_timeout = timeout;
         self
@@ -213,13 +213,13 @@ impl DatabaseConfig {
                 "greater than zero",
             ));
         }
-        if let Some(url) = &self.health_check_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError::InvalidUrl {
-                    url: redact_url(url),
-                    reason: "health_check_url must be an http:// or https:// URL".to_owned(),
-                });
-            }
+        if let Some(url) = &self.health_check_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::InvalidUrl {
+                url: redact_url(url),
+                reason: "health_check_url must be an http:// or https:// URL".to_owned(),
+            });
         }
         Ok(())
     }

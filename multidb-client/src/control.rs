@@ -159,19 +159,18 @@ impl Inner {
                     .add(db.id, db.weight(), db.config.grace_period, healthy, now);
                 state.members.insert(db.id, db.clone());
             }
-            match state.engine.initialize(self.config.failover.initial, now) {
-                Ok(decision) => self.apply(&mut state, &decision),
-                Err(_) => {
-                    state.members.clear();
-                    drop(state);
-                    self.discard(&created);
-                    // A fresh engine for the next attempt.
-                    self.lock().engine = new_engine(&self.config);
-                    return Err(MultiDbError::InitialHealthCheckFailed {
-                        policy: self.config.failover.initial,
-                        failed,
-                    });
-                }
+            if let Ok(decision) = state.engine.initialize(self.config.failover.initial, now) {
+                self.apply(&mut state, &decision);
+            } else {
+                state.members.clear();
+                // A fresh engine for the next attempt.
+                state.engine = new_engine(&self.config);
+                drop(state);
+                self.discard(&created);
+                return Err(MultiDbError::InitialHealthCheckFailed {
+                    policy: self.config.failover.initial,
+                    failed,
+                });
             }
             for db in &created {
                 if db.is_healthy() {

@@ -121,13 +121,13 @@ pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, ConfigError> {
                 |detail| format!("{}: {detail}", e.category()),
             ),
         })?;
-    if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr() {
-        if host.is_empty() {
-            return Err(ConfigError::InvalidUrl {
-                url: shown,
-                reason: "missing host".to_owned(),
-            });
-        }
+    if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr()
+        && host.is_empty()
+    {
+        return Err(ConfigError::InvalidUrl {
+            url: shown,
+            reason: "missing host".to_owned(),
+        });
     }
     Ok(info)
 }

@@ -1,4 +1,5 @@
 //! Failover against real `redis-server` processes started by the testkit.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

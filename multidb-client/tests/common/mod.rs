@@ -77,10 +77,10 @@ pub async fn run_load(
                         errors.push(format!("{key}: {e}"));
                     }
                 }
-                if i + 1 == notify_after {
-                    if let Some(s) = signal.take() {
-                        let _ = s.send(());
-                    }
+                if i + 1 == notify_after
+                    && let Some(s) = signal.take()
+                {
+                    let _ = s.send(());
                 }
             }
             (report, errors)
