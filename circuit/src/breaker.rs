@@ -8,7 +8,6 @@
 //! needs no timer task.
 
 use std::fmt;
-use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock, duration_to_nanos};
 use crate::config::CircuitConfig;
 use crate::error::{CallError, Rejected};
+use crate::permit::Permit;
 use crate::state::{EPISODE_MASK, State, Word};
 use crate::transition::{Listeners, Transition, TransitionReason};
 use crate::window::{SlidingWindow, WindowCounts};
@@ -29,7 +29,7 @@ struct Now {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Failure,
     /// A half-open permit dropped unresolved: frees its slot, counts as nothing.
@@ -82,10 +82,7 @@ impl<C: Clock> CircuitBreaker<C> {
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
         let raw = self.state.load(Ordering::Acquire);
         if Word::is_closed(raw) {
-            return Ok(Permit {
-                breaker: self,
-                word: raw,
-            });
+            return Ok(Permit::new(self, raw));
         }
         self.try_acquire_slow()
     }
@@ -96,10 +93,7 @@ impl<C: Clock> CircuitBreaker<C> {
         loop {
             match Word::decode(raw) {
                 Word::Closed { .. } => {
-                    return Ok(Permit {
-                        breaker: self,
-                        word: raw,
-                    });
+                    return Ok(Permit::new(self, raw));
                 }
                 Word::Open { deadline } => {
                     let retry_after = deadline.map(|at| {
@@ -135,10 +129,7 @@ impl<C: Clock> CircuitBreaker<C> {
                         Ordering::Acquire,
                     ) {
                         Ok(_) => {
-                            return Ok(Permit {
-                                breaker: self,
-                                word: next,
-                            });
+                            return Ok(Permit::new(self, next));
                         }
                         Err(seen) => raw = seen,
                     }
@@ -360,7 +351,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     /// The permit path: `word` is the state the permit was granted in.
     #[inline]
-    fn resolve(&self, word: u64, outcome: Outcome) {
+    pub(crate) fn resolve(&self, word: u64, outcome: Outcome) {
         if Word::is_closed(word) {
             // A permit from an earlier Closed episode (the breaker opened since) is stale.
             if outcome != Outcome::Release && self.state.load(Ordering::Acquire) == word {
@@ -464,73 +455,6 @@ impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
             .field("state", &Word::decode(self.state.load(Ordering::Acquire)))
             .field("config", &self.config)
             .field("listeners", &self.listeners)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Permission to make one call, from [`CircuitBreaker::try_acquire`]. Report the outcome
-/// with [`success`](Self::success) or [`failure`](Self::failure); dropping it unresolved
-/// counts as neither (and frees its half-open trial slot). An outcome reported after the
-/// breaker left the state the permit was granted in is ignored: it describes the past.
-#[must_use = "report the call's outcome with success() or failure()"]
-pub struct Permit<'a, C: Clock> {
-    breaker: &'a CircuitBreaker<C>,
-    word: u64,
-}
-
-impl<C: Clock> Permit<'_, C> {
-    /// The call succeeded (the service answered).
-    #[inline]
-    pub fn success(self) {
-        let this = ManuallyDrop::new(self);
-        this.breaker.resolve(this.word, Outcome::Success);
-    }
-
-    /// The call failed in a way that counts against the service.
-    pub fn failure(self) {
-        let this = ManuallyDrop::new(self);
-        this.breaker.resolve(this.word, Outcome::Failure);
-    }
-
-    /// The state the permit was granted in.
-    pub fn granted_in(&self) -> State {
-        Word::decode(self.word).state()
-    }
-
-    fn settle<T, E>(
-        self,
-        result: Result<T, E>,
-        is_failure: &impl Fn(&E) -> bool,
-    ) -> Result<T, CallError<E>> {
-        match result {
-            Ok(value) => {
-                self.success();
-                Ok(value)
-            }
-            Err(e) => {
-                if is_failure(&e) {
-                    self.failure();
-                } else {
-                    self.success();
-                }
-                Err(CallError::Inner(e))
-            }
-        }
-    }
-}
-
-impl<C: Clock> Drop for Permit<'_, C> {
-    fn drop(&mut self) {
-        if !Word::is_closed(self.word) {
-            self.breaker.resolve(self.word, Outcome::Release);
-        }
-    }
-}
-
-impl<C: Clock> fmt::Debug for Permit<'_, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("granted_in", &self.granted_in())
             .finish_non_exhaustive()
     }
 }
