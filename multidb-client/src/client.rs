@@ -110,20 +110,12 @@ impl MultiDbClient {
     async fn switch(&self, id: DatabaseId, pin: Option<Duration>) -> Result<(), MultiDbError> {
         self.inner.initialize().await?;
         let db = self.inner.member(id)?;
-        let status = self
-            .inner
-            .monitor
-            .check_now(&id)
-            .await
-            .map_err(|_| MultiDbError::UnknownDatabase { id })?;
-        if !status.healthy {
+        // A fresh check, never a cached result: the application asked for this database now.
+        if let Err(reason) = self.inner.probe(&db).await {
             return Err(MultiDbError::UnhealthyDatabase {
                 id,
                 endpoint: db.endpoint.clone(),
-                reason: status.reason.map_or_else(
-                    || "health check failed".to_owned(),
-                    |r| r.reason().to_owned(),
-                ),
+                reason,
             });
         }
         let now = self.inner.now();

@@ -209,11 +209,7 @@ impl Inner {
         db.circuit.on_transition(move |t: &Transition| {
             let _ = tx.send((id, t.clone()));
         });
-        let checks: Vec<Arc<dyn HealthCheck<Database>>> = if self.config.health.checks.is_empty() {
-            vec![Arc::new(PingCheck)]
-        } else {
-            self.config.health.checks.clone()
-        };
+        let checks = self.checks();
         self.monitor
             .add_target(id, db.clone(), checks, self.target_config(&db)?)
             .map_err(|e| {
@@ -255,6 +251,29 @@ impl Inner {
             .min_probe_interval(h.min_probe_interval)
             .build()
             .map_err(|e| invalid(&e))
+    }
+
+    /// The configured health checks, or the default PING.
+    fn checks(&self) -> Vec<Arc<dyn HealthCheck<Database>>> {
+        if self.config.health.checks.is_empty() {
+            vec![Arc::new(PingCheck)]
+        } else {
+            self.config.health.checks.clone()
+        }
+    }
+
+    /// Runs every health check of a database once, now, bounded by the on-demand timeout.
+    pub(crate) async fn probe(&self, db: &Database) -> Result<(), String> {
+        let h = &self.config.health;
+        let timeout = db.response_timeout().unwrap_or(h.timeout).min(h.timeout);
+        for check in self.checks() {
+            match tokio::time::timeout(timeout, check.check(db)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(unhealthy)) => return Err(unhealthy.reason().to_owned()),
+                Err(_) => return Err(format!("{}: timed out after {timeout:?}", check.name())),
+            }
+        }
+        Ok(())
     }
 
     fn discard(&self, created: &[Arc<Database>]) {
@@ -447,6 +466,11 @@ impl Inner {
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
+        }
+        // Release every member now (not when the last handle goes): their connections close
+        // with them.
+        for db in &members {
+            self.monitor.remove_target(&db.id);
         }
         self.monitor.shutdown().await;
         self.active.store(None);
