@@ -68,11 +68,7 @@ impl fmt::Debug for Endpoint {
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         // Not a URL we can take apart: show nothing of what might be a secret.
-        return if url.contains('@') {
-            "<unparseable url>".to_owned()
-        } else {
-            url.to_owned()
-        };
+        return "<not a url>".to_owned();
     };
     let authority_start = scheme_end + 3;
     let rest = &url[authority_start..];
@@ -164,7 +160,8 @@ mod tests {
         );
         assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
         assert_eq!(redact_url("redis://pw@h:1"), "redis://:***@h:1");
-        assert_eq!(redact_url("not a url with @"), "<unparseable url>");
+        assert_eq!(redact_url("not a url with @"), "<not a url>");
+        assert_eq!(redact_url("hunter2"), "<not a url>");
     }
 
     #[test]

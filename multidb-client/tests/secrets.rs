@@ -1,0 +1,69 @@
+//! A password in a URL appears in no Debug, Display, event, error or log line.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use multidb_client::{DatabaseConfig, MultiDbClient, MultiDbConfig};
+use multidb_testkit::RedisServer;
+use redis::AsyncCommands;
+
+const SECRET: &str = "s3cret-sentinel-Zq";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_reaches_logs_events_errors_or_debug_output() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut good = RedisServer::builder().password(SECRET).start().unwrap();
+    let wrong = format!("redis://:{SECRET}-wrong@127.0.0.1:{}/1", good.port());
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&good.url()).unwrap())
+        .database(DatabaseConfig::from_url(&wrong).unwrap().weight(0.5))
+        .build()
+        .unwrap();
+    let mut shown = vec![format!("{config:?}")];
+    let client = MultiDbClient::new(config);
+    let mut events = client.events();
+    client.initialize().await.unwrap();
+    let mut con = client.clone();
+    let () = con.set("k", "v").await.unwrap();
+    good.kill();
+    if let Err(e) = con.get::<_, Option<String>>("k").await {
+        shown.push(format!("{e} {e:?}"));
+    }
+    if let Err(e) = client.set_active_database(client.databases()[1].id).await {
+        shown.push(format!("{e} {e:?}"));
+    }
+    shown.push(format!("{client:?}"));
+    shown.push(format!("{:?}", client.databases()));
+    while let Ok(e) = events.try_recv() {
+        shown.push(format!("{e:?}"));
+    }
+    client.close().await;
+    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    let all = shown.join("\n");
+    assert!(
+        all.len() > 200,
+        "too little was captured to mean anything: {all}"
+    );
+    assert!(!all.contains(SECRET), "password leaked:\n{all}");
+}
