@@ -1,13 +1,11 @@
 //! One real `redis-server` process: start, kill, restart on the same port, pause, resume.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::builder::{self, BINARY_ENV, Listen, Settings};
 use super::control::{Control, Endpoint, Reply};
@@ -17,15 +15,12 @@ use super::tempdir::TempDir;
 use super::tls::{TlsFiles, write_private};
 use super::{LaunchError, RedisServerBuilder, TlsMaterial};
 
-/// How long a server may take to answer `PING` after it was spawned.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between readiness polls of the external process.
-const POLL: Duration = Duration::from_millis(10);
+mod startup;
+
 /// Bound on every control connection's connect, read and write.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Launch attempts when a freshly drawn port turns out taken by another process.
 const PORT_ATTEMPTS: u32 = 5;
-const LOG_TAIL_LINES: usize = 20;
 
 /// A real `redis-server` process on 127.0.0.1, owned by this value.
 ///
@@ -165,73 +160,6 @@ impl RedisServer {
         Ok(port)
     }
 
-    /// Spawns the process and waits until it answers `PING`; kills it on failure.
-    fn spawn_ready(&self) -> Result<Child, LaunchError> {
-        let log_path = self.dir.path().join("redis.log");
-        let fs_error = |source| LaunchError::Filesystem {
-            path: log_path.clone(),
-            source,
-        };
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(fs_error)?;
-        let log_start = log.metadata().map_err(fs_error)?.len();
-        let log_err = log.try_clone().map_err(fs_error)?;
-        let mut child = Command::new(&self.binary)
-            .arg(self.dir.path().join("redis.conf"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::NotFound => LaunchError::NotInstalled {
-                    binary: self.binary.clone(),
-                },
-                _ => LaunchError::Spawn {
-                    binary: self.binary.clone(),
-                    source,
-                },
-            })?;
-        let result = self.wait_ready(&mut child, log_start);
-        if result.is_err() {
-            // Best effort: the process may already be gone.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        result.map(|()| child)
-    }
-
-    fn wait_ready(&self, child: &mut Child, log_start: u64) -> Result<(), LaunchError> {
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log_tail = self.log_tail(log_start);
-                if log_tail.contains("Address already in use") {
-                    return Err(LaunchError::PortInUse { port: self.port });
-                }
-                return Err(LaunchError::Exited {
-                    port: self.port,
-                    status: status.to_string(),
-                    log_tail,
-                });
-            }
-            if self.ping().is_ok() {
-                return Ok(());
-            }
-            if started.elapsed() >= READY_TIMEOUT {
-                return Err(LaunchError::NotReady {
-                    port: self.port,
-                    waited: started.elapsed(),
-                    log_tail: self.log_tail(log_start),
-                });
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-
     fn ping(&self) -> Result<(), LaunchError> {
         match self.call(&["PING"])? {
             Reply::Status(s) if s == "PONG" => Ok(()),
@@ -271,21 +199,6 @@ impl RedisServer {
             port: self.port,
             command: command.to_owned(),
             reply: reply.to_owned(),
-        }
-    }
-
-    /// The last lines the server logged since `offset`, without the password.
-    fn log_tail(&self, offset: u64) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = File::open(self.dir.path().join("redis.log")) {
-            let _ = file.seek(SeekFrom::Start(offset));
-            let _ = file.take(1 << 20).read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-        match &self.settings.password {
-            Some(password) if !password.is_empty() => tail.replace(password.as_str(), "<redacted>"),
-            _ => tail,
         }
     }
 
