@@ -11,7 +11,8 @@ use redis::aio::ConnectionLike as _;
 use crate::member::Database;
 use crate::{HealthCheck, Unhealthy};
 
-/// Sends `PING`; healthy when the answer is `PONG`.
+/// Sends `PING`; healthy when the answer is `PONG`. For a Redis Cluster member, every
+/// master must answer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PingCheck;
 
@@ -20,12 +21,13 @@ impl HealthCheck<Database> for PingCheck {
     async fn check(&self, db: &Database) -> Result<(), Unhealthy> {
         let mut con = db.connection();
         let reply = con
-            .req_packed_command(&redis::cmd("PING"))
+            .ping()
             .await
             .map_err(|e| Unhealthy::new(format!("ping failed: {e}")))?;
         match reply {
             Value::SimpleString(s) if s == "PONG" => Ok(()),
             Value::BulkString(b) if b == b"PONG" => Ok(()),
+            Value::Okay => Ok(()),
             Value::ServerError(e) => Err(Unhealthy::new(format!("ping answered an error: {e}"))),
             other => Err(Unhealthy::new(format!(
                 "ping answered {other:?}, expected PONG"

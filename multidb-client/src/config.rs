@@ -35,6 +35,9 @@ pub(crate) enum Source {
     Url(Box<ConnectionInfo>),
     /// A connection the application made.
     Connection(Arc<dyn DynConnection>),
+    /// A Redis Cluster, from seed node URLs.
+    #[cfg(feature = "cluster")]
+    Cluster(Vec<ConnectionInfo>),
 }
 
 /// One member database: where it is and how to treat it.
@@ -98,6 +101,29 @@ impl DatabaseConfig {
             Endpoint::named(format!("connection#{n}")),
             Source::Connection(boxed(connection)),
         )
+    }
+
+    /// A Redis Cluster member, from seed node URLs (feature `cluster`). The member is
+    /// healthy when every master answers.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoDatabases`] for an empty seed list, or a URL error as in
+    /// [`Self::from_url`].
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_urls<I, S>(seeds: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let infos = seeds
+            .into_iter()
+            .map(|s| parse_url(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = infos.first() else {
+            return Err(ConfigError::NoDatabases);
+        };
+        let endpoint = Endpoint::named(format!("cluster({})", Endpoint::from_info(first)));
+        Ok(Self::with_source(endpoint, Source::Cluster(infos)))
     }
 
     fn with_source(endpoint: Endpoint, source: Source) -> Self {

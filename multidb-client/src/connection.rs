@@ -52,6 +52,8 @@ pub struct MemberConnection {
 enum Inner {
     Manager(ConnectionManager),
     Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
+    #[cfg(feature = "cluster")]
+    Cluster(crate::cluster::LazyCluster),
 }
 
 impl Clone for MemberConnection {
@@ -59,6 +61,8 @@ impl Clone for MemberConnection {
         let inner = match &self.inner {
             Inner::Manager(m) => Inner::Manager(m.clone()),
             Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => Inner::Cluster(c.clone()),
         };
         MemberConnection { inner, db: self.db }
     }
@@ -69,6 +73,8 @@ impl fmt::Debug for MemberConnection {
         let kind = match &self.inner {
             Inner::Manager(_) => "managed",
             Inner::Custom(..) => "custom",
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(_) => "cluster",
         };
         f.debug_struct("MemberConnection")
             .field("kind", &kind)
@@ -102,7 +108,27 @@ impl MemberConnection {
                     db,
                 })
             }
+            #[cfg(feature = "cluster")]
+            Source::Cluster(seeds) => Ok(MemberConnection {
+                inner: Inner::Cluster(crate::cluster::LazyCluster::new(
+                    seeds,
+                    config.connection_timeout,
+                    config.response_timeout,
+                )?),
+                db: 0,
+            }),
         }
+    }
+}
+
+impl MemberConnection {
+    /// `PING`, or for a cluster `PING` to every master (healthy only if all answer).
+    pub async fn ping(&mut self) -> RedisResult<Value> {
+        #[cfg(feature = "cluster")]
+        if let Inner::Cluster(c) = &self.inner {
+            return c.ping_all_masters().await;
+        }
+        self.req_packed_command(&redis::cmd("PING")).await
     }
 }
 
@@ -111,6 +137,10 @@ impl ConnectionLike for MemberConnection {
         match &mut self.inner {
             Inner::Manager(m) => m.req_packed_command(cmd),
             Inner::Custom(_, c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => Box::pin(async move {
+                c.connection().await?.req_packed_command(cmd).await
+            }),
         }
     }
 
@@ -123,6 +153,13 @@ impl ConnectionLike for MemberConnection {
         match &mut self.inner {
             Inner::Manager(m) => m.req_packed_commands(pipeline, offset, count),
             Inner::Custom(_, c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => Box::pin(async move {
+                c.connection()
+                    .await?
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }),
         }
     }
 

@@ -60,11 +60,15 @@
 //!
 //! # Feature flags
 //!
+//! - `cluster`: Redis Cluster members ([`DatabaseConfig::from_cluster_urls`]).
+//! - `tls`: `rediss://` members (rustls), with a custom CA and client certificates.
 //! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
 //!   reason) through the `metrics` facade.
 
 mod checks;
 mod client;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod command;
 mod config;
 mod connection;

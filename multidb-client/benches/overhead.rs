@@ -1,0 +1,327 @@
+//! What `MultiDbClient` costs over a raw redis-rs connection, against real `redis-server`
+//! processes started by the testkit, all in one run so the ratios compare like with like.
+//!
+//! Three connections to the same server (the client's active member):
+//! - `raw_multiplexed`: `redis::aio::MultiplexedConnection`, the baseline of the goals;
+//! - `raw_manager`: `redis::aio::ConnectionManager` configured as the client configures its
+//!   members, which separates the client's own overhead from redis-rs';
+//! - `client`: `MultiDbClient` over two healthy members.
+//!
+//! Two shapes: `sequential` (one task, one GET after the other: latency) and `concurrent`
+//! (64 tasks each doing GETs: throughput). At the end the bench prints the ratios twice:
+//! from criterion's samples, and from an interleaved A/B run (raw and client alternate in
+//! short rounds), which is the figure to trust on a shared, noisy machine because slow
+//! phases hit both sides alike. Goals: client/raw time ≤ 1.03 sequential, client/raw
+//! throughput ≥ 0.97 concurrent.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use multidb_client::MultiDbClient;
+use multidb_testkit::RedisServer;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use tokio::runtime::Runtime;
+
+const KEY: &str = "bench:overhead";
+const VALUE: &str = "0123456789abcdef";
+const TASKS: u64 = 64;
+const SEQUENTIAL: &str = "sequential_get";
+const CONCURRENT: &str = "concurrent_get_64_tasks";
+
+/// The connections under test, all to the same server.
+#[derive(Clone)]
+enum Conn {
+    Multiplexed(redis::aio::MultiplexedConnection),
+    Manager(ConnectionManager),
+    Client(MultiDbClient),
+}
+
+impl Conn {
+    fn name(&self) -> &'static str {
+        match self {
+            Conn::Multiplexed(_) => "raw_multiplexed",
+            Conn::Manager(_) => "raw_manager",
+            Conn::Client(_) => "client",
+        }
+    }
+
+    /// `n` GETs one after the other on one task; the time they took.
+    async fn sequential(self, n: u64) -> Duration {
+        match self {
+            Conn::Multiplexed(c) => sequential_gets(c, n).await,
+            Conn::Manager(c) => sequential_gets(c, n).await,
+            Conn::Client(c) => sequential_gets(c, n).await,
+        }
+    }
+
+    /// [`TASKS`] tasks doing `n` GETs each; the time until all are done.
+    async fn concurrent(self, n: u64) -> Duration {
+        match self {
+            Conn::Multiplexed(c) => concurrent_gets(c, n).await,
+            Conn::Manager(c) => concurrent_gets(c, n).await,
+            Conn::Client(c) => concurrent_gets(c, n).await,
+        }
+    }
+}
+
+async fn get<C: ConnectionLike + Send + Sync>(con: &mut C) {
+    let v: Vec<u8> = con.get(KEY).await.unwrap();
+    debug_assert_eq!(v, VALUE.as_bytes());
+    black_box(v);
+}
+
+async fn sequential_gets<C>(mut con: C, n: u64) -> Duration
+where
+    C: ConnectionLike + Send + Sync + 'static,
+{
+    // On a runtime worker, as an application task would run, not on the bench thread.
+    tokio::spawn(async move {
+        let start = Instant::now();
+        for _ in 0..n {
+            get(&mut con).await;
+        }
+        start.elapsed()
+    })
+    .await
+    .unwrap()
+}
+
+async fn concurrent_gets<C>(con: C, n: u64) -> Duration
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let mut con = con.clone();
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    get(&mut con).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    start.elapsed()
+}
+
+/// Per-iteration times (ns) of every criterion sample, by `group/connection`.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<BTreeMap<String, Vec<f64>>>>);
+
+impl Recorder {
+    fn record(&self, key: String, elapsed: Duration, iters: u64) {
+        let per_iter = elapsed.as_nanos() as f64 / iters.max(1) as f64;
+        self.0.lock().unwrap().entry(key).or_default().push(per_iter);
+    }
+
+    fn median(&self, key: &str) -> Option<f64> {
+        self.0.lock().unwrap().get(key).map(|v| median(v.clone()))
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    }
+}
+
+struct Setup {
+    rt: Runtime,
+    conns: Vec<Conn>,
+    // Kept alive for the whole run; dropping one stops its server.
+    _servers: Vec<RedisServer>,
+}
+
+fn setup() -> Setup {
+    let servers = vec![RedisServer::start().unwrap(), RedisServer::start().unwrap()];
+    // Two workers: the machine's cores, and what a small application would run.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let conns = rt.block_on(async {
+        let primary = redis::Client::open(servers[0].url()).unwrap();
+        let mut multiplexed = primary.get_multiplexed_async_connection().await.unwrap();
+        for server in &servers {
+            let mut con = redis::Client::open(server.url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let () = con.set(KEY, VALUE).await.unwrap();
+        }
+        // As the client configures each member (see src/connection.rs), with the defaults.
+        let manager_config = ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_millis(500)));
+        let manager = ConnectionManager::new_with_config(primary, manager_config)
+            .await
+            .unwrap();
+        let client = MultiDbClient::from_urls([servers[0].url(), servers[1].url()], [1.0, 0.5])
+            .unwrap();
+        client.initialize().await.unwrap();
+        let dbs = client.databases();
+        assert!(dbs.iter().all(|d| d.healthy), "both members healthy");
+        assert_eq!(client.active_database(), Some(dbs[0].id), "primary active");
+        let mut conns = vec![
+            Conn::Multiplexed(multiplexed.clone()),
+            Conn::Manager(manager),
+            Conn::Client(client),
+        ];
+        // Warm every connection (the manager and the client's member connect lazily).
+        for con in &mut conns {
+            con.clone().sequential(10).await;
+        }
+        get(&mut multiplexed).await;
+        conns
+    });
+    Setup {
+        rt,
+        conns,
+        _servers: servers,
+    }
+}
+
+fn criterion_benches(c: &mut Criterion, setup: &Setup, recorder: &Recorder) {
+    let mut group = c.benchmark_group(SEQUENTIAL);
+    group.throughput(Throughput::Elements(1));
+    for con in &setup.conns {
+        let key = format!("{SEQUENTIAL}/{}", con.name());
+        group.bench_function(con.name(), |b| {
+            b.to_async(&setup.rt).iter_custom(|iters| {
+                let (con, recorder, key) = (con.clone(), recorder.clone(), key.clone());
+                async move {
+                    let elapsed = con.sequential(iters).await;
+                    recorder.record(key, elapsed, iters);
+                    elapsed
+                }
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group(CONCURRENT);
+    // One iteration: every task does one GET.
+    group.throughput(Throughput::Elements(TASKS));
+    for con in &setup.conns {
+        let key = format!("{CONCURRENT}/{}", con.name());
+        group.bench_function(con.name(), |b| {
+            b.to_async(&setup.rt).iter_custom(|iters| {
+                let (con, recorder, key) = (con.clone(), recorder.clone(), key.clone());
+                async move {
+                    let elapsed = con.concurrent(iters).await;
+                    recorder.record(key, elapsed, iters);
+                    elapsed
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Ratios (client time / baseline time) from rounds in which the two alternate, the
+/// order flipping every round; their median, min and max.
+fn interleaved(setup: &Setup, baseline: &Conn, rounds: usize, concurrent: bool) -> [f64; 3] {
+    let client = &setup.conns[2];
+    let (seq_n, conc_n) = (2_000, 100);
+    let run = |con: &Conn| {
+        let con = con.clone();
+        setup.rt.block_on(async move {
+            if concurrent {
+                con.concurrent(conc_n).await
+            } else {
+                con.sequential(seq_n).await
+            }
+        })
+    };
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let (b, c) = if round % 2 == 0 {
+            let b = run(baseline);
+            (b, run(client))
+        } else {
+            let c = run(client);
+            (run(baseline), c)
+        };
+        ratios.push(c.as_secs_f64() / b.as_secs_f64());
+    }
+    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ratios.iter().copied().fold(0.0, f64::max);
+    [median(ratios), min, max]
+}
+
+fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
+    println!("\n=== overhead: MultiDbClient vs raw redis-rs (same server, same run) ===");
+    println!("criterion samples (median per iteration):");
+    for group in [SEQUENTIAL, CONCURRENT] {
+        for con in &setup.conns {
+            if let Some(ns) = recorder.median(&format!("{group}/{}", con.name())) {
+                println!("  {group:<24} {:<16} {:>10.0} ns", con.name(), ns);
+            }
+        }
+    }
+    let ratio = |group: &str, base: &str| {
+        Some(recorder.median(&format!("{group}/client"))? / recorder.median(&format!("{group}/{base}"))?)
+    };
+    for base in ["raw_multiplexed", "raw_manager"] {
+        if let Some(r) = ratio(SEQUENTIAL, base) {
+            println!("  sequential time  client/{base}: {r:.3} (goal ≤ 1.03 vs raw_multiplexed)");
+        }
+        if let Some(r) = ratio(CONCURRENT, base) {
+            println!(
+                "  concurrent thrpt client/{base}: {:.3} (goal ≥ 0.97 vs raw_multiplexed)",
+                1.0 / r
+            );
+        }
+    }
+    println!("interleaved A/B, {rounds} rounds (median [min, max]):");
+    for base in &setup.conns[..2] {
+        let [m, lo, hi] = interleaved(setup, base, rounds, false);
+        println!(
+            "  sequential time  client/{:<16} {m:.3} [{lo:.3}, {hi:.3}]",
+            base.name()
+        );
+        let [m, lo, hi] = interleaved(setup, base, rounds, true);
+        println!(
+            "  concurrent thrpt client/{:<16} {:.3} [{:.3}, {:.3}]",
+            base.name(),
+            1.0 / m,
+            1.0 / hi,
+            1.0 / lo
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    // `cargo bench` passes --bench; `cargo test --benches` does not (criterion runs once).
+    let benchmarking = has("--bench") && !has("--test") && !has("--list");
+    let mut criterion = Criterion::default().configure_from_args();
+    let setup = setup();
+    let recorder = Recorder::default();
+    criterion_benches(&mut criterion, &setup, &recorder);
+    criterion.final_summary();
+    if !has("--list") {
+        report(&setup, &recorder, if benchmarking { 30 } else { 1 });
+    }
+    if let Conn::Client(client) = &setup.conns[2] {
+        setup.rt.block_on(client.close());
+    }
+}

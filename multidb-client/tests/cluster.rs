@@ -1,0 +1,73 @@
+//! Redis Cluster members: two real 3-master clusters, one fails, traffic moves, comes back.
+#![cfg(feature = "cluster")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::next_event;
+use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig, SwitchReason};
+use multidb_testkit::RedisCluster;
+use redis::AsyncCommands;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_every_master_of_the_active_cluster_moves_traffic_and_falls_back() {
+    let mut east = RedisCluster::start(3).unwrap();
+    let west = RedisCluster::start(3).unwrap();
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_cluster_urls(east.urls())
+                .unwrap()
+                .grace_period(Duration::from_millis(300)),
+        )
+        .database(DatabaseConfig::from_cluster_urls(west.urls()).unwrap().weight(0.5))
+        .health_check_interval(Duration::from_millis(200))
+        .health_check_probes_delay(Duration::from_millis(10))
+        .auto_fallback_interval(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    assert!(client.databases().iter().all(|d| d.healthy));
+    let mut con = client.clone();
+    // Keys spread over all three masters.
+    for i in 0..30 {
+        let () = con.set(format!("key{i}"), i).await.unwrap();
+    }
+    let mut events = client.events();
+
+    east.kill_all();
+    for i in 0..30 {
+        let () = con.set(format!("key{i}"), i).await.unwrap();
+    }
+    let moved = next_event(&mut events, "failover to west", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[1])
+    })
+    .await;
+    assert!(matches!(
+        moved,
+        Event::ActiveDatabaseChanged {
+            reason: SwitchReason::CircuitOpened | SwitchReason::HealthCheckFailed,
+            ..
+        }
+    ));
+    let v: i64 = con.get("key7").await.unwrap();
+    assert_eq!(v, 7);
+
+    east.restart_all().unwrap();
+    let back = next_event(&mut events, "fallback to east", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0])
+    })
+    .await;
+    assert!(matches!(
+        back,
+        Event::ActiveDatabaseChanged {
+            reason: SwitchReason::AutoFallback,
+            ..
+        }
+    ));
+    let () = con.set("after", 1).await.unwrap();
+    client.close().await;
+}
