@@ -130,6 +130,10 @@ impl FaultProxy {
     /// # Errors
     ///
     /// Fails if no port can be bound, or if called outside a tokio runtime.
+    #[allow(
+        clippy::unused_async,
+        reason = "async in the API so setup may await later"
+    )]
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
         let listener = ListenerSlot::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let shared = Arc::new(Shared {

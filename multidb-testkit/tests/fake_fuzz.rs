@@ -12,9 +12,42 @@ use tokio::net::TcpStream;
 /// Fragments that steer random input into the parser's and commands' interesting paths.
 fn fragment() -> impl Strategy<Value = Vec<u8>> {
     let tokens = [
-        "*", "$", "\r\n", "\n", "*1\r\n", "*3\r\n", "$3\r\n", "$-1\r\n", "*-1\r\n", "*0\r\n", "$999999999\r\n", "*1\r\n*1\r\n",
-        ":1\r\n", "+OK\r\n", "SET", "GET", "HELLO", "3", "2", "AUTH", "MULTI", "EXEC", "WATCH", "SUBSCRIBE", "PSUBSCRIBE",
-        "[a-", "*?", "EX", "-1", "99999999999999999999", "LPOP", "LRANGE", "-9223372036854775808", "INCRBY", "k", " ",
+        "*",
+        "$",
+        "\r\n",
+        "\n",
+        "*1\r\n",
+        "*3\r\n",
+        "$3\r\n",
+        "$-1\r\n",
+        "*-1\r\n",
+        "*0\r\n",
+        "$999999999\r\n",
+        "*1\r\n*1\r\n",
+        ":1\r\n",
+        "+OK\r\n",
+        "SET",
+        "GET",
+        "HELLO",
+        "3",
+        "2",
+        "AUTH",
+        "MULTI",
+        "EXEC",
+        "WATCH",
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "[a-",
+        "*?",
+        "EX",
+        "-1",
+        "99999999999999999999",
+        "LPOP",
+        "LRANGE",
+        "-9223372036854775808",
+        "INCRBY",
+        "k",
+        " ",
     ];
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
@@ -36,9 +69,16 @@ fn arbitrary_bytes_never_crash_the_server_or_other_connections() {
         default_hook(info);
     }));
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let fake = runtime.block_on(FakeRedis::start()).expect("start");
-    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
     runner
         .run(&input(), |bytes| {
             runtime.block_on(async {
@@ -50,9 +90,13 @@ fn arbitrary_bytes_never_crash_the_server_or_other_connections() {
                 // The server closes once it has read our EOF, so this ends.
                 let mut sink = Vec::new();
                 let _ = bad.read_to_end(&mut sink).await;
-                good.write_all(b"*2\r\n$4\r\nECHO\r\n$2\r\nok\r\n").await.expect("write");
+                good.write_all(b"*2\r\n$4\r\nECHO\r\n$2\r\nok\r\n")
+                    .await
+                    .expect("write");
                 let mut reply = [0; 8];
-                good.read_exact(&mut reply).await.expect("bystander answered");
+                good.read_exact(&mut reply)
+                    .await
+                    .expect("bystander answered");
                 prop_assert_eq!(&reply, b"$2\r\nok\r\n");
                 Ok(())
             })

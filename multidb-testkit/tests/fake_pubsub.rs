@@ -132,7 +132,10 @@ async fn resp2_subscribed_connections_only_allow_pubsub_commands() {
     let fake = FakeRedis::start().await.expect("start");
     let mut raw = TcpStream::connect(fake.addr()).await.expect("connect");
     let subscribed = "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n";
-    assert_eq!(roundtrip(&mut raw, b"SUBSCRIBE c\r\n", subscribed.len()).await, subscribed);
+    assert_eq!(
+        roundtrip(&mut raw, b"SUBSCRIBE c\r\n", subscribed.len()).await,
+        subscribed
+    );
     let refused = "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n";
     assert_eq!(
         roundtrip(&mut raw, b"GET k\r\n", refused.len()).await,

@@ -106,7 +106,7 @@ impl Faults {
             match fault {
                 Fault::FailEveryNth(n) if *n > 0 => {
                     self.data_commands += 1;
-                    if self.data_commands % n == 0 {
+                    if self.data_commands.is_multiple_of(*n) {
                         return Action::Close;
                     }
                 }
@@ -150,13 +150,13 @@ mod tests {
 
     #[test]
     fn every_nth_data_command_closes_and_setup_commands_do_not_count() {
+        use Action::{Close, Execute};
         let mut faults = Faults::default();
         faults.inject(Fault::FailEveryNth(3));
         let got: Vec<Action> = [true, false, true, true, true, true, true]
             .iter()
             .map(|&d| faults.on_command(d))
             .collect();
-        use Action::{Close, Execute};
         assert_eq!(
             got,
             vec![Execute, Execute, Execute, Close, Execute, Execute, Close]

@@ -155,6 +155,10 @@ impl FakeRedisBuilder {
     /// # Errors
     ///
     /// Fails if the address cannot be bound, or if called outside a tokio runtime.
+    #[allow(
+        clippy::unused_async,
+        reason = "async in the API so setup may await later"
+    )]
     pub async fn start(self) -> io::Result<FakeRedis> {
         let listener = listener::ListenerSlot::bind(self.bind)?;
         let shared = Arc::new(Shared {

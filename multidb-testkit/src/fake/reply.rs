@@ -36,6 +36,11 @@ impl Reply {
         Reply::Error(text.into())
     }
 
+    /// An integer reply from a count or id (saturating; counts never get near `i64::MAX`).
+    pub(crate) fn count<N: TryInto<i64>>(n: N) -> Self {
+        Reply::Int(n.try_into().unwrap_or(i64::MAX))
+    }
+
     pub(crate) fn bulk(data: impl Into<Vec<u8>>) -> Self {
         Reply::Bulk(data.into())
     }
@@ -70,9 +75,8 @@ impl Reply {
                 out.put_slice(data);
                 out.put_slice(b"\r\n");
             }
-            Reply::Nil if resp3 => out.put_slice(b"_\r\n"),
+            Reply::Nil | Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
             Reply::Nil => out.put_slice(b"$-1\r\n"),
-            Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
             Reply::NilArray => out.put_slice(b"*-1\r\n"),
             Reply::Array(items) => aggregate(out, b'*', items, protocol),
             Reply::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, protocol),

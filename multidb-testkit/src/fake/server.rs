@@ -74,7 +74,7 @@ fn redacted(args: &[Vec<u8>]) -> Vec<String> {
         _ => None,
     };
     if let Some(secret) = secret_at.and_then(|i| text.get_mut(i)) {
-        *secret = "<redacted>".to_owned();
+        "<redacted>".clone_into(secret);
     }
     text
 }

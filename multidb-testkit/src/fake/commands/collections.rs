@@ -29,7 +29,7 @@ macro_rules! existing {
 }
 
 pub(super) fn hset(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return wrong_arity("hset");
     }
     let map = writable!(cx, &args[1], Value::Hash(BTreeMap::new()), Value::Hash(m) => m);
@@ -37,12 +37,12 @@ pub(super) fn hset(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
         .chunks_exact(2)
         .filter(|pair| map.insert(pair[0].clone(), pair[1].clone()).is_none())
         .count();
-    Reply::Int(added as i64)
+    Reply::count(added)
 }
 
 /// `HMSET`: the old form of `HSET`, answering `OK`.
 pub(super) fn hmset(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return wrong_arity("hmset");
     }
     match hset(cx, args) {
@@ -77,7 +77,7 @@ pub(super) fn hgetall(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 pub(super) fn hdel(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let removed = existing!(cx, &args[1], Value::Hash(m) => args[2..].iter().filter(|f| m.remove(*f).is_some()).count());
     cx.st.keyspace.drop_if_empty(cx.s.db, &args[1]);
-    Reply::Int(removed.unwrap_or(0) as i64)
+    Reply::count(removed.unwrap_or(0))
 }
 
 pub(super) fn hexists(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -88,7 +88,7 @@ pub(super) fn hexists(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 
 pub(super) fn hlen(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let len = typed!(cx.st.keyspace.value(cx.s.db, &args[1]), Value::Hash(m) => m.len());
-    Reply::Int(len.unwrap_or(0) as i64)
+    Reply::count(len.unwrap_or(0))
 }
 
 pub(super) fn hincrby(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -126,7 +126,7 @@ fn push(cx: &mut Ctx<'_>, args: &[Vec<u8>], front: bool) -> Reply {
             list.push_back(item.clone());
         }
     }
-    Reply::Int(list.len() as i64)
+    Reply::count(list.len())
 }
 
 pub(super) fn lpop(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -169,7 +169,7 @@ pub(super) fn lrange(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let Some(list) = list else {
         return Reply::Array(Vec::new());
     };
-    let len = list.len() as i64;
+    let len = i64::try_from(list.len()).unwrap_or(i64::MAX);
     let start = if start < 0 {
         start.saturating_add(len).max(0)
     } else {
@@ -193,7 +193,7 @@ pub(super) fn lrange(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 
 pub(super) fn llen(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let len = typed!(cx.st.keyspace.value(cx.s.db, &args[1]), Value::List(l) => l.len());
-    Reply::Int(len.unwrap_or(0) as i64)
+    Reply::count(len.unwrap_or(0))
 }
 
 pub(super) fn sadd(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -202,14 +202,14 @@ pub(super) fn sadd(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
         .iter()
         .filter(|member| set.insert((*member).clone()))
         .count();
-    Reply::Int(added as i64)
+    Reply::count(added)
 }
 
 pub(super) fn srem(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let removed =
         existing!(cx, &args[1], Value::Set(s) => args[2..].iter().filter(|m| s.remove(*m)).count());
     cx.st.keyspace.drop_if_empty(cx.s.db, &args[1]);
-    Reply::Int(removed.unwrap_or(0) as i64)
+    Reply::count(removed.unwrap_or(0))
 }
 
 pub(super) fn smembers(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -231,5 +231,5 @@ pub(super) fn sismember(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 
 pub(super) fn scard(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let len = typed!(cx.st.keyspace.value(cx.s.db, &args[1]), Value::Set(s) => s.len());
-    Reply::Int(len.unwrap_or(0) as i64)
+    Reply::count(len.unwrap_or(0))
 }

@@ -80,7 +80,7 @@ pub(super) fn hello(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(VERSION)),
         (Reply::bulk("proto"), Reply::Int(proto)),
-        (Reply::bulk("id"), Reply::Int(cx.s.id as i64)),
+        (Reply::bulk("id"), Reply::count(cx.s.id)),
         (Reply::bulk("mode"), Reply::bulk("standalone")),
         (Reply::bulk("role"), Reply::bulk("master")),
         (Reply::bulk("modules"), Reply::Array(Vec::new())),
@@ -141,7 +141,7 @@ pub(super) fn client(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
             Reply::Ok
         }
         ("getname", 2) => Reply::bulk_or_nil(cx.s.name.clone()),
-        ("id", 2) => Reply::Int(cx.s.id as i64),
+        ("id", 2) => Reply::count(cx.s.id),
         ("list", 2) => client_list(cx),
         ("kill", 3..) => client_kill(cx, args),
         ("setinfo" | "setname" | "getname" | "id" | "list" | "kill", _) => {
@@ -229,7 +229,7 @@ fn client_kill(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     for victim in &victims {
         cx.st.kill(*victim);
     }
-    Reply::Int(victims.len() as i64)
+    Reply::count(victims.len())
 }
 
 /// Each of the 16 databases is its own keyspace, as in Redis.
@@ -265,7 +265,7 @@ pub(super) fn info(cx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Reply {
 }
 
 pub(super) fn dbsize(cx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Reply {
-    Reply::Int(cx.st.keyspace.len(cx.s.db) as i64)
+    Reply::count(cx.st.keyspace.len(cx.s.db))
 }
 
 pub(super) fn flushall(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {

@@ -7,6 +7,8 @@ mod pubsub;
 mod strings;
 mod transaction;
 
+use std::fmt::Write as _;
+
 use super::reply::{Protocol, Reply};
 use super::state::Ctx;
 
@@ -149,7 +151,7 @@ fn unknown_command(args: &[Vec<u8>]) -> Reply {
         truncated(&args[0])
     );
     for arg in &args[1..] {
-        text.push_str(&format!("'{}' ", truncated(arg)));
+        let _ = write!(text, "'{}' ", truncated(arg));
     }
     Reply::Error(text)
 }

@@ -33,18 +33,18 @@ pub(super) fn sunsubscribe(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 }
 
 pub(super) fn publish(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    Reply::Int(
+    Reply::count(
         cx.st
             .pubsub
-            .publish(&cx.st.clients, &args[1], &args[2], false) as i64,
+            .publish(&cx.st.clients, &args[1], &args[2], false),
     )
 }
 
 pub(super) fn spublish(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    Reply::Int(
+    Reply::count(
         cx.st
             .pubsub
-            .publish(&cx.st.clients, &args[1], &args[2], true) as i64,
+            .publish(&cx.st.clients, &args[1], &args[2], true),
     )
 }
 
@@ -62,7 +62,7 @@ fn count(s: &Session, kind: Kind) -> i64 {
         Kind::Shard => s.shard_channels.len(),
         _ => s.channels.len() + s.patterns.len(),
     };
-    n as i64
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn change(cx: &mut Ctx<'_>, given: &[Vec<u8>], kind: Kind, add: bool) -> Reply {

@@ -128,7 +128,7 @@ pub(super) fn append(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     match value {
         Some(Value::Str(v)) => {
             v.extend_from_slice(&args[2]);
-            Reply::Int(v.len() as i64)
+            Reply::count(v.len())
         }
         _ => Reply::wrong_type(),
     }
@@ -136,7 +136,7 @@ pub(super) fn append(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 
 pub(super) fn strlen(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     let len = typed!(cx.st.keyspace.value(cx.s.db, &args[1]), Value::Str(v) => v.len());
-    Reply::Int(len.unwrap_or(0) as i64)
+    Reply::count(len.unwrap_or(0))
 }
 
 pub(super) fn del(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -144,7 +144,7 @@ pub(super) fn del(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
         .iter()
         .filter(|key| cx.st.keyspace.remove(cx.s.db, key).is_some())
         .count();
-    Reply::Int(removed as i64)
+    Reply::count(removed)
 }
 
 pub(super) fn exists(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -152,7 +152,7 @@ pub(super) fn exists(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
         .iter()
         .filter(|key| cx.st.keyspace.get(cx.s.db, key).is_some())
         .count();
-    Reply::Int(found as i64)
+    Reply::count(found)
 }
 
 pub(super) fn key_type(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
@@ -230,7 +230,7 @@ pub(super) fn mget(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 }
 
 pub(super) fn mset(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return wrong_arity("mset");
     }
     for pair in args[1..].chunks_exact(2) {
@@ -310,11 +310,15 @@ pub(super) fn persist(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
 }
 
 pub(super) fn ttl(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    time_to_live(cx, &args[1], |left| (left.as_millis() as i64 + 500) / 1000)
+    time_to_live(cx, &args[1], |left| {
+        i64::try_from(left.as_millis().saturating_add(500) / 1000).unwrap_or(i64::MAX)
+    })
 }
 
 pub(super) fn pttl(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
-    time_to_live(cx, &args[1], |left| left.as_millis() as i64)
+    time_to_live(cx, &args[1], |left| {
+        i64::try_from(left.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 fn time_to_live(cx: &mut Ctx<'_>, key: &[u8], scale: fn(Duration) -> i64) -> Reply {
