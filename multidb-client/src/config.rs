@@ -63,6 +63,15 @@ pub struct DatabaseConfig {
     pub(crate) health_check_url: Option<String>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) connection_timeout: Duration,
+    pub(crate) tls: TlsSettings,
+}
+
+/// Certificates for a `rediss://` member (feature `tls`). Verification is always on.
+#[derive(Clone, Default)]
+pub(crate) struct TlsSettings {
+    pub(crate) root_cert_pem: Option<Vec<u8>>,
+    pub(crate) client_cert_pem: Option<Vec<u8>>,
+    pub(crate) client_key_pem: Option<Vec<u8>>,
 }
 
 /// Defaults of a member database.
@@ -135,7 +144,29 @@ impl DatabaseConfig {
             health_check_url: None,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            tls: TlsSettings::default(),
         }
+    }
+
+    /// Trust this CA (PEM) for a `rediss://` member instead of the system's roots
+    /// (feature `tls`). Certificates are always verified.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_cert_pem = Some(ca_pem.into());
+        self
+    }
+
+    /// Authenticate to a `rediss://` member with this client certificate and key (PEM,
+    /// feature `tls`). The key is never shown.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_cert_pem = Some(cert_pem.into());
+        self.tls.client_key_pem = Some(key_pem.into());
+        self
     }
 
     /// Its weight (default 1.0, must be finite and > 0): the healthy database with the
@@ -263,6 +294,8 @@ impl fmt::Debug for DatabaseConfig {
             )
             .field("response_timeout", &self.response_timeout)
             .field("connection_timeout", &self.connection_timeout)
+            .field("tls_root_cert", &self.tls.root_cert_pem.is_some())
+            .field("tls_client_cert", &self.tls.client_cert_pem.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -89,7 +89,7 @@ impl MemberConnection {
         match &config.source {
             Source::Url(info) => {
                 let db = info.redis_settings().db();
-                let client = redis::Client::open(info.as_ref().clone())?;
+                let client = open_client(info, config)?;
                 let manager_config = ConnectionManagerConfig::new()
                     .set_number_of_retries(0)
                     .set_connection_timeout(Some(config.connection_timeout))
@@ -119,6 +119,33 @@ impl MemberConnection {
             }),
         }
     }
+}
+
+/// A redis client for a URL member, with its TLS certificates where it has any.
+fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig) -> RedisResult<redis::Client> {
+    #[cfg(feature = "tls")]
+    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        // redis-rs compiles rustls without a crypto provider; one must be installed
+        // process-wide. An application that installed its own keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = &config.tls;
+        let client_tls = match (&tls.client_cert_pem, &tls.client_key_pem) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            _ => None,
+        };
+        return redis::Client::build_with_tls(
+            info.clone(),
+            redis::TlsCertificates {
+                client_tls,
+                root_cert: tls.root_cert_pem.clone(),
+            },
+        );
+    }
+    let _ = config;
+    redis::Client::open(info.clone())
 }
 
 impl MemberConnection {

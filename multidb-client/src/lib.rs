@@ -60,6 +60,7 @@
 //!
 //! # Feature flags
 //!
+//! - `serde`: `MultiDbConfig` deserializes from TOML/JSON, durations as `"500ms"`, `"5s"`.
 //! - `cluster`: Redis Cluster members ([`DatabaseConfig::from_cluster_urls`]).
 //! - `tls`: `rediss://` members (rustls), with a custom CA and client certificates.
 //! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
@@ -79,6 +80,8 @@ mod event;
 mod member;
 mod replay;
 mod retry;
+#[cfg(feature = "serde")]
+mod serde_config;
 
 pub use checks::{EchoCheck, PingCheck};
 pub use client::MultiDbClient;

@@ -1,0 +1,227 @@
+//! Reading a [`MultiDbConfig`] from TOML, JSON or any serde format (feature `serde`).
+//!
+//! Durations are written the way people say them (`"500ms"`, `"5s"`, `"2m"`), every field
+//! but `databases` is optional (the defaults of [`MultiDbConfig::builder`] apply), unknown
+//! fields are errors (a typo must not silently fall back to a default), and the result is
+//! validated exactly like [`crate::MultiDbConfigBuilder::build`].
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use multidb_client::MultiDbConfig;
+//!
+//! let config: MultiDbConfig = serde_json::from_str(r#"{
+//!     "databases": [
+//!         { "url": "redis://:secret@db1:6379/0", "weight": 1.0, "grace_period": "30s" },
+//!         { "url": "redis://db2:6379/0", "weight": 0.5 }
+//!     ],
+//!     "health_check_interval": "2s",
+//!     "auto_fallback_interval": "off"
+//! }"#).unwrap();
+//! assert_eq!(config.databases().len(), 2);
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::config::{DatabaseConfig, MultiDbConfig};
+use crate::{HealthPolicy, InitialHealthCheck};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFile {
+    url: String,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default, deserialize_with = "duration")]
+    grace_period: Option<Duration>,
+    #[serde(default)]
+    health_check_url: Option<String>,
+    #[serde(default, deserialize_with = "duration_or_off")]
+    response_timeout: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "duration")]
+    connection_timeout: Option<Duration>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    databases: Vec<DatabaseFile>,
+    #[serde(default, deserialize_with = "duration")]
+    health_check_interval: Option<Duration>,
+    #[serde(default)]
+    health_check_probes: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    health_check_probes_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    health_check_timeout: Option<Duration>,
+    #[serde(default)]
+    health_check_policy: Option<PolicyFile>,
+    #[serde(default)]
+    initial_health_check: Option<InitialFile>,
+    #[serde(default)]
+    failover_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    failover_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_or_off")]
+    auto_fallback_interval: Option<Option<Duration>>,
+    #[serde(default)]
+    min_num_failures: Option<u32>,
+    #[serde(default)]
+    failure_rate_threshold: Option<f64>,
+    #[serde(default, deserialize_with = "duration")]
+    failures_detection_window: Option<Duration>,
+    #[serde(default)]
+    retry_attempts: Option<u32>,
+    #[serde(default)]
+    retry_non_idempotent: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PolicyFile {
+    All,
+    Majority,
+    Any,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InitialFile {
+    AllAvailable,
+    MajorityAvailable,
+    OneAvailable,
+}
+
+fn parse(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("invalid duration `{text}`: {e}"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn duration_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Duration>>, D::Error> {
+    let text = String::deserialize(d)?;
+    if matches!(text.as_str(), "off" | "none" | "never") {
+        return Ok(Some(None));
+    }
+    parse(&text).map(|d| Some(Some(d))).map_err(serde::de::Error::custom)
+}
+
+impl<'de> Deserialize<'de> for MultiDbConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let file = ConfigFile::deserialize(deserializer)?;
+        let mut b = MultiDbConfig::builder();
+        for db in file.databases {
+            let mut c = DatabaseConfig::from_url(&db.url).map_err(serde::de::Error::custom)?;
+            if let Some(w) = db.weight {
+                c = c.weight(w);
+            }
+            if let Some(g) = db.grace_period {
+                c = c.grace_period(g);
+            }
+            if let Some(u) = db.health_check_url {
+                c = c.health_check_url(u);
+            }
+            if let Some(t) = db.response_timeout {
+                c = c.response_timeout(t);
+            }
+            if let Some(t) = db.connection_timeout {
+                c = c.connection_timeout(t);
+            }
+            if let Some(n) = db.name {
+                c = c.name(n);
+            }
+            b = b.database(c);
+        }
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = file.$field {
+                    b = b.$field(v);
+                }
+            )*};
+        }
+        set!(
+            health_check_interval,
+            health_check_probes,
+            health_check_probes_delay,
+            health_check_timeout,
+            failover_attempts,
+            failover_delay,
+            auto_fallback_interval,
+            min_num_failures,
+            failure_rate_threshold,
+            failures_detection_window,
+            retry_attempts,
+            retry_non_idempotent
+        );
+        if let Some(p) = file.health_check_policy {
+            b = b.health_check_policy(match p {
+                PolicyFile::All => HealthPolicy::All,
+                PolicyFile::Majority => HealthPolicy::Majority,
+                PolicyFile::Any => HealthPolicy::Any,
+            });
+        }
+        if let Some(p) = file.initial_health_check {
+            b = b.initial_health_check(match p {
+                InitialFile::AllAvailable => InitialHealthCheck::AllAvailable,
+                InitialFile::MajorityAvailable => InitialHealthCheck::MajorityAvailable,
+                InitialFile::OneAvailable => InitialHealthCheck::OneAvailable,
+            });
+        }
+        b.build().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_with_humane_durations_and_defaults() {
+        let c: MultiDbConfig = toml::from_str(
+            r#"
+            health_check_interval = "250ms"
+            auto_fallback_interval = "off"
+            health_check_policy = "majority"
+            [[databases]]
+            url = "redis://127.0.0.1:6379/0"
+            grace_period = "10s"
+            [[databases]]
+            url = "redis://127.0.0.1:6380/0"
+            weight = 0.5
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.health.interval, Duration::from_millis(250));
+        assert_eq!(c.failover.auto_fallback_interval, None);
+        assert_eq!(c.databases[0].grace_period, Duration::from_secs(10));
+        assert!((c.databases[1].weight - 0.5).abs() < f64::EPSILON);
+        assert_eq!(c.health.probes, 3, "defaults apply to what is not written");
+    }
+
+    #[test]
+    fn typos_bad_durations_and_bad_values_are_errors_that_say_so() {
+        let typo = toml::from_str::<MultiDbConfig>(
+            "helth_check_interval = \"1s\"\n[[databases]]\nurl = \"redis://h:1\"\n",
+        )
+        .unwrap_err();
+        assert!(typo.to_string().contains("helth_check_interval"), "{typo}");
+        let bad = serde_json::from_str::<MultiDbConfig>(
+            r#"{"databases":[{"url":"redis://h:1"}],"failover_delay":"soon"}"#,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("soon"), "{bad}");
+        let weight = serde_json::from_str::<MultiDbConfig>(
+            r#"{"databases":[{"url":"redis://:pw123@h:1","weight":-1}]}"#,
+        )
+        .unwrap_err();
+        assert!(weight.to_string().contains("weight"), "{weight}");
+        assert!(!weight.to_string().contains("pw123"), "{weight}");
+    }
+}
