@@ -1,10 +1,16 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! - `ci`: the whole gate CI runs — formatting, clippy with warnings denied on every target
-//!   and feature, the test suite with all features, and rustdoc with warnings denied.
+//! - `ci`: the whole gate CI runs — formatting, the supply-chain check, clippy with warnings
+//!   denied on every target and feature, the test suite with all features, and rustdoc with
+//!   warnings denied.
+//! - `deny`: the supply-chain check alone, `cargo deny check` against `deny.toml` (see the
+//!   `deny` module for the offline advisory database).
 //! - `drill`: the failover drill (`multidb-client`'s `drill` example), arguments passed on.
 
+mod deny;
+
 use std::env;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -14,6 +20,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match task.as_deref() {
         Some("ci") => ci(),
+        Some("deny") => deny::deny(workspace_root()),
         Some("drill") => drill(&rest),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_owned()),
@@ -30,12 +37,14 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci       fmt check, clippy -D warnings, tests (all features), docs with warnings denied
+  ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings)
+  deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
   drill    run the failover drill example (arguments are passed on)";
 
 fn ci() -> Result<(), String> {
     let started = Instant::now();
     run("fmt", &["fmt", "--all", "--", "--check"], &[])?;
+    deny::deny(workspace_root())?;
     run(
         "clippy",
         &[
@@ -76,13 +85,41 @@ fn drill(rest: &[String]) -> Result<(), String> {
     run("drill", &args, &[])
 }
 
+/// The workspace root: xtask's own manifest sits one level below it.
+fn workspace_root() -> &'static Path {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir)
+}
+
+/// The cargo that started us, so that every step uses the same toolchain.
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
 fn run(step: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run_command(
+        step,
+        Command::new(cargo()).args(args).envs(envs.iter().copied()),
+    )
+}
+
+/// Runs `cargo args…` from `dir`, for tools that read files from the current directory.
+fn run_in(dir: &Path, step: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    run_command(
+        step,
+        Command::new(cargo())
+            .current_dir(dir)
+            .args(args)
+            .envs(envs.iter().copied()),
+    )
+}
+
+fn run_command(step: &str, command: &mut Command) -> Result<(), String> {
+    let cargo = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
     eprintln!("xtask: [{step}] cargo {}", args.join(" "));
     let started = Instant::now();
-    let status = Command::new(&cargo)
-        .args(args)
-        .envs(envs.iter().copied())
+    let status = command
         .status()
         .map_err(|e| format!("[{step}] could not start `{cargo}`: {e}"))?;
     eprintln!(
