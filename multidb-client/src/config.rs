@@ -68,6 +68,7 @@ pub struct DatabaseConfig {
 
 /// Certificates for a `rediss://` member (feature `tls`). Verification is always on.
 #[derive(Clone, Default)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct TlsSettings {
     pub(crate) root_cert_pem: Option<Vec<u8>>,
     pub(crate) client_cert_pem: Option<Vec<u8>>,
