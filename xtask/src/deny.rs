@@ -40,7 +40,9 @@ pub(crate) fn deny(root: &Path) -> Result<(), String> {
     let Some(snapshot) = snapshot.filter(|dir| dir.is_dir()) else {
         eprintln!("xtask: [deny] advisory db: default fetch (no ../shared/advisory-db)");
         // An empty suffix leaves `db-path` at cargo-deny's default.
-        return run_in(root, "deny", &["deny", "check"], &[(SUBDIR_VAR, "")]);
+        return run_in(root, "deny", &["deny", "check"], &[(SUBDIR_VAR, "")]).map_err(|e| {
+            format!("{e}; without ../shared/advisory-db the advisory db is fetched from github.com")
+        });
     };
     let copy = cargo_home()?
         .join("advisory-dbs")
