@@ -215,3 +215,121 @@ fn git(repo: &Path, args: &[&str]) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory unique to this process and test, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir = env::temp_dir().join(format!("xtask-deny-{}-{name}", std::process::id()));
+            remove_dir_if_exists(&dir).expect("stale scratch dir is removable");
+            fs::create_dir_all(dir.join("snapshot/crates/foo")).expect("scratch dir is creatable");
+            fs::write(
+                dir.join("snapshot/SOURCE"),
+                "advisory-db at abc (2026-08-21)\nmore\n",
+            )
+            .expect("scratch file is writable");
+            fs::write(dir.join("snapshot/crates/foo/RUSTSEC-0000-0001.md"), "v1")
+                .expect("scratch file is writable");
+            Self(dir)
+        }
+
+        fn snapshot(&self) -> PathBuf {
+            self.0.join("snapshot")
+        }
+
+        fn copy(&self) -> PathBuf {
+            self.0.join("dbs").join(DB_DIR)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn head_files(repo: &Path) -> String {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["ls-tree", "-r", "--name-only", "HEAD"])
+            .output()
+            .expect("git runs");
+        assert!(
+            output.status.success(),
+            "HEAD is readable in {}",
+            repo.display()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn copy_is_a_git_repository_whose_head_holds_every_snapshot_file() {
+        let scratch = Scratch::new("commit");
+        let origin = prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared");
+        assert_eq!(origin, "advisory-db at abc (2026-08-21)");
+        assert!(scratch.copy().join(".git").is_dir());
+        assert_eq!(
+            head_files(&scratch.copy()),
+            "SOURCE\ncrates/foo/RUSTSEC-0000-0001.md\n"
+        );
+    }
+
+    #[test]
+    fn unchanged_snapshot_is_not_copied_again() {
+        let scratch = Scratch::new("unchanged");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared");
+        let marker = scratch.copy().join("marker");
+        fs::write(&marker, "").expect("marker is writable");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared again");
+        assert!(
+            marker.exists(),
+            "the copy was rebuilt although nothing changed"
+        );
+    }
+
+    #[test]
+    fn changed_snapshot_replaces_the_copy() {
+        let scratch = Scratch::new("changed");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared");
+        let marker = scratch.copy().join("marker");
+        fs::write(&marker, "").expect("marker is writable");
+        let advisory = "crates/foo/RUSTSEC-0000-0001.md";
+        fs::write(scratch.snapshot().join(advisory), "v2").expect("snapshot is writable");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared again");
+        assert!(
+            !marker.exists(),
+            "the copy was kept although the snapshot changed"
+        );
+        let copied = fs::read_to_string(scratch.copy().join(advisory)).expect("copied");
+        assert_eq!(copied, "v2");
+    }
+
+    #[test]
+    fn copy_without_a_commit_is_rebuilt_even_when_the_stamp_matches() {
+        let scratch = Scratch::new("uncommitted");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared");
+        fs::remove_dir_all(scratch.copy().join(".git")).expect("removable");
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared again");
+        assert!(head_files(&scratch.copy()).contains("SOURCE"));
+    }
+
+    #[test]
+    fn snapshot_git_directory_is_neither_copied_nor_fingerprinted() {
+        let scratch = Scratch::new("dotgit");
+        let before = fingerprint(&scratch.snapshot()).expect("fingerprinted");
+        fs::create_dir_all(scratch.snapshot().join(".git")).expect("creatable");
+        fs::write(scratch.snapshot().join(".git/HEAD"), "ref").expect("writable");
+        assert_eq!(
+            fingerprint(&scratch.snapshot()).expect("fingerprinted"),
+            before
+        );
+        prepare_snapshot(&scratch.snapshot(), &scratch.copy()).expect("prepared");
+        assert!(!head_files(&scratch.copy()).contains(".git"));
+    }
+}
