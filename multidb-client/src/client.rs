@@ -241,6 +241,25 @@ impl MultiDbClient {
         Ok(())
     }
 
+    /// Adds a health check that every database runs from now on, on top of the configured
+    /// ones (all must pass). Databases' schedules restart.
+    ///
+    /// # Errors
+    /// [`MultiDbError::Config`] if a database could not be registered again with the
+    /// health monitor (e.g. after [`Self::close`]).
+    pub fn add_health_check(
+        &self,
+        check: Arc<dyn crate::HealthCheck<crate::Database>>,
+    ) -> Result<(), MultiDbError> {
+        self.inner.add_check(check)
+    }
+
+    /// Replaces the strategy that picks the active database among the healthy ones; it
+    /// applies from the next decision on.
+    pub fn set_failover_strategy(&self, strategy: Arc<dyn crate::FailoverStrategy<DatabaseId>>) {
+        self.inner.lock().engine.set_strategy(strategy);
+    }
+
     /// Every switch, circuit transition, health change, database added or removed and
     /// resubscription, from now on. A receiver that falls behind loses the oldest events.
     pub fn events(&self) -> broadcast::Receiver<Event> {

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     circuit_tx: mpsc::UnboundedSender<(DatabaseId, Transition)>,
     circuit_rx: Mutex<Option<mpsc::UnboundedReceiver<(DatabaseId, Transition)>>>,
     pub(crate) budget: RetryBudget,
+    /// The health checks every database runs; more may be added at run time.
+    checks: Mutex<Vec<Arc<dyn HealthCheck<Database>>>>,
 }
 
 impl Inner {
@@ -76,6 +78,11 @@ impl Inner {
             circuit_tx,
             circuit_rx: Mutex::new(Some(circuit_rx)),
             budget,
+            checks: Mutex::new(if config.health.checks.is_empty() {
+                vec![Arc::new(PingCheck)]
+            } else {
+                config.health.checks.clone()
+            }),
             config,
         }
     }
@@ -253,13 +260,39 @@ impl Inner {
             .map_err(|e| invalid(&e))
     }
 
-    /// The configured health checks, or the default PING.
+    /// The health checks every database runs.
     fn checks(&self) -> Vec<Arc<dyn HealthCheck<Database>>> {
-        if self.config.health.checks.is_empty() {
-            vec![Arc::new(PingCheck)]
-        } else {
-            self.config.health.checks.clone()
+        self.checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds a health check to every database, now and to those added later.
+    pub(crate) fn add_check(
+        &self,
+        check: Arc<dyn HealthCheck<Database>>,
+    ) -> Result<(), MultiDbError> {
+        let checks = {
+            let mut checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+            checks.push(check);
+            checks.clone()
+        };
+        let members: Vec<_> = self.lock().members.values().cloned().collect();
+        for db in members {
+            // The monitor fixes a target's checks when it is added: add it again.
+            self.monitor.remove_target(&db.id);
+            self.monitor
+                .add_target(db.id, db.clone(), checks.clone(), self.target_config(&db)?)
+                .map_err(|e| {
+                    MultiDbError::Config(ConfigError::invalid(
+                        "health_check",
+                        e.to_string(),
+                        "a valid health target",
+                    ))
+                })?;
         }
+        Ok(())
     }
 
     /// Runs every health check of a database once, now, bounded by the on-demand timeout.
