@@ -341,7 +341,7 @@ impl Inner {
             "redis.client.geofailover.failovers",
             "from" => decision.from.map_or_else(String::new, |f| f.to_string()),
             "to" => decision.to.to_string(),
-            "reason" => format!("{:?}", decision.reason),
+            "reason" => decision.reason.as_str(),
         )
         .increment(1);
         self.publish(Event::ActiveDatabaseChanged {
