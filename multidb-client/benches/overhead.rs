@@ -119,7 +119,12 @@ struct Recorder(Arc<Mutex<BTreeMap<String, Vec<f64>>>>);
 impl Recorder {
     fn record(&self, key: String, elapsed: Duration, iters: u64) {
         let per_iter = elapsed.as_nanos() as f64 / iters.max(1) as f64;
-        self.0.lock().unwrap().entry(key).or_default().push(per_iter);
+        self.0
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .push(per_iter);
     }
 
     fn median(&self, key: &str) -> Option<f64> {
@@ -173,8 +178,8 @@ fn setup() -> Setup {
         let manager = ConnectionManager::new_with_config(primary, manager_config)
             .await
             .unwrap();
-        let client = MultiDbClient::from_urls([servers[0].url(), servers[1].url()], [1.0, 0.5])
-            .unwrap();
+        let client =
+            MultiDbClient::from_urls([servers[0].url(), servers[1].url()], [1.0, 0.5]).unwrap();
         client.initialize().await.unwrap();
         let dbs = client.databases();
         assert!(dbs.iter().all(|d| d.healthy), "both members healthy");
@@ -277,7 +282,10 @@ fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
         }
     }
     let ratio = |group: &str, base: &str| {
-        Some(recorder.median(&format!("{group}/client"))? / recorder.median(&format!("{group}/{base}"))?)
+        Some(
+            recorder.median(&format!("{group}/client"))?
+                / recorder.median(&format!("{group}/{base}"))?,
+        )
     };
     for base in ["raw_multiplexed", "raw_manager"] {
         if let Some(r) = ratio(SEQUENTIAL, base) {
