@@ -37,7 +37,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings)
+  ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
+           and every client example
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
   drill    run the failover drill example (arguments are passed on)";
 
@@ -64,10 +65,44 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    examples()?;
     eprintln!(
         "xtask: ci passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Runs every example of the client (they start their own fake servers), so none rots.
+/// The drill has its own test with a short scenario.
+fn examples() -> Result<(), String> {
+    let dir = workspace_root().join("multidb-client/examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("[examples] cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_stem()?.to_str()?.to_owned();
+            let is_example =
+                path.extension().is_some_and(|x| x == "rs") || path.join("main.rs").exists();
+            (is_example && name != "drill").then_some(name)
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        run(
+            &format!("example {name}"),
+            &[
+                "run",
+                "--quiet",
+                "--package",
+                "multidb-client",
+                "--all-features",
+                "--example",
+                &name,
+            ],
+            &[],
+        )?;
+    }
     Ok(())
 }
 
