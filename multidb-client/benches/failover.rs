@@ -1,0 +1,287 @@
+//! Failover time of `MultiDbClient` with its default configuration, against real
+//! `redis-server` processes started by the testkit: a latency distribution over many
+//! trials, not a micro-benchmark, so this bench has its own loop and prints a table.
+//!
+//! Each trial: a fresh client over a primary (weight 1.0) and a secondary (0.5), a load of
+//! [`TASKS`] tasks doing SET then GET, then a fault on the primary — `SIGKILL` (`kill`) or
+//! `SIGSTOP` (`pause`, a blackhole: the connection stays open and nothing answers). Measured
+//! from just before the signal: the first successful command answered by the secondary
+//! (each server holds a marker key naming itself), the moment every task has had one, the
+//! `ActiveDatabaseChanged` event, and the errors the application saw. The primary is then
+//! restarted (or resumed) and the client closed. Goal: p99 ≤ 50 ms for `kill`.
+//!
+//! `cargo bench --bench failover` runs [`KILL_TRIALS`] and [`PAUSE_TRIALS`] trials;
+//! `cargo test --benches` runs one of each so the code stays exercised.
+#![allow(clippy::unwrap_used)]
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use multidb_client::{Event, MultiDbClient};
+use multidb_testkit::RedisServer;
+use redis::AsyncCommands;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+const TASKS: usize = 4;
+const KILL_TRIALS: usize = 30;
+const PAUSE_TRIALS: usize = 10;
+/// Operations each task completes on the primary before the fault.
+const WARM_OPS: u64 = 20;
+/// A trial that has not moved by then failed; a guard against hangs, never a wait.
+const GUARD: Duration = Duration::from_secs(10);
+const MARKER: &str = "bench:failover:server";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    Kill,
+    Pause,
+}
+
+/// What one trial saw, times measured from just before the signal.
+#[derive(Debug)]
+struct Trial {
+    /// The first successful command answered by the secondary.
+    first: Option<Duration>,
+    /// Every task has had a command answered by the secondary.
+    all: Option<Duration>,
+    /// The `ActiveDatabaseChanged` event.
+    switch: Option<Duration>,
+    /// Errors returned to the application.
+    errors: u64,
+    /// Commands that succeeded.
+    ok: u64,
+}
+
+struct Load {
+    tasks: Vec<tokio::task::JoinHandle<Option<Instant>>>,
+    errors: Arc<AtomicU64>,
+    ok: Arc<AtomicU64>,
+}
+
+/// Starts the load; returns once every task has done [`WARM_OPS`] commands on the primary.
+async fn start_load(client: &MultiDbClient) -> Load {
+    let errors = Arc::new(AtomicU64::new(0));
+    let ok = Arc::new(AtomicU64::new(0));
+    let (warm_tx, mut warm_rx) = mpsc::channel(TASKS);
+    let tasks = (0..TASKS)
+        .map(|t| {
+            let (mut con, errors, ok, warm_tx) =
+                (client.clone(), errors.clone(), ok.clone(), warm_tx.clone());
+            tokio::spawn(async move {
+                let deadline = Instant::now() + GUARD;
+                let mut done = 0_u64;
+                while Instant::now() < deadline {
+                    let set: redis::RedisResult<()> = con.set(format!("bench:fo:{t}"), done).await;
+                    let at: redis::RedisResult<String> = match set {
+                        Ok(()) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            con.get(MARKER).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match at {
+                        Ok(server) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            if server == "secondary" {
+                                return Some(Instant::now());
+                            }
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            // Errors may come fast: let the rest of the runtime run.
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    done += 1;
+                    if done == WARM_OPS {
+                        let _ = warm_tx.send(()).await;
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    for _ in 0..TASKS {
+        warm_rx.recv().await.unwrap();
+    }
+    Load { tasks, errors, ok }
+}
+
+fn mark(server: &RedisServer, name: &str) {
+    let mut con = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let () = redis::Commands::set(&mut con, MARKER, name).unwrap();
+}
+
+fn trial(rt: &Runtime, primary: &mut RedisServer, secondary: &RedisServer, fault: Fault) -> Trial {
+    let client = MultiDbClient::from_urls([primary.url(), secondary.url()], [1.0, 0.5]).unwrap();
+    let (load, switch) = rt.block_on(async {
+        client.initialize().await.unwrap();
+        let primary_id = client.databases()[0].id;
+        assert_eq!(client.active_database(), Some(primary_id));
+        let mut events = client.events();
+        let switch = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::ActiveDatabaseChanged { .. }) => return Some(Instant::now()),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        });
+        (start_load(&client).await, switch)
+    });
+    // From this thread, not a runtime worker: the signal must not stall the load.
+    let start = Instant::now();
+    match fault {
+        Fault::Kill => primary.kill(),
+        Fault::Pause => primary.pause().unwrap(),
+    }
+    let (moved, switch) = rt.block_on(async {
+        let mut moved = Vec::new();
+        for task in load.tasks {
+            moved.push(task.await.unwrap());
+        }
+        let switch = tokio::time::timeout(GUARD, switch)
+            .await
+            .ok()
+            .and_then(Result::unwrap);
+        (moved, switch)
+    });
+    let since = |at: Instant| at.saturating_duration_since(start);
+    let first = moved.iter().flatten().min().map(|&at| since(at));
+    let all = moved
+        .iter()
+        .copied()
+        .collect::<Option<Vec<_>>>()
+        .and_then(|all| all.into_iter().max())
+        .map(since);
+    let outcome = Trial {
+        first,
+        all,
+        switch: switch.map(since),
+        errors: load.errors.load(Ordering::Relaxed),
+        ok: load.ok.load(Ordering::Relaxed),
+    };
+    rt.block_on(client.close());
+    match fault {
+        Fault::Kill => primary.restart().unwrap(),
+        Fault::Pause => primary.resume().unwrap(),
+    }
+    mark(primary, "primary");
+    outcome
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "timeout".to_owned(),
+        |d| format!("{:.2}", d.as_secs_f64() * 1e3),
+    )
+}
+
+fn summarize(fault: Fault, trials: &[Trial]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n=== failover on {fault:?} of the active member: {} trials, {TASKS} load tasks, default config ===",
+        trials.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:>5} {:>14} {:>14} {:>14} {:>7} {:>7}",
+        "trial", "first ok (ms)", "all moved (ms)", "switch (ms)", "errors", "ok"
+    );
+    for (i, t) in trials.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>5} {:>14} {:>14} {:>14} {:>7} {:>7}",
+            i + 1,
+            ms(t.first),
+            ms(t.all),
+            ms(t.switch),
+            t.errors,
+            t.ok
+        );
+    }
+    let failed = trials.iter().filter(|t| t.first.is_none()).count();
+    let _ = writeln!(out, "summary ({failed} trials without recovery):");
+    for (name, pick) in [
+        (
+            "first ok",
+            (|t: &Trial| t.first) as fn(&Trial) -> Option<Duration>,
+        ),
+        ("all moved", |t: &Trial| t.all),
+        ("switch", |t: &Trial| t.switch),
+    ] {
+        let mut v: Vec<Duration> = trials.iter().filter_map(pick).collect();
+        v.sort();
+        let _ = writeln!(
+            out,
+            "  {name:<10} p50 {:>8} ms   p99 {:>8} ms   max {:>8} ms",
+            ms(percentile(&v, 0.50)),
+            ms(percentile(&v, 0.99)),
+            ms(v.last().copied()),
+        );
+    }
+    let errors: Vec<u64> = trials.iter().map(|t| t.errors).collect();
+    let _ = writeln!(
+        out,
+        "  errors     total {}   max per trial {}   trials with errors {}",
+        errors.iter().sum::<u64>(),
+        errors.iter().max().copied().unwrap_or(0),
+        errors.iter().filter(|&&e| e > 0).count()
+    );
+    if fault == Fault::Kill {
+        let mut v: Vec<Duration> = trials.iter().filter_map(|t| t.first).collect();
+        v.sort();
+        let p99 = percentile(&v, 0.99);
+        let met = failed == 0 && p99.is_some_and(|p| p <= Duration::from_millis(50));
+        let _ = writeln!(
+            out,
+            "  goal p99 first ok ≤ 50 ms: {}",
+            if met { "met" } else { "MISSED" }
+        );
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        return;
+    }
+    // `cargo bench` passes --bench; `cargo test --benches` does not: one trial of each then.
+    let benchmarking = has("--bench") && !has("--test");
+    let (kills, pauses) = if benchmarking {
+        (KILL_TRIALS, PAUSE_TRIALS)
+    } else {
+        (1, 1)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut primary = RedisServer::start().unwrap();
+    let secondary = RedisServer::start().unwrap();
+    mark(&primary, "primary");
+    mark(&secondary, "secondary");
+    for (fault, n) in [(Fault::Kill, kills), (Fault::Pause, pauses)] {
+        let trials: Vec<Trial> = (0..n)
+            .map(|_| trial(&rt, &mut primary, &secondary, fault))
+            .collect();
+        print!("{}", summarize(fault, &trials));
+    }
+}
