@@ -1,0 +1,102 @@
+//! The subscription connection to one member.
+//!
+//! A dedicated RESP3 `MultiplexedConnection` with a push channel: RESP3 because redis-rs'
+//! RESP2 `PubSub` has no `SSUBSCRIBE` outside its cluster feature, and because a RESP3
+//! connection reports its own loss as a `Disconnection` push on the same channel that
+//! carries the messages, so one `recv()` tells the subscriber both. It needs Redis 6 or
+//! newer (sharded channels: Redis 7), whatever protocol the member's commands use.
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, RedisResult, Value};
+use tokio::sync::mpsc;
+
+use super::registry::{Kind, Registry};
+use crate::config::Source;
+use crate::error::{ConfigError, MultiDbError};
+use crate::event::DatabaseId;
+use crate::member::Database;
+
+/// A subscription connection and the pushes (messages, confirmations, disconnection) it
+/// receives. Dropping it closes the connection.
+pub(crate) struct Link {
+    pub(crate) database: DatabaseId,
+    con: MultiplexedConnection,
+    pub(crate) pushes: mpsc::UnboundedReceiver<PushInfo>,
+}
+
+impl Link {
+    /// Connects to `db` (bounded by its connection timeout).
+    pub(crate) async fn open(db: &Database) -> Result<Link, MultiDbError> {
+        let Source::Url(info) = &db.config.source else {
+            return Err(unsupported(db));
+        };
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.as_ref().clone().set_redis_settings(settings))?;
+        let (tx, pushes) = mpsc::unbounded_channel();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(db.config.connection_timeout))
+            .set_response_timeout(db.config.response_timeout)
+            .set_push_sender(tx);
+        let con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(Link {
+            database: db.id,
+            con,
+            pushes,
+        })
+    }
+
+    /// Sends one (un)subscribe command per name, pipelined: one name per command, so each
+    /// command is answered by exactly one confirmation whatever the server's version.
+    pub(crate) async fn send(
+        &mut self,
+        kind: Kind,
+        subscribe: bool,
+        names: &[String],
+    ) -> RedisResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for name in names {
+            pipe.cmd(kind.command(subscribe)).arg(name);
+        }
+        let replies = self.con.req_packed_commands(&pipe, 0, names.len()).await?;
+        replies
+            .into_iter()
+            .try_for_each(|v| Value::extract_error(v).map(drop))
+    }
+
+    /// Subscribes to everything in `registry` (a snapshot: the worker is its only writer).
+    pub(crate) async fn subscribe_all(&mut self, registry: &Registry) -> RedisResult<()> {
+        for kind in Kind::ALL {
+            self.send(kind, true, &registry.names(kind)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The error for a member the client cannot open a subscription connection to.
+pub(crate) fn unsupported(db: &Database) -> MultiDbError {
+    MultiDbError::Config(ConfigError::InvalidValue {
+        field: "pubsub",
+        value: format!(
+            "{} ({}), made with DatabaseConfig::from_connection",
+            db.id, db.endpoint
+        ),
+        expected: "a client whose databases are all configured by url (a subscriber opens its own connection to each)",
+    })
+}
+
+/// Whether an error means the connection is gone (rather than the server refusing).
+pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}

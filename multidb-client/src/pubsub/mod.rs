@@ -1,0 +1,279 @@
+//! Pub/Sub that follows failover: [`MultiDbClient::pubsub`] and [`Subscriber`].
+//!
+//! A subscriber keeps its own list of channels, patterns and sharded channels and makes
+//! them on a connection of its own to the active database. When the client switches
+//! databases, the subscriber drops that connection, subscribes everything again on the new
+//! active database and publishes [`Event::Resubscribed`](crate::Event::Resubscribed); when the connection breaks
+//! without a switch (the server restarted, the network blinked), it asks for a health probe
+//! of that database and reconnects — to the same database, or to the next one if the probe
+//! fails it over — with backoff from 50 ms to 1 s. The application reads one stream,
+//! [`Subscriber::on_message`], across all of it.
+//!
+//! One task per subscriber does all of this, one step at a time: subscribe and unsubscribe
+//! requests, switches and reconnects are applied in the order they arrive, and a switch
+//! that lands while the subscriber is re-subscribing is followed as soon as it is done. So
+//! overlapping switches never lose a subscription, and an unsubscribe is never undone by a
+//! re-subscription.
+//!
+//! # What is not guaranteed
+//!
+//! - **Messages published during a switch can be lost**: between the old connection closing
+//!   and the new subscriptions being confirmed, nothing listens. Pub/Sub is fire-and-forget
+//!   in Redis, and Active-Active members do not replay it; use Streams when every message
+//!   counts. Wait for [`Event::Resubscribed`](crate::Event::Resubscribed) to know when listening resumed.
+//! - **Publish through the same kind of client**: a publisher should be a
+//!   [`MultiDbClient`] over the same databases, so its messages go to the active database,
+//!   which is where subscribers listen. A publisher pinned to one member reaches only the
+//!   subscribers on that member.
+//! - Messages wait in an unbounded queue until the application reads them: read the stream.
+//!
+//! # Requirements
+//!
+//! Every database must be configured by URL ([`crate::DatabaseConfig::from_url`]): the
+//! subscriber opens a dedicated RESP3 connection to each (redis-rs' RESP2 Pub/Sub cannot
+//! send `SSUBSCRIBE`, and RESP3 reports a lost connection on the message channel itself),
+//! so Redis 6 or newer is needed, and Redis 7 for sharded channels.
+
+mod link;
+mod registry;
+mod worker;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use redis::Msg;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use self::link::{Link, unsupported};
+use self::registry::{Kind, Registry};
+use self::worker::{Request, Worker};
+use crate::client::MultiDbClient;
+use crate::config::Source;
+use crate::error::MultiDbError;
+use crate::event::DatabaseId;
+
+impl MultiDbClient {
+    /// A Pub/Sub subscriber that follows the active database (see [`Subscriber`]).
+    /// Initializes the client if needed and connects to the active database.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// # async fn run(client: multidb_client::MultiDbClient) -> Result<(), multidb_client::MultiDbError> {
+    /// let mut sub = client.pubsub().await?;
+    /// sub.subscribe("orders").await?;
+    /// sub.psubscribe("audit.*").await?;
+    /// let mut messages = sub.on_message();
+    /// while let Some(msg) = messages.next().await {
+    ///     let payload: String = msg.get_payload()?;
+    ///     println!("{}: {payload}", msg.get_channel_name());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`MultiDbError::Config`] when a database was made with
+    /// [`crate::DatabaseConfig::from_connection`] (a subscriber needs its own connection);
+    /// the errors of [`Self::initialize`]; [`MultiDbError::TemporarilyUnavailable`] or
+    /// [`MultiDbError::NoValidDatabase`] when no database is usable; [`MultiDbError::Redis`]
+    /// when connecting to the active database fails (retry: later failures are handled by
+    /// the subscriber itself).
+    pub async fn pubsub(&self) -> Result<Subscriber, MultiDbError> {
+        let inner = &self.inner;
+        inner.initialize().await?;
+        for db in inner.lock().members.values() {
+            if matches!(db.config.source, Source::Connection(_)) {
+                return Err(unsupported(db));
+            }
+        }
+        // Subscribed before the active database is read, so no switch slips between.
+        let events = inner.events();
+        let active = inner.active.load_full().ok_or_else(|| {
+            inner
+                .unavailable_error()
+                .unwrap_or(MultiDbError::NoDatabases)
+        })?;
+        let link = Link::open(&active).await?;
+        let mut registry = Registry::default();
+        registry.database = Some(active.id);
+        let registry = Arc::new(Mutex::new(registry));
+        let (deliver, messages) = mpsc::unbounded_channel();
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            inner: inner.clone(),
+            registry: registry.clone(),
+            link: Some(link),
+            deliver,
+            retry_delay: worker::FIRST_RETRY,
+            retry_at: None,
+        };
+        let task = tokio::spawn(worker.run(requests_rx, events));
+        Ok(Subscriber {
+            requests,
+            registry,
+            messages: Some(messages),
+            task,
+        })
+    }
+}
+
+/// Channel, pattern and sharded-channel subscriptions that follow the client's active
+/// database. Made by [`MultiDbClient::pubsub`]; see the [module docs](self) for what it
+/// guarantees and what it cannot.
+///
+/// Requests take `&self` and are applied in order by the subscriber's task. A request
+/// returns once the active database confirmed it; while no database is reachable it is
+/// recorded and made as soon as one is (then [`Event::Resubscribed`](crate::Event::Resubscribed) is published).
+/// Dropping the subscriber closes its connection and ends its task.
+pub struct Subscriber {
+    requests: mpsc::UnboundedSender<Request>,
+    registry: Arc<Mutex<Registry>>,
+    /// The first stream's receiver, made with the subscriber so nothing published after
+    /// the first `subscribe` is missed by a stream asked for later.
+    messages: Option<mpsc::UnboundedReceiver<Msg>>,
+    task: JoinHandle<()>,
+}
+
+impl Subscriber {
+    async fn request(&self, kind: Kind, subscribe: bool, name: &str) -> Result<(), MultiDbError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Change {
+                kind,
+                subscribe,
+                name: name.to_owned(),
+                reply,
+            })
+            .map_err(|_| MultiDbError::Closed)?;
+        // The task only ends when the client is closed (or this handle dropped).
+        answer.await.map_err(|_| MultiDbError::Closed)?
+    }
+
+    /// Subscribes to `channel` (`SUBSCRIBE`).
+    ///
+    /// # Errors
+    /// [`MultiDbError::Redis`] when the server refuses it (nothing is recorded then);
+    /// [`MultiDbError::Closed`] after the client was closed.
+    pub async fn subscribe(&self, channel: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Channel, true, channel.as_ref()).await
+    }
+
+    /// Unsubscribes from `channel` (`UNSUBSCRIBE`); it stays unsubscribed across switches.
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub async fn unsubscribe(&self, channel: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Channel, false, channel.as_ref()).await
+    }
+
+    /// Subscribes to the channels matching `pattern` (`PSUBSCRIBE`).
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub async fn psubscribe(&self, pattern: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Pattern, true, pattern.as_ref()).await
+    }
+
+    /// Unsubscribes from `pattern` (`PUNSUBSCRIBE`).
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub async fn punsubscribe(&self, pattern: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Pattern, false, pattern.as_ref()).await
+    }
+
+    /// Subscribes to the sharded channel `channel` (`SSUBSCRIBE`, Redis 7).
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`]; an older server refuses the command.
+    pub async fn ssubscribe(&self, channel: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Shard, true, channel.as_ref()).await
+    }
+
+    /// Unsubscribes from the sharded channel `channel` (`SUNSUBSCRIBE`).
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub async fn sunsubscribe(&self, channel: impl AsRef<str>) -> Result<(), MultiDbError> {
+        self.request(Kind::Shard, false, channel.as_ref()).await
+    }
+
+    /// The messages of every subscription, across switches, as one stream.
+    ///
+    /// The stream owns its messages and does not borrow the subscriber, so the application
+    /// can keep subscribing while it reads. Asking again moves delivery to the new stream:
+    /// the previous one yields what it already holds and then ends. Every stream ends when
+    /// the subscriber is dropped or the client closed.
+    pub fn on_message(&mut self) -> Messages {
+        if let Some(rx) = self.messages.take() {
+            return Messages { rx };
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A dead task means no more messages: the new stream then just ends.
+        let _ = self.requests.send(Request::Deliver(tx));
+        Messages { rx }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // Plain data: a panic elsewhere cannot leave it half-written.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The channels subscribed to, sorted.
+    pub fn channels(&self) -> Vec<String> {
+        self.registry().names(Kind::Channel)
+    }
+
+    /// The patterns subscribed to, sorted.
+    pub fn patterns(&self) -> Vec<String> {
+        self.registry().names(Kind::Pattern)
+    }
+
+    /// The sharded channels subscribed to, sorted.
+    pub fn sharded_channels(&self) -> Vec<String> {
+        self.registry().names(Kind::Shard)
+    }
+
+    /// The database the subscriptions are made on now (`None` while reconnecting).
+    pub fn database(&self) -> Option<DatabaseId> {
+        self.registry().database
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        // Ends the task at once even mid-reconnect; its connection closes with it.
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.registry();
+        f.debug_struct("Subscriber")
+            .field("database", &r.database)
+            .field("channels", &r.set(Kind::Channel))
+            .field("patterns", &r.set(Kind::Pattern))
+            .field("sharded_channels", &r.set(Kind::Shard))
+            .finish()
+    }
+}
+
+/// The stream of messages of a [`Subscriber`] ([`Subscriber::on_message`]).
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct Messages {
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Stream for Messages {
+    type Item = Msg;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,239 @@
+//! The one task that owns a subscriber's member connection.
+//!
+//! Requests, switches and connection losses are handled one at a time, in arrival order:
+//! a switch that arrives while the subscriber re-subscribes waits until that is done and
+//! then moves again, to whatever is active *then*. Nothing else ever touches the
+//! connection or writes the registry, so no interleaving can drop a subscription.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::{Msg, PushInfo, PushKind};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::link::{Link, is_connection_error};
+use super::registry::{Kind, Registry};
+use crate::control::Inner;
+use crate::error::MultiDbError;
+use crate::event::Event;
+
+/// Reconnect delays after a failed attempt: from the first to the cap, doubling.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(1);
+
+/// What a [`super::Subscriber`] asks of its worker.
+pub(crate) enum Request {
+    /// Subscribe (`subscribe == true`) or unsubscribe one name.
+    Change {
+        kind: Kind,
+        subscribe: bool,
+        name: String,
+        reply: oneshot::Sender<Result<(), MultiDbError>>,
+    },
+    /// Deliver messages to this stream from now on.
+    Deliver(mpsc::UnboundedSender<Msg>),
+}
+
+pub(crate) struct Worker {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) registry: Arc<Mutex<Registry>>,
+    pub(crate) link: Option<Link>,
+    pub(crate) deliver: mpsc::UnboundedSender<Msg>,
+    pub(crate) retry_delay: Duration,
+    pub(crate) retry_at: Option<Instant>,
+}
+
+enum Step {
+    Request(Option<Request>),
+    Event(Result<Event, broadcast::error::RecvError>),
+    Push(Option<PushInfo>),
+    Retry,
+    Closed,
+}
+
+impl Worker {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // The registry is plain data: a panic elsewhere cannot leave it half-written.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut requests: mpsc::UnboundedReceiver<Request>,
+        mut events: broadcast::Receiver<Event>,
+    ) {
+        loop {
+            let inner = self.inner.clone();
+            let closed = inner.switched.notified();
+            tokio::pin!(closed);
+            // Registered before the check, so a close() in between still wakes us.
+            closed.as_mut().enable();
+            if inner.is_closed() {
+                self.set_link(None);
+                return;
+            }
+            let retry_at = self.retry_at;
+            let step = tokio::select! {
+                r = requests.recv() => Step::Request(r),
+                e = events.recv() => Step::Event(e),
+                p = next_push(self.link.as_mut()) => Step::Push(p),
+                () = wait_until(retry_at) => Step::Retry,
+                () = &mut closed => Step::Closed,
+            };
+            match step {
+                // The Subscriber was dropped, or the client with every handle.
+                Step::Request(None) | Step::Event(Err(broadcast::error::RecvError::Closed)) => {
+                    return;
+                }
+                Step::Request(Some(Request::Deliver(tx))) => self.deliver = tx,
+                Step::Request(Some(Request::Change {
+                    kind,
+                    subscribe,
+                    name,
+                    reply,
+                })) => {
+                    let result = self.change(kind, subscribe, &name).await;
+                    let _ = reply.send(result);
+                }
+                Step::Event(
+                    Ok(Event::ActiveDatabaseChanged { .. })
+                    | Err(broadcast::error::RecvError::Lagged(_)),
+                )
+                | Step::Retry
+                | Step::Closed => self.follow().await,
+                Step::Event(Ok(_)) => {}
+                Step::Push(push) => self.on_push(push).await,
+            }
+        }
+    }
+
+    async fn on_push(&mut self, push: Option<PushInfo>) {
+        match push {
+            Some(info) if matches!(info.kind, PushKind::Disconnection) => self.lost().await,
+            Some(info) => {
+                if let Some(msg) = Msg::from_push_info(info) {
+                    // No stream, or a dropped one: the application is not listening.
+                    let _ = self.deliver.send(msg);
+                }
+            }
+            None => self.lost().await,
+        }
+    }
+
+    /// The connection broke without a switch (a restart, a network cut): ask for a probe of
+    /// that member, so the client fails over if it is down, and reconnect.
+    async fn lost(&mut self) {
+        if let Some(link) = self.link.take() {
+            tracing::warn!(database = %link.database, "pubsub connection lost; reconnecting");
+            self.inner.monitor.request_check(&link.database);
+        }
+        self.set_link(None);
+        self.follow().await;
+    }
+
+    /// Applies one request: to the registry always, to the connection when there is one.
+    async fn change(
+        &mut self,
+        kind: Kind,
+        subscribe: bool,
+        name: &str,
+    ) -> Result<(), MultiDbError> {
+        if self.inner.is_closed() {
+            return Err(MultiDbError::Closed);
+        }
+        let changed = self.registry().apply(kind, subscribe, name);
+        // A switch the select has not picked up yet goes first: the request then lands on
+        // the database active when it was made, and its return means the subscriber is there.
+        self.follow().await;
+        let Some(link) = self.link.as_mut() else {
+            // No database reachable: recorded, and made by the next resubscription.
+            return Ok(());
+        };
+        match link.send(kind, subscribe, &[name.to_owned()]).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_connection_error(&e) => {
+                // Recorded: the reconnect subscribes it.
+                self.lost().await;
+                Ok(())
+            }
+            Err(e) => {
+                if changed {
+                    self.registry().undo(kind, subscribe, name);
+                }
+                Err(MultiDbError::Redis(e))
+            }
+        }
+    }
+
+    /// Moves the subscriptions to the active database, if they are not there yet; repeats
+    /// until they are where the client points (a switch may land while one is under way).
+    async fn follow(&mut self) {
+        loop {
+            if self.inner.is_closed() {
+                self.set_link(None);
+                return;
+            }
+            // No active database (every one removed): keep what we have.
+            let Some(target) = self.inner.active.load_full() else {
+                return;
+            };
+            if self.link.as_ref().is_some_and(|l| l.database == target.id) {
+                self.retry_at = None;
+                return;
+            }
+            // The old member's connection goes first: its messages would be stale.
+            self.set_link(None);
+            let snapshot = self.registry().clone();
+            let result = match Link::open(&target).await {
+                Ok(mut link) => match link.subscribe_all(&snapshot).await {
+                    Ok(()) => Ok(link),
+                    Err(e) => Err(MultiDbError::Redis(e)),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(link) => {
+                    let channels = snapshot.len();
+                    self.set_link(Some(link));
+                    self.retry_delay = FIRST_RETRY;
+                    self.retry_at = None;
+                    tracing::info!(database = %target.id, channels, "pubsub resubscribed");
+                    self.inner.publish(Event::Resubscribed {
+                        database: target.id,
+                        channels,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(database = %target.id, error = %e, retry_in = ?self.retry_delay, "pubsub resubscription failed");
+                    // Evidence that the active database is down: ask for a probe on every
+                    // failed attempt, as the first request may fall in the monitor's rate
+                    // limit (which also bounds these).
+                    self.inner.monitor.request_check(&target.id);
+                    self.retry_at = Some(Instant::now() + self.retry_delay);
+                    self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn set_link(&mut self, link: Option<Link>) {
+        self.registry().database = link.as_ref().map(|l| l.database);
+        self.link = link;
+    }
+}
+
+async fn next_push(link: Option<&mut Link>) -> Option<PushInfo> {
+    match link {
+        Some(link) => link.pushes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

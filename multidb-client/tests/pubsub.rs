@@ -1,0 +1,340 @@
+//! Pub/Sub that follows failover, against real `redis-server` processes.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{GUARD, next_event};
+use futures_util::StreamExt;
+use multidb_client::{
+    DatabaseConfig, DatabaseId, Event, Messages, MultiDbClient, MultiDbConfig, MultiDbError,
+};
+use multidb_testkit::RedisServer;
+use redis::AsyncCommands;
+
+/// Two servers, the first active; health checks an hour apart, so only failure-driven
+/// detection (the subscriber's own probe request, or a command's) moves traffic.
+async fn two_servers() -> (RedisServer, RedisServer, MultiDbClient, Vec<DatabaseId>) {
+    let a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&a.url()).unwrap())
+        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .health_check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids = client.databases().iter().map(|d| d.id).collect();
+    (a, b, client, ids)
+}
+
+async fn next_msg(messages: &mut Messages) -> redis::Msg {
+    tokio::time::timeout(GUARD, messages.next())
+        .await
+        .unwrap_or_else(|_| panic!("no message within {GUARD:?}"))
+        .expect("message stream ended")
+}
+
+/// Publishes through the client (so to the active database); returns how many subscribers
+/// the server delivered it to.
+async fn publish(client: &MultiDbClient, channel: &str, payload: &str) -> i64 {
+    let mut con = client.clone();
+    con.publish(channel, payload).await.unwrap()
+}
+
+async fn spublish(client: &MultiDbClient, channel: &str, payload: &str) -> i64 {
+    let mut con = client.clone();
+    redis::cmd("SPUBLISH")
+        .arg(channel)
+        .arg(payload)
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}
+
+/// Reads exactly `n` messages and checks channel and payload of each, then proves there
+/// is no extra one by publishing a marker that must come next.
+async fn expect_exactly(
+    client: &MultiDbClient,
+    messages: &mut Messages,
+    channel: &str,
+    payloads: &[String],
+) {
+    for want in payloads {
+        let msg = next_msg(messages).await;
+        assert_eq!(msg.get_channel_name(), channel);
+        assert_eq!(&msg.get_payload::<String>().unwrap(), want);
+    }
+    assert_eq!(publish(client, channel, "marker").await, 1);
+    let msg = next_msg(messages).await;
+    assert_eq!(
+        msg.get_payload::<String>().unwrap(),
+        "marker",
+        "an extra message"
+    );
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_keeps_receiving_after_the_active_server_is_killed() {
+    let (mut a, _b, client, ids) = two_servers().await;
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    let mut messages = sub.on_message();
+    assert_eq!(sub.database(), Some(ids[0]));
+
+    let before = numbered("before-", 5);
+    for p in &before {
+        assert_eq!(publish(&client, "orders", p).await, 1);
+    }
+    expect_exactly(&client, &mut messages, "orders", &before).await;
+
+    a.kill();
+    let resubscribed = next_event(&mut events, "resubscription on the secondary", |e| {
+        matches!(e, Event::Resubscribed { .. })
+    })
+    .await;
+    assert_eq!(
+        resubscribed,
+        Event::Resubscribed {
+            database: ids[1],
+            channels: 1
+        }
+    );
+    assert_eq!(client.active_database(), Some(ids[1]));
+    assert_eq!(sub.database(), Some(ids[1]));
+
+    let after = numbered("after-", 20);
+    for p in &after {
+        assert_eq!(
+            publish(&client, "orders", p).await,
+            1,
+            "one subscriber on the secondary"
+        );
+    }
+    expect_exactly(&client, &mut messages, "orders", &after).await;
+    assert_eq!(sub.channels(), ["orders"]);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_and_sharded_channels_follow_a_failover() {
+    let (mut a, _b, client, ids) = two_servers().await;
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.psubscribe("audit.*").await.unwrap();
+    sub.ssubscribe("shard-1").await.unwrap();
+    let mut messages = sub.on_message();
+    assert_eq!(spublish(&client, "shard-1", "s-before").await, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "s-before"
+    );
+
+    a.kill();
+    let resubscribed = next_event(&mut events, "resubscription", |e| {
+        matches!(e, Event::Resubscribed { .. })
+    })
+    .await;
+    assert_eq!(
+        resubscribed,
+        Event::Resubscribed {
+            database: ids[1],
+            channels: 2
+        }
+    );
+
+    for i in 0..10 {
+        assert_eq!(
+            publish(&client, &format!("audit.{i}"), &format!("p{i}")).await,
+            1
+        );
+        assert_eq!(spublish(&client, "shard-1", &format!("s{i}")).await, 1);
+    }
+    for i in 0..10 {
+        let msg = next_msg(&mut messages).await;
+        assert_eq!(msg.get_pattern::<String>().unwrap(), "audit.*");
+        assert_eq!(msg.get_channel_name(), format!("audit.{i}"));
+        assert_eq!(msg.get_payload::<String>().unwrap(), format!("p{i}"));
+        let msg = next_msg(&mut messages).await;
+        assert_eq!(msg.get_channel_name(), "shard-1");
+        assert_eq!(msg.get_payload::<String>().unwrap(), format!("s{i}"));
+    }
+    assert_eq!(sub.patterns(), ["audit.*"]);
+    assert_eq!(sub.sharded_channels(), ["shard-1"]);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_in_quick_succession_lose_no_subscription() {
+    let (_a, _b, client, ids) = two_servers().await;
+    let sub = client.pubsub().await.unwrap();
+    let mut sub = sub;
+    sub.subscribe("orders").await.unwrap();
+    sub.psubscribe("audit.*").await.unwrap();
+    sub.ssubscribe("shard-1").await.unwrap();
+    let mut messages = sub.on_message();
+    let pin = Duration::from_secs(600);
+    for _ in 0..3 {
+        client.force_active_database(ids[1], pin).await.unwrap();
+        client.force_active_database(ids[0], pin).await.unwrap();
+    }
+    client.force_active_database(ids[1], pin).await.unwrap();
+    // Requests run after every switch already made: once this returns, the subscriber is
+    // on the active database.
+    sub.subscribe("late").await.unwrap();
+    assert_eq!(sub.database(), Some(ids[1]));
+
+    assert_eq!(publish(&client, "orders", "o").await, 1);
+    assert_eq!(publish(&client, "audit.x", "p").await, 1);
+    assert_eq!(spublish(&client, "shard-1", "s").await, 1);
+    assert_eq!(publish(&client, "late", "l").await, 1);
+    let payloads: Vec<String> = [
+        next_msg(&mut messages).await,
+        next_msg(&mut messages).await,
+        next_msg(&mut messages).await,
+        next_msg(&mut messages).await,
+    ]
+    .iter()
+    .map(|m| m.get_payload().unwrap())
+    .collect();
+    assert_eq!(payloads, ["o", "p", "s", "l"]);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_holds_across_a_switch() {
+    let (_a, _b, client, ids) = two_servers().await;
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("kept").await.unwrap();
+    sub.subscribe("dropped").await.unwrap();
+    sub.unsubscribe("dropped").await.unwrap();
+    let mut messages = sub.on_message();
+
+    client
+        .force_active_database(ids[1], Duration::from_secs(600))
+        .await
+        .unwrap();
+    let resubscribed = next_event(&mut events, "resubscription", |e| {
+        matches!(e, Event::Resubscribed { .. })
+    })
+    .await;
+    assert_eq!(
+        resubscribed,
+        Event::Resubscribed {
+            database: ids[1],
+            channels: 1
+        }
+    );
+    assert_eq!(publish(&client, "dropped", "no").await, 0);
+    assert_eq!(publish(&client, "kept", "yes").await, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "yes"
+    );
+
+    // And an unsubscribe made on the new database.
+    sub.unsubscribe("kept").await.unwrap();
+    assert_eq!(publish(&client, "kept", "no").await, 0);
+    assert!(sub.channels().is_empty());
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_gets_the_subscriptions_back_without_a_switch() {
+    let mut a = RedisServer::start().unwrap();
+    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    let mut messages = sub.on_message();
+    let id = client.active_database().unwrap();
+
+    a.kill();
+    a.restart().unwrap();
+    let resubscribed = next_event(&mut events, "resubscription after restart", |e| {
+        matches!(e, Event::Resubscribed { .. })
+    })
+    .await;
+    assert_eq!(
+        resubscribed,
+        Event::Resubscribed {
+            database: id,
+            channels: 1
+        }
+    );
+    // Straight to the server: the client itself may still count it unhealthy.
+    let direct = redis::Client::open(a.url()).unwrap();
+    let mut con = direct.get_multiplexed_async_connection().await.unwrap();
+    let receivers: i64 = con.publish("orders", "back").await.unwrap();
+    assert_eq!(receivers, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "back"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_subscriber_ends_its_task_and_connection() {
+    let (_a, _b, client, _ids) = two_servers().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    assert!(
+        metrics.num_alive_tasks() > baseline,
+        "the subscriber runs a task"
+    );
+    assert_eq!(publish(&client, "orders", "x").await, 1);
+
+    drop(sub);
+    let mut spins = 0;
+    while metrics.num_alive_tasks() > baseline && spins < 100_000 {
+        tokio::task::yield_now().await;
+        spins += 1;
+    }
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        baseline,
+        "a task outlived the subscriber"
+    );
+    // Its connection is gone too: the server counts no subscriber.
+    assert_eq!(publish(&client, "orders", "y").await, 0);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_refuses_a_client_with_an_application_connection() {
+    let a = RedisServer::start().unwrap();
+    let con = redis::Client::open(a.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_connection(con))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    let err = client.pubsub().await.unwrap_err();
+    assert!(matches!(err, MultiDbError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("from_connection"), "{err}");
+    client.close().await;
+}
