@@ -78,6 +78,7 @@ mod endpoint;
 mod error;
 mod event;
 mod member;
+mod pubsub;
 mod replay;
 mod retry;
 #[cfg(feature = "serde")]
@@ -91,6 +92,7 @@ pub use endpoint::{Endpoint, Protocol, redact_url};
 pub use error::{ConfigError, FailedDatabase, MultiDbError};
 pub use event::{DatabaseId, DatabaseInfo, Event};
 pub use member::Database;
+pub use pubsub::{Messages, Subscriber};
 
 /// The state of a database's circuit breaker.
 pub use multidb_circuit::State as CircuitState;
