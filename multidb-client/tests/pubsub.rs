@@ -177,38 +177,97 @@ async fn patterns_and_sharded_channels_follow_a_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switches_in_quick_succession_lose_no_subscription() {
     let (_a, _b, client, ids) = two_servers().await;
-    let sub = client.pubsub().await.unwrap();
-    let mut sub = sub;
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
     sub.subscribe("orders").await.unwrap();
     sub.psubscribe("audit.*").await.unwrap();
     sub.ssubscribe("shard-1").await.unwrap();
     let mut messages = sub.on_message();
     let pin = Duration::from_secs(600);
+    // Each switch lands while the subscriber is still busy with the previous ones.
     for _ in 0..3 {
         client.force_active_database(ids[1], pin).await.unwrap();
         client.force_active_database(ids[0], pin).await.unwrap();
     }
     client.force_active_database(ids[1], pin).await.unwrap();
-    // Requests run after every switch already made: once this returns, the subscriber is
-    // on the active database.
-    sub.subscribe("late").await.unwrap();
-    assert_eq!(sub.database(), Some(ids[1]));
+    // Every move ends with a Resubscribed event, published once the move is complete; with
+    // no request to prod it, the subscriber must end up on the last active database.
+    while sub.database() != Some(ids[1]) {
+        next_event(&mut events, "a resubscription", |e| {
+            matches!(e, Event::Resubscribed { .. })
+        })
+        .await;
+    }
 
     assert_eq!(publish(&client, "orders", "o").await, 1);
     assert_eq!(publish(&client, "audit.x", "p").await, 1);
     assert_eq!(spublish(&client, "shard-1", "s").await, 1);
-    assert_eq!(publish(&client, "late", "l").await, 1);
-    let payloads: Vec<String> = [
-        next_msg(&mut messages).await,
-        next_msg(&mut messages).await,
-        next_msg(&mut messages).await,
-        next_msg(&mut messages).await,
-    ]
-    .iter()
-    .map(|m| m.get_payload().unwrap())
-    .collect();
-    assert_eq!(payloads, ["o", "p", "s", "l"]);
+    let mut payloads = Vec::new();
+    for _ in 0..3 {
+        payloads.push(
+            next_msg(&mut messages)
+                .await
+                .get_payload::<String>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(payloads, ["o", "p", "s"]);
     client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_after_a_switch_is_made_on_the_new_database() {
+    let (_a, _b, client, ids) = two_servers().await;
+    let sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    client
+        .force_active_database(ids[1], Duration::from_secs(600))
+        .await
+        .unwrap();
+    // No waiting for the event: requests are applied after every switch already made.
+    sub.subscribe("late").await.unwrap();
+    assert_eq!(sub.database(), Some(ids[1]));
+    assert_eq!(publish(&client, "orders", "o").await, 1);
+    assert_eq!(publish(&client, "late", "l").await, 1);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_the_stream_again_moves_delivery_to_the_new_stream() {
+    let (_a, _b, client, _ids) = two_servers().await;
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    let mut first = sub.on_message();
+    assert_eq!(publish(&client, "orders", "1").await, 1);
+    assert_eq!(
+        next_msg(&mut first).await.get_payload::<String>().unwrap(),
+        "1"
+    );
+    let mut second = sub.on_message();
+    // Ordered after the hand-over: the task handles requests in order.
+    sub.subscribe("other").await.unwrap();
+    assert_eq!(publish(&client, "orders", "2").await, 1);
+    assert_eq!(
+        next_msg(&mut second).await.get_payload::<String>().unwrap(),
+        "2"
+    );
+    assert!(first.next().await.is_none(), "the first stream ends");
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_client_ends_the_stream_and_fails_requests() {
+    let (_a, _b, client, _ids) = two_servers().await;
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    let mut messages = sub.on_message();
+    client.close().await;
+    let end = tokio::time::timeout(GUARD, messages.next()).await.unwrap();
+    assert!(end.is_none(), "the stream ends when the client closes");
+    assert!(matches!(
+        sub.subscribe("x").await,
+        Err(MultiDbError::Closed)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 //! newer (sharded channels: Redis 7), whatever protocol the member's commands use.
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, RedisResult, Value};
+use redis::{AsyncConnectionConfig, ConnectionInfo, ProtocolVersion, PushInfo, RedisResult, Value};
 use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
@@ -27,14 +27,12 @@ pub(crate) struct Link {
 impl Link {
     /// Connects to `db` (bounded by its connection timeout).
     pub(crate) async fn open(db: &Database) -> Result<Link, MultiDbError> {
-        let Source::Url(info) = &db.config.source else {
-            return Err(unsupported(db));
-        };
+        let info = url_info(db)?;
         let settings = info
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.as_ref().clone().set_redis_settings(settings))?;
+        let client = redis::Client::open(info.clone().set_redis_settings(settings))?;
         let (tx, pushes) = mpsc::unbounded_channel();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(db.config.connection_timeout))
@@ -80,16 +78,22 @@ impl Link {
     }
 }
 
-/// The error for a member the client cannot open a subscription connection to.
-pub(crate) fn unsupported(db: &Database) -> MultiDbError {
-    MultiDbError::Config(ConfigError::InvalidValue {
+/// Where to connect to a member, or the error for one a subscriber cannot open its own
+/// connection to.
+pub(crate) fn url_info(db: &Database) -> Result<&ConnectionInfo, MultiDbError> {
+    let made_by = match &db.config.source {
+        Source::Url(info) => return Ok(info),
+        Source::Connection(_) => "DatabaseConfig::from_connection",
+        #[cfg(feature = "cluster")]
+        Source::Cluster(_) => {
+            "DatabaseConfig::from_cluster_urls (cluster members have no pubsub yet)"
+        }
+    };
+    Err(MultiDbError::Config(ConfigError::InvalidValue {
         field: "pubsub",
-        value: format!(
-            "{} ({}), made with DatabaseConfig::from_connection",
-            db.id, db.endpoint
-        ),
+        value: format!("{} ({}), made with {made_by}", db.id, db.endpoint),
         expected: "a client whose databases are all configured by url (a subscriber opens its own connection to each)",
-    })
+    }))
 }
 
 /// Whether an error means the connection is gone (rather than the server refusing).

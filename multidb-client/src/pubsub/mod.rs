@@ -48,11 +48,10 @@ use redis::Msg;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use self::link::{Link, unsupported};
+use self::link::{Link, url_info};
 use self::registry::{Kind, Registry};
 use self::worker::{Request, Worker};
 use crate::client::MultiDbClient;
-use crate::config::Source;
 use crate::error::MultiDbError;
 use crate::event::DatabaseId;
 
@@ -85,10 +84,13 @@ impl MultiDbClient {
     pub async fn pubsub(&self) -> Result<Subscriber, MultiDbError> {
         let inner = &self.inner;
         inner.initialize().await?;
-        for db in inner.lock().members.values() {
-            if matches!(db.config.source, Source::Connection(_)) {
-                return Err(unsupported(db));
-            }
+        if let Some(e) = inner
+            .lock()
+            .members
+            .values()
+            .find_map(|db| url_info(db).err())
+        {
+            return Err(e);
         }
         // Subscribed before the active database is read, so no switch slips between.
         let events = inner.events();

@@ -209,7 +209,9 @@ impl Worker {
                     // Evidence that the active database is down: ask for a probe on every
                     // failed attempt, as the first request may fall in the monitor's rate
                     // limit (which also bounds these).
-                    self.inner.monitor.request_check(&target.id);
+                    if matches!(e, MultiDbError::Redis(_)) {
+                        self.inner.monitor.request_check(&target.id);
+                    }
                     self.retry_at = Some(Instant::now() + self.retry_delay);
                     self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY);
                     return;
