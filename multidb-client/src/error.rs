@@ -186,6 +186,16 @@ pub enum MultiDbError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// A method of the blocking client was called on a thread inside a tokio runtime,
+    /// where blocking would stall or deadlock it: use the async client there, or call the
+    /// blocking one from a thread of its own (`std::thread::spawn`).
+    #[error(
+        "blocking client method `{method}` called inside a tokio runtime: use the async client, or a std thread"
+    )]
+    BlockingInAsyncContext {
+        /// The method called.
+        method: &'static str,
+    },
     /// A configuration error (e.g. from `add_database`).
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -66,6 +66,7 @@
 //! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
 //!   reason) through the `metrics` facade.
 
+pub mod blocking;
 mod checks;
 mod client;
 #[cfg(feature = "cluster")]
@@ -78,6 +79,7 @@ mod endpoint;
 mod error;
 mod event;
 mod member;
+mod pinned;
 mod pubsub;
 mod replay;
 mod retry;
@@ -92,6 +94,7 @@ pub use endpoint::{Endpoint, Protocol, redact_url};
 pub use error::{ConfigError, FailedDatabase, MultiDbError};
 pub use event::{DatabaseId, DatabaseInfo, Event};
 pub use member::Database;
+pub use pinned::PinnedConnection;
 pub use pubsub::{Messages, Subscriber};
 
 /// The state of a database's circuit breaker.

@@ -1,0 +1,360 @@
+//! Pinned connections: one member database, never switched silently.
+//!
+//! The client moves commands between databases by itself, which is what plain commands
+//! want and what stateful sequences cannot survive: a `WATCH` on one member and its
+//! `EXEC` on another, a `BLPOP` that must not be cut short by a response timeout, a
+//! `MULTI` whose first half ran before a failover. [`MultiDbClient::pinned`] hands out a
+//! connection bound to the database active at that moment. Before each command it checks
+//! that this database is still the active one and that its circuit admits the call; when
+//! not — or when the connection fails — the command fails with
+//! [`MultiDbError::PinnedDatabaseLost`] and the connection stays unusable from then on.
+//! Nothing is ever retried on another database: take a new pinned connection and start the
+//! sequence over.
+//!
+//! For a URL member the connection is dedicated (its own socket, so `WATCH` state belongs to
+//! it alone) and has no response timeout, so blocking commands wait as long as they ask.
+//! For a member made from an application connection (and for cluster members) the
+//! connection is a clone of the member's: its own timeouts apply and, if it is multiplexed,
+//! connection state such as `WATCH` is shared with every other user of it.
+
+use std::fmt;
+use std::pin::pin;
+use std::sync::Arc;
+
+use futures_util::FutureExt as _;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+use crate::client::MultiDbClient;
+use crate::config::Source;
+use crate::connection::MemberConnection;
+use crate::control::Inner;
+use crate::endpoint::Endpoint;
+use crate::error::MultiDbError;
+use crate::event::DatabaseId;
+use crate::member::Database;
+use crate::replay;
+
+impl MultiDbClient {
+    /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
+    /// commands (`BLPOP` and friends, with no response timeout) and other stateful
+    /// sequences. See [`PinnedConnection`] for what happens when that database fails or
+    /// stops being active. Initializes the client if needed.
+    ///
+    /// # Errors
+    /// [`MultiDbError::Closed`]; [`MultiDbError::TemporarilyUnavailable`] or
+    /// [`MultiDbError::NoValidDatabase`] when no database is usable;
+    /// [`MultiDbError::PinnedDatabaseLost`] when the active database's circuit is open or
+    /// connecting to it fails (take another one once the client has failed over).
+    pub async fn pinned(&self) -> Result<PinnedConnection, MultiDbError> {
+        self.inner.initialize().await?;
+        let Some(db) = self.inner.active.load_full() else {
+            return Err(if self.inner.is_closed() {
+                MultiDbError::Closed
+            } else {
+                self.inner
+                    .unavailable_error()
+                    .unwrap_or(MultiDbError::NoDatabases)
+            });
+        };
+        let con = match &db.config.source {
+            Source::Url(info) => Pinned::Dedicated(connect(&self.inner, &db, info).await?),
+            // Application connections and clusters: the member's own handle is all there is.
+            _ => Pinned::Shared(db.connection.clone()),
+        };
+        tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");
+        Ok(PinnedConnection {
+            inner: self.inner.clone(),
+            db_index: db.connection.get_db(),
+            db,
+            con: Some(con),
+            lost: None,
+        })
+    }
+}
+
+/// Opens a dedicated connection, counting the attempt in the member's circuit.
+async fn connect(
+    inner: &Inner,
+    db: &Database,
+    info: &redis::ConnectionInfo,
+) -> Result<MultiplexedConnection, MultiDbError> {
+    let lost = |reason: String| MultiDbError::PinnedDatabaseLost {
+        id: db.id,
+        endpoint: db.endpoint.clone(),
+        reason,
+    };
+    let Ok(permit) = db.circuit.try_acquire() else {
+        return Err(lost("its circuit is open".to_owned()));
+    };
+    let client = redis::Client::open(info.clone()).map_err(|e| lost(e.to_string()))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(db.config.connection_timeout))
+        .set_response_timeout(None);
+    match client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+    {
+        Ok(con) => {
+            permit.success();
+            Ok(con)
+        }
+        Err(e) => {
+            if replay::error_failure(&e).is_some() {
+                permit.failure();
+                if inner.config.health.probe_on_failure {
+                    inner.monitor.request_check(&db.id);
+                }
+            } else {
+                permit.success();
+            }
+            Err(lost(format!("could not connect: {e}")))
+        }
+    }
+}
+
+/// What a pinned connection talks through.
+enum Pinned {
+    Dedicated(MultiplexedConnection),
+    Shared(MemberConnection),
+}
+
+/// A connection bound to one member database, from [`MultiDbClient::pinned`].
+///
+/// Implements `redis::aio::ConnectionLike`, so `redis::AsyncCommands`, `redis::cmd(..)`
+/// and `redis::pipe()` work on it. It is never switched silently: once its database stops
+/// being the active one, its circuit opens, or the connection fails, every further command
+/// fails with [`MultiDbError::PinnedDatabaseLost`] (inside the `redis::RedisError`; get it
+/// back with [`MultiDbError::from_redis`]) and nothing is retried elsewhere. A command in
+/// flight when its database stops being active is abandoned the same way; it may have been
+/// applied. Dropping it closes a dedicated connection.
+///
+/// Outcomes count in the database's circuit breaker like those of ordinary commands.
+pub struct PinnedConnection {
+    inner: Arc<Inner>,
+    db: Arc<Database>,
+    db_index: i64,
+    /// `None` once lost: the socket is closed so the server drops its state (and any
+    /// blocked command) too.
+    con: Option<Pinned>,
+    lost: Option<String>,
+}
+
+impl fmt::Debug for PinnedConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinnedConnection")
+            .field("database", &self.db.id)
+            .field("endpoint", &self.db.endpoint)
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PinnedConnection {
+    /// The database it is bound to.
+    pub fn database(&self) -> DatabaseId {
+        self.db.id
+    }
+
+    /// That database's endpoint (no password).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.db.endpoint
+    }
+
+    /// Whether it is lost: its next command would fail with
+    /// [`MultiDbError::PinnedDatabaseLost`]. A `false` may turn `true` at any moment.
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_some() || self.refusal().is_some()
+    }
+
+    /// Why the bound database may not take a command now, if so.
+    fn refusal(&self) -> Option<&'static str> {
+        if self.inner.is_closed() {
+            return Some("the client is closed");
+        }
+        let active = self.inner.active.load();
+        if !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, &self.db)) {
+            return Some("it is no longer the active database");
+        }
+        None
+    }
+
+    fn lose(&mut self, reason: String) -> RedisError {
+        if self.lost.is_none() {
+            tracing::warn!(database = %self.db.id, endpoint = %self.db.endpoint, reason = %reason, "pinned connection lost");
+            self.lost = Some(reason);
+            self.con = None;
+        }
+        self.lost_error()
+    }
+
+    fn lost_error(&self) -> RedisError {
+        MultiDbError::PinnedDatabaseLost {
+            id: self.db.id,
+            endpoint: self.db.endpoint.clone(),
+            reason: self.lost.clone().unwrap_or_default(),
+        }
+        .into_redis()
+    }
+
+    async fn run(&mut self, request: Request<'_>) -> RedisResult<Reply> {
+        if self.lost.is_some() {
+            return Err(self.lost_error());
+        }
+        if let Some(reason) = self.refusal() {
+            return Err(self.lose(reason.to_owned()));
+        }
+        let db = self.db.clone();
+        let Ok(permit) = db.circuit.try_acquire() else {
+            return Err(self.lose("its circuit is open".to_owned()));
+        };
+        let mut evicted = pin!(db.evicted.notified());
+        evicted.as_mut().enable();
+        // A switch between the check above and arming the eviction signal.
+        if let Some(reason) = self.refusal() {
+            drop(permit);
+            return Err(self.lose(reason.to_owned()));
+        }
+        let Some(con) = self.con.as_mut() else {
+            drop(permit);
+            return Err(self.lose("the connection is closed".to_owned()));
+        };
+        let result = tokio::select! {
+            biased;
+            result = request.send(con) => Some(result),
+            () = evicted => None,
+        };
+        let Some(result) = result else {
+            drop(permit);
+            return Err(self.lose(
+                "it stopped being the active database while a command was in flight; \
+                 the command may have been applied"
+                    .to_owned(),
+            ));
+        };
+        let busy_errors = self.inner.config.circuit.busy_errors_are_failures;
+        let failure = match &result {
+            Ok(output) => output.busy(busy_errors),
+            Err(e) => replay::error_failure(e).is_some(),
+        };
+        if !failure {
+            permit.success();
+            return result;
+        }
+        permit.failure();
+        if self.inner.config.health.probe_on_failure {
+            self.inner.monitor.request_check(&db.id);
+        }
+        match result {
+            // A busy reply: the database is alive and the connection still good.
+            Ok(output) => Ok(output),
+            Err(e) => Err(self.lose(format!(
+                "the connection failed (the command may have been applied): {e}"
+            ))),
+        }
+    }
+}
+
+impl ConnectionLike for Pinned {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Pinned::Dedicated(c) => c.req_packed_command(cmd),
+            Pinned::Shared(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Pinned::Dedicated(c) => c.req_packed_commands(pipeline, offset, count),
+            Pinned::Shared(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Pinned::Dedicated(c) => c.get_db(),
+            Pinned::Shared(c) => c.get_db(),
+        }
+    }
+}
+
+/// One request as [`PinnedConnection::run`] sees it.
+enum Request<'r> {
+    Command(&'r Cmd),
+    Pipeline(&'r Pipeline, usize, usize),
+}
+
+impl Request<'_> {
+    async fn send(&self, con: &mut Pinned) -> RedisResult<Reply> {
+        match *self {
+            Request::Command(cmd) => con.req_packed_command(cmd).await.map(Reply::One),
+            Request::Pipeline(pipeline, offset, count) => con
+                .req_packed_commands(pipeline, offset, count)
+                .await
+                .map(Reply::Many),
+        }
+    }
+}
+
+enum Reply {
+    One(Value),
+    Many(Vec<Value>),
+}
+
+impl Reply {
+    /// Whether the reply is a busy error that counts as a failure (as in `command.rs`).
+    fn busy(&self, busy_errors: bool) -> bool {
+        match self {
+            Reply::One(v) => replay::value_failure(v, busy_errors).is_some(),
+            Reply::Many(out) => {
+                !out.is_empty()
+                    && out
+                        .iter()
+                        .all(|v| replay::value_failure(v, busy_errors).is_some())
+            }
+        }
+    }
+}
+
+fn protocol_mismatch() -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::Client,
+        "pinned connection: reply of the wrong shape",
+    ))
+}
+
+impl ConnectionLike for PinnedConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        async move {
+            match self.run(Request::Command(cmd)).await? {
+                Reply::One(v) => Ok(v),
+                Reply::Many(_) => Err(protocol_mismatch()),
+            }
+        }
+        .boxed()
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        async move {
+            match self.run(Request::Pipeline(pipeline, offset, count)).await? {
+                Reply::Many(v) => Ok(v),
+                Reply::One(_) => Err(protocol_mismatch()),
+            }
+        }
+        .boxed()
+    }
+
+    fn get_db(&self) -> i64 {
+        self.db_index
+    }
+}
