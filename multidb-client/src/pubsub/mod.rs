@@ -1,38 +1,9 @@
 //! Pub/Sub that follows failover: [`MultiDbClient::pubsub`] and [`Subscriber`].
 //!
-//! A subscriber keeps its own list of channels, patterns and sharded channels and makes
-//! them on a connection of its own to the active database. When the client switches
-//! databases, the subscriber drops that connection, subscribes everything again on the new
-//! active database and publishes [`Event::Resubscribed`](crate::Event::Resubscribed); when the connection breaks
-//! without a switch (the server restarted, the network blinked), it asks for a health probe
-//! of that database and reconnects — to the same database, or to the next one if the probe
-//! fails it over — with backoff from 50 ms to 1 s. The application reads one stream,
-//! [`Subscriber::on_message`], across all of it.
-//!
-//! One task per subscriber does all of this, one step at a time: subscribe and unsubscribe
-//! requests, switches and reconnects are applied in the order they arrive, and a switch
-//! that lands while the subscriber is re-subscribing is followed as soon as it is done. So
-//! overlapping switches never lose a subscription, and an unsubscribe is never undone by a
-//! re-subscription.
-//!
-//! # What is not guaranteed
-//!
-//! - **Messages published during a switch can be lost**: between the old connection closing
-//!   and the new subscriptions being confirmed, nothing listens. Pub/Sub is fire-and-forget
-//!   in Redis, and Active-Active members do not replay it; use Streams when every message
-//!   counts. Wait for [`Event::Resubscribed`](crate::Event::Resubscribed) to know when listening resumed.
-//! - **Publish through the same kind of client**: a publisher should be a
-//!   [`MultiDbClient`] over the same databases, so its messages go to the active database,
-//!   which is where subscribers listen. A publisher pinned to one member reaches only the
-//!   subscribers on that member.
-//! - Messages wait in an unbounded queue until the application reads them: read the stream.
-//!
-//! # Requirements
-//!
-//! Every database must be configured by URL ([`crate::DatabaseConfig::from_url`]): the
-//! subscriber opens a dedicated RESP3 connection to each (redis-rs' RESP2 Pub/Sub cannot
-//! send `SSUBSCRIBE`, and RESP3 reports a lost connection on the message channel itself),
-//! so Redis 6 or newer is needed, and Redis 7 for sharded channels.
+//! The user-facing semantics are documented on [`Subscriber`] (this module is private).
+//! Design: a subscriber's registry of subscriptions is the source of truth; one task
+//! ([`worker`]) owns the member connection ([`link`]) and applies requests, switches and
+//! reconnects in arrival order, so no interleaving can lose or resurrect a subscription.
 
 mod link;
 mod registry;
@@ -56,7 +27,8 @@ use crate::error::MultiDbError;
 use crate::event::DatabaseId;
 
 impl MultiDbClient {
-    /// A Pub/Sub subscriber that follows the active database (see [`Subscriber`]).
+    /// A Pub/Sub subscriber that follows the active database (see [`Subscriber`] for what
+    /// it guarantees, and what it cannot: messages published during a switch can be lost).
     /// Initializes the client if needed and connects to the active database.
     ///
     /// ```no_run
@@ -124,13 +96,47 @@ impl MultiDbClient {
 }
 
 /// Channel, pattern and sharded-channel subscriptions that follow the client's active
-/// database. Made by [`MultiDbClient::pubsub`]; see the [module docs](self) for what it
-/// guarantees and what it cannot.
+/// database. Made by [`MultiDbClient::pubsub`].
 ///
-/// Requests take `&self` and are applied in order by the subscriber's task. A request
-/// returns once the active database confirmed it; while no database is reachable it is
-/// recorded and made as soon as one is (then [`Event::Resubscribed`](crate::Event::Resubscribed) is published).
-/// Dropping the subscriber closes its connection and ends its task.
+/// A subscriber keeps its own list of channels, patterns and sharded channels and makes
+/// them on a connection of its own to the active database. When the client switches
+/// databases, the subscriber drops that connection, subscribes everything again on the new
+/// active database and publishes [`Event::Resubscribed`](crate::Event::Resubscribed); when
+/// the connection breaks without a switch (the server restarted, the network blinked), it
+/// asks for a health probe of that database and reconnects — to the same database, or to
+/// the next one if the probe fails it over — retrying with backoff from 50 ms to 1 s. The
+/// application reads one stream, [`Subscriber::on_message`], across all of it.
+///
+/// One task per subscriber does all of this, one step at a time: subscribe and unsubscribe
+/// requests, switches and reconnects are applied in the order they arrive, and a switch
+/// that lands while the subscriber is re-subscribing is followed as soon as that is done.
+/// So overlapping switches never lose a subscription, and an unsubscribe is never undone by
+/// a re-subscription.
+///
+/// Requests take `&self`. A request first follows any switch already made, then returns
+/// once the active database confirmed it; while no database is reachable it is recorded
+/// and made as soon as one is (watch for `Event::Resubscribed`). A request the server
+/// refuses returns the error and is not recorded. Dropping the subscriber closes its
+/// connection and ends its task; [`MultiDbClient::close`] ends it too.
+///
+/// # What is not guaranteed
+///
+/// - **Messages published during a switch can be lost**: between the old connection
+///   closing and the new subscriptions being confirmed, nothing listens. Pub/Sub is
+///   fire-and-forget in Redis and Active-Active members do not replay it; use Streams when
+///   every message counts. `Event::Resubscribed` tells when listening resumed.
+/// - **Publish through the same kind of client**: publishers should be a [`MultiDbClient`]
+///   over the same databases, so their messages go to the active database, which is where
+///   subscribers listen. A publisher tied to one member reaches only the subscribers on it.
+/// - Messages wait in an unbounded queue until the application reads them: keep reading.
+///
+/// # Requirements
+///
+/// Every database must be configured by URL ([`crate::DatabaseConfig::from_url`]): the
+/// subscriber opens a dedicated RESP3 connection to each (redis-rs' RESP2 Pub/Sub cannot
+/// send `SSUBSCRIBE`, and RESP3 reports a lost connection on the message channel itself),
+/// whatever protocol the member's commands use. So Redis 6 or newer is needed, and Redis 7
+/// for sharded channels.
 pub struct Subscriber {
     requests: mpsc::UnboundedSender<Request>,
     registry: Arc<Mutex<Registry>>,
