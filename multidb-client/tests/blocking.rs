@@ -147,7 +147,12 @@ fn management_calls_work_and_commands_follow_them() {
     assert_eq!(dbsize(&a), 1);
 
     client.update_database_weight(ids[1], 2.0).unwrap();
-    assert!(client.databases().iter().any(|d| d.weight == 2.0));
+    assert!(
+        client
+            .databases()
+            .iter()
+            .any(|d| d.id == ids[1] && (d.weight - 2.0).abs() < f64::EPSILON)
+    );
     assert!(matches!(
         client.update_database_weight(ids[1], f64::NAN),
         Err(MultiDbError::Config(_))
