@@ -122,7 +122,7 @@ impl MemberConnection {
 }
 
 /// A redis client for a URL member, with its TLS certificates where it has any.
-fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig) -> RedisResult<redis::Client> {
+pub(crate) fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig) -> RedisResult<redis::Client> {
     #[cfg(feature = "tls")]
     if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
         // redis-rs compiles rustls without a crypto provider; one must be installed

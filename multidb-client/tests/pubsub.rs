@@ -397,3 +397,34 @@ async fn pubsub_refuses_a_client_with_an_application_connection() {
     assert!(err.to_string().contains("from_connection"), "{err}");
     client.close().await;
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_connects_to_a_tls_member_with_its_ca() {
+    let material = multidb_testkit::TlsMaterial::generate().unwrap();
+    let server = RedisServer::builder()
+        .tls(material.clone())
+        .start()
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url(&server.url())
+                .unwrap()
+                .tls_root_cert(material.ca_cert_pem().as_bytes()),
+        )
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("secure").await.unwrap();
+    let mut messages = sub.on_message();
+    assert_eq!(publish(&client, "secure", "over tls").await, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "over tls"
+    );
+    client.close().await;
+}

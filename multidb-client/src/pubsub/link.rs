@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
 use crate::config::Source;
+use crate::connection::open_client;
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::DatabaseId;
 use crate::member::Database;
@@ -32,7 +33,8 @@ impl Link {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.clone().set_redis_settings(settings))?;
+        // The member's own TLS certificates, where it has any.
+        let client = open_client(&info.clone().set_redis_settings(settings), &db.config)?;
         let (tx, pushes) = mpsc::unbounded_channel();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(db.config.connection_timeout))
