@@ -27,7 +27,7 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Redis
 
 use crate::client::MultiDbClient;
 use crate::config::Source;
-use crate::connection::MemberConnection;
+use crate::connection::{MemberConnection, open_client};
 use crate::control::Inner;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
@@ -87,7 +87,8 @@ async fn connect(
     let Ok(permit) = db.circuit.try_acquire() else {
         return Err(lost("its circuit is open".to_owned()));
     };
-    let client = redis::Client::open(info.clone()).map_err(|e| lost(e.to_string()))?;
+    // The member's own client settings: TLS certificates included.
+    let client = open_client(info, &db.config).map_err(|e| lost(e.to_string()))?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(db.config.connection_timeout))
         .set_response_timeout(None);

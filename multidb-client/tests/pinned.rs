@@ -293,3 +293,36 @@ async fn atomic_pipeline_after_the_member_died_is_applied_at_most_once() {
     }
     client.close().await;
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_connection_to_a_tls_member_uses_its_certificates() {
+    let material = multidb_testkit::TlsMaterial::generate().unwrap();
+    let server = RedisServer::builder()
+        .tls(material.clone())
+        .start()
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url(&server.url())
+                .unwrap()
+                .tls_root_cert(material.ca_cert_pem().as_bytes()),
+        )
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    let mut pinned = client.pinned().await.unwrap();
+    let () = redis::cmd("WATCH")
+        .arg("k")
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    let (n,): (i64,) = redis::pipe()
+        .atomic()
+        .incr("k", 1)
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    client.close().await;
+}
