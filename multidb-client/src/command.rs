@@ -120,6 +120,7 @@ enum Attempt<T> {
 }
 
 async fn execute<R: Request + ?Sized>(inner: &Arc<Inner>, request: &R) -> RedisResult<R::Output> {
+    inner.budget.record_request();
     let mut delays: Option<Box<dyn Iterator<Item = std::time::Duration> + Send>> = None;
     loop {
         let Some(db) = inner.active.load_full() else {
@@ -149,12 +150,7 @@ async fn execute<R: Request + ?Sized>(inner: &Arc<Inner>, request: &R) -> RedisR
         let delays =
             delays.get_or_insert_with(|| Box::new(crate::retry::backoff(&inner.config.retry)));
         let retry = if replay_ok {
-            delays.next().filter(|_| {
-                let counts = db.circuit.counts();
-                inner
-                    .budget
-                    .try_withdraw(counts.successes + counts.failures)
-            })
+            delays.next().filter(|_| inner.budget.try_withdraw())
         } else {
             None
         };

@@ -512,7 +512,7 @@ impl MultiDbConfigBuilder {
         /// Randomize backoffs so clients do not retry in lockstep (default true).
         retry_jitter: bool => retry.jitter);
     setter!(
-        /// Retries may be at most this fraction of recent requests, plus
+        /// Retries may be at most this fraction of the requests of the last 10 s, plus
         /// [`Self::retry_budget_min_per_second`] (default 0.2, in [0, 1]).
         retry_budget_ratio: f64 => retry.budget_ratio);
     setter!(

@@ -59,7 +59,7 @@ impl Inner {
         let engine = new_engine(&config);
         let (events, _) = broadcast::channel(config.event_capacity);
         let (circuit_tx, circuit_rx) = mpsc::unbounded_channel();
-        let budget = RetryBudget::new(&config.retry, config.circuit.window);
+        let budget = RetryBudget::new(&config.retry, crate::retry::BUDGET_WINDOW);
         Inner {
             origin: tokio::time::Instant::now(),
             active: ArcSwapOption::empty(),

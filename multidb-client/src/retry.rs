@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -26,13 +27,28 @@ pub(crate) fn backoff(settings: &RetrySettings) -> impl Iterator<Item = Duration
     builder.build()
 }
 
+/// How far back the budget looks, as in Finagle: long enough that the per-second floor
+/// (`10 × 10 s = 100` retries by default) absorbs a whole pool of connections failing at
+/// once, even right after start-up when there is no traffic history yet.
+pub(crate) const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+
 /// Retries allowed over a sliding window.
 #[derive(Debug)]
 pub(crate) struct RetryBudget {
     ratio: f64,
     min_per_second: u32,
     window: Duration,
-    spent: Mutex<VecDeque<Instant>>,
+    /// Requests since the current epoch began: the only thing the hot path touches.
+    requests: AtomicU64,
+    state: Mutex<BudgetState>,
+}
+
+#[derive(Debug)]
+struct BudgetState {
+    epoch_start: Instant,
+    /// Requests in the window before the current epoch (estimated when it was longer).
+    previous: u64,
+    spent: VecDeque<Instant>,
 }
 
 impl RetryBudget {
@@ -41,28 +57,51 @@ impl RetryBudget {
             ratio: settings.budget_ratio,
             min_per_second: settings.budget_min_per_second,
             window,
-            spent: Mutex::new(VecDeque::new()),
+            requests: AtomicU64::new(0),
+            state: Mutex::new(BudgetState {
+                epoch_start: Instant::now(),
+                previous: 0,
+                spent: VecDeque::new(),
+            }),
         }
     }
 
-    /// Takes one retry from the budget if there is one left; `recent_requests` is the
-    /// number of requests seen inside the window.
-    pub(crate) fn try_withdraw(&self, recent_requests: u64) -> bool {
+    /// Counts one request (one relaxed atomic add).
+    pub(crate) fn record_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one retry from the budget if there is one left.
+    pub(crate) fn try_withdraw(&self) -> bool {
         let now = Instant::now();
-        let allowed = self.ratio * recent_requests as f64
-            + f64::from(self.min_per_second) * self.window.as_secs_f64();
-        let mut spent = self
-            .spent
+        let mut state = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while spent
+        let elapsed = now.duration_since(state.epoch_start);
+        if elapsed >= self.window {
+            // Close the epoch. One that ran long (no failure for a while) holds requests from
+            // long ago: keep only its average share of one window.
+            let n = self.requests.swap(0, Ordering::Relaxed);
+            state.previous = if elapsed >= self.window * 2 {
+                (n as f64 * self.window.as_secs_f64() / elapsed.as_secs_f64()) as u64
+            } else {
+                n
+            };
+            state.epoch_start = now;
+        }
+        let recent = state.previous + self.requests.load(Ordering::Relaxed);
+        let allowed =
+            self.ratio * recent as f64 + f64::from(self.min_per_second) * self.window.as_secs_f64();
+        while state
+            .spent
             .front()
             .is_some_and(|t| now.duration_since(*t) >= self.window)
         {
-            spent.pop_front();
+            state.spent.pop_front();
         }
-        if (spent.len() as f64) < allowed {
-            spent.push_back(now);
+        if (state.spent.len() as f64) < allowed {
+            state.spent.push_back(now);
             true
         } else {
             false
@@ -89,11 +128,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn budget_allows_ratio_of_requests_plus_floor_then_refills() {
         let budget = RetryBudget::new(&settings(0.1, 1), Duration::from_secs(2));
+        for _ in 0..100 {
+            budget.record_request();
+        }
         // 100 requests: 10 % => 10, floor 1/s over 2 s => 2.
-        let granted = (0..50).filter(|_| budget.try_withdraw(100)).count();
+        let granted = (0..50).filter(|_| budget.try_withdraw()).count();
         assert_eq!(granted, 12);
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(budget.try_withdraw(0));
+        // The spent retries aged out; the 100 requests now count as the previous window.
+        assert_eq!((0..50).filter(|_| budget.try_withdraw()).count(), 12);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        // Long quiet: the old requests are spread over the time they took; the floor stays.
+        assert_eq!((0..50).filter(|_| budget.try_withdraw()).count(), 2);
     }
 
     #[test]

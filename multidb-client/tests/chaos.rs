@@ -1,0 +1,408 @@
+//! A bounded chaos soak: three real redis-server members behind fault proxies, 32 tasks of
+//! mixed traffic, and a seeded random schedule of faults that always leaves one member
+//! healthy. At the end, the invariants are checked and printed as a table.
+//!
+//! `MULTIDB_CHAOS_SECONDS` sets the fault phase length (default 20), `MULTIDB_CHAOS_SEED` the
+//! seed (default: random, printed so that a failure can be replayed exactly).
+//! `cargo xtask soak --seconds N` runs it for longer.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig, MultiDbError};
+use multidb_testkit::{FaultProxy, ProxyFault, RedisServer};
+use redis::AsyncCommands;
+use tokio::sync::Mutex;
+
+/// No operation may take longer than this: a slower one counts as a hang.
+const DEADLINE: Duration = Duration::from_secs(5);
+const TASKS: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Set,
+    Get,
+    Incr,
+    Pipeline,
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: BTreeMap<Kind, u64>,
+    errors: BTreeMap<(Kind, String), u64>,
+    /// One message of each error kind, to tell them apart.
+    examples: BTreeMap<(Kind, String), String>,
+    hangs: u64,
+    /// (key, when acknowledged)
+    acked: Vec<(String, Instant)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Chaos {
+    KillRestart,
+    Pause,
+    Blackhole,
+    Latency,
+    Reset,
+}
+
+fn error_kind(err: &redis::RedisError) -> String {
+    match MultiDbError::from_redis(err) {
+        Some(MultiDbError::MayHaveBeenApplied { .. }) => "may-have-been-applied".into(),
+        Some(MultiDbError::TemporarilyUnavailable { .. }) => "temporarily-unavailable".into(),
+        Some(MultiDbError::NoValidDatabase { .. }) => "no-valid-database".into(),
+        Some(other) => format!("multidb: {other}"),
+        None => format!("redis: {:?}", err.kind()),
+    }
+}
+
+/// Errors the semantics allow: a non-idempotent command that may have been applied.
+fn allowed(kind: Kind, error: &str) -> bool {
+    kind == Kind::Incr && error == "may-have-been-applied"
+}
+
+async fn worker(
+    client: MultiDbClient,
+    task: usize,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    ops: Arc<AtomicU64>,
+) {
+    let mut con = client.clone();
+    let mut local = Tally::default();
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let kind = match i % 4 {
+            0 => Kind::Set,
+            1 => Kind::Get,
+            2 => Kind::Incr,
+            _ => Kind::Pipeline,
+        };
+        let key = format!("chaos:{task}:{i}");
+        let op = async {
+            match kind {
+                Kind::Set => con.set::<_, _, ()>(&key, i).await.map(|()| true),
+                Kind::Get => con
+                    .get::<_, Option<u64>>(format!("chaos:{task}:{}", i - 1))
+                    .await
+                    .map(|_| false),
+                Kind::Incr => con
+                    .incr::<_, _, i64>(format!("counter:{task}"), 1)
+                    .await
+                    .map(|_| false),
+                Kind::Pipeline => redis::pipe()
+                    .set(&key, i)
+                    .ignore()
+                    .get(&key)
+                    .query_async::<(u64,)>(&mut con)
+                    .await
+                    .map(|_| true),
+            }
+        };
+        match tokio::time::timeout(DEADLINE, op).await {
+            Err(_) => local.hangs += 1,
+            Ok(Ok(wrote)) => {
+                *local.ok.entry(kind).or_default() += 1;
+                if wrote {
+                    local.acked.push((key, Instant::now()));
+                }
+            }
+            Ok(Err(e)) => {
+                let k = (kind, error_kind(&e));
+                local
+                    .examples
+                    .entry(k.clone())
+                    .or_insert_with(|| e.to_string());
+                *local.errors.entry(k).or_default() += 1;
+            }
+        }
+        ops.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut t = tally.lock().await;
+    for (k, v) in local.ok {
+        *t.ok.entry(k).or_default() += v;
+    }
+    for (k, v) in local.errors {
+        *t.errors.entry(k).or_default() += v;
+    }
+    t.hangs += local.hangs;
+    for (k, v) in local.examples {
+        t.examples.entry(k).or_insert(v);
+    }
+    t.acked.extend(local.acked);
+}
+
+fn exists_on(server: &RedisServer, keys: &[String]) -> Vec<bool> {
+    let mut con = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    keys.chunks(500)
+        .flat_map(|chunk| {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.exists(k);
+            }
+            pipe.query::<Vec<bool>>(&mut con).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_soak_keeps_every_promise() {
+    let seconds: u64 = std::env::var("MULTIDB_CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("MULTIDB_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("chaos soak: seed {seed} ({seconds} s); replay with MULTIDB_CHAOS_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+
+    let mut servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start().unwrap()).collect();
+    let mut proxies = Vec::new();
+    for s in &servers {
+        proxies.push(FaultProxy::start(s.addr()).await.unwrap());
+    }
+    let weights = [1.0, 0.8, 0.5];
+    let mut builder = MultiDbConfig::builder()
+        .health_check_interval(Duration::from_millis(200))
+        .health_check_probes_delay(Duration::from_millis(20))
+        .health_check_timeout(Duration::from_secs(1))
+        .auto_fallback_interval(Some(Duration::from_millis(500)));
+    for (p, w) in proxies.iter().zip(weights) {
+        builder = builder.database(
+            DatabaseConfig::from_url(&p.url())
+                .unwrap()
+                .weight(w)
+                .grace_period(Duration::from_millis(500)),
+        );
+    }
+    let baseline_tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let client = MultiDbClient::new(builder.build().unwrap());
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut events = client.events();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let ops = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..TASKS)
+        .map(|t| {
+            tokio::spawn(worker(
+                client.clone(),
+                t,
+                stop.clone(),
+                tally.clone(),
+                ops.clone(),
+            ))
+        })
+        .collect();
+
+    // The fault schedule: one fault at a time on a member other than the protected one,
+    // which changes every round, so at least one member is always healthy.
+    let started = Instant::now();
+    let mut schedule = Vec::new();
+    let mut last_kill: Option<Instant> = None;
+    let mut round = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        round += 1;
+        let protected = rng.usize(0..3);
+        let victim = (protected + rng.usize(1..3)) % 3;
+        let chaos = match rng.u8(0..5) {
+            0 => Chaos::KillRestart,
+            1 => Chaos::Pause,
+            2 => Chaos::Blackhole,
+            3 => Chaos::Latency,
+            _ => Chaos::Reset,
+        };
+        let hold = Duration::from_millis(rng.u64(200..1200));
+        schedule.push(format!(
+            "{:>6} ms  round {round}: {chaos:?} db{} for {} ms",
+            started.elapsed().as_millis(),
+            victim + 1,
+            hold.as_millis()
+        ));
+        match chaos {
+            Chaos::KillRestart => {
+                servers[victim].kill();
+                last_kill = Some(Instant::now());
+                tokio::time::sleep(hold).await;
+                servers[victim].restart().unwrap();
+            }
+            Chaos::Pause => {
+                servers[victim].pause().unwrap();
+                tokio::time::sleep(hold).await;
+                servers[victim].resume().unwrap();
+            }
+            Chaos::Blackhole => {
+                proxies[victim].inject(ProxyFault::Blackhole);
+                tokio::time::sleep(hold).await;
+                proxies[victim].recover();
+                // Sockets that saw the blackhole carry half-sent requests: start afresh.
+                proxies[victim].drop_connections();
+            }
+            Chaos::Latency => {
+                proxies[victim].inject(ProxyFault::Latency {
+                    fixed: Duration::from_millis(rng.u64(50..400)),
+                    jitter: Duration::from_millis(50),
+                });
+                tokio::time::sleep(hold).await;
+                proxies[victim].recover();
+            }
+            Chaos::Reset => {
+                proxies[victim].drop_connections();
+                tokio::time::sleep(hold).await;
+            }
+        }
+        // Let the member settle before the next round (the schedule's pace, not a wait
+        // for an event).
+        tokio::time::sleep(Duration::from_millis(rng.u64(100..400))).await;
+    }
+    let faults_over = Instant::now();
+
+    // After the faults: the client settles on the highest weight within fallback + grace
+    // (plus a health-check round), awaited as an event.
+    let settle_bound = Duration::from_millis(500 + 500 + 200 + 1000);
+    let settled = if client.active_database() == Some(ids[0]) {
+        Some(Duration::ZERO)
+    } else {
+        let wait = async {
+            loop {
+                match events.recv().await {
+                    Ok(Event::ActiveDatabaseChanged { to, .. }) if to == ids[0] => break,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if client.active_database() == Some(ids[0]) {
+                            break;
+                        }
+                    }
+                    Err(e) => panic!("events closed: {e}"),
+                }
+            }
+        };
+        tokio::time::timeout(settle_bound * 5, wait)
+            .await
+            .ok()
+            .map(|()| faults_over.elapsed())
+    };
+
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner();
+
+    // Acknowledged writes: those after the last kill must all be readable from a member;
+    // earlier ones may have been on a member killed since (persistence is off by design).
+    let keys: Vec<String> = tally.acked.iter().map(|(k, _)| k.clone()).collect();
+    let present: Vec<Vec<bool>> = servers.iter().map(|s| exists_on(s, &keys)).collect();
+    let mut missing_after_last_kill = Vec::new();
+    let mut lost_to_kills = 0u64;
+    for (i, (key, at)) in tally.acked.iter().enumerate() {
+        if present.iter().any(|p| p[i]) {
+            continue;
+        }
+        if last_kill.is_some_and(|k| *at <= k + Duration::from_secs(1)) {
+            lost_to_kills += 1;
+        } else {
+            missing_after_last_kill.push(key.clone());
+        }
+    }
+
+    client.close().await;
+    drop(events);
+    let leftover = tokio::time::timeout(common::GUARD, async {
+        loop {
+            let alive = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            if alive <= baseline_tasks {
+                return alive;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    });
+
+    let disallowed: Vec<_> = tally
+        .errors
+        .iter()
+        .filter(|((kind, e), _)| !allowed(*kind, e))
+        .collect();
+    println!("fault schedule (seed {seed}):");
+    for line in &schedule {
+        println!("  {line}");
+    }
+    println!("| invariant | observed | verdict |");
+    println!("|---|---|---|");
+    let total_ok: u64 = tally.ok.values().sum();
+    println!(
+        "| no operation exceeded {DEADLINE:?} | {} hangs in {} ops | {} |",
+        tally.hangs,
+        ops.load(Ordering::Relaxed),
+        verdict(tally.hangs == 0)
+    );
+    println!(
+        "| acknowledged writes readable afterwards | {} acked, {} missing after the last kill, {} lost to kills (expected, persistence off) | {} |",
+        keys.len(),
+        missing_after_last_kill.len(),
+        lost_to_kills,
+        verdict(missing_after_last_kill.is_empty())
+    );
+    println!(
+        "| errors only where allowed | {} ok; errors {:?} | {} |",
+        total_ok,
+        tally.errors,
+        verdict(disallowed.is_empty())
+    );
+    println!(
+        "| settles on the highest weight within {:?} | {:?} | {} |",
+        settle_bound,
+        settled,
+        verdict(settled.is_some_and(|d| d <= settle_bound))
+    );
+    println!(
+        "| background tasks back to baseline | {leftover} alive, baseline {baseline_tasks} | {} |",
+        verdict(leftover <= baseline_tasks)
+    );
+
+    assert_eq!(tally.hangs, 0, "operations hung (seed {seed})");
+    assert!(
+        missing_after_last_kill.is_empty(),
+        "acknowledged writes lost without a kill: {:?} (seed {seed})",
+        &missing_after_last_kill[..missing_after_last_kill.len().min(10)]
+    );
+    assert!(
+        disallowed.is_empty(),
+        "errors the semantics do not allow: {disallowed:?}, e.g. {:?} (seed {seed})",
+        tally.examples
+    );
+    assert!(
+        settled.is_some_and(|d| d <= settle_bound),
+        "did not settle on the primary in time: {settled:?} (seed {seed})"
+    );
+    assert!(leftover <= baseline_tasks, "tasks leaked (seed {seed})");
+    assert!(
+        total_ok > 1000,
+        "too little traffic to mean anything: {total_ok}"
+    );
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "FAILED" }
+}
