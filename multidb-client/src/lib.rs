@@ -37,6 +37,11 @@
 //! - **Retries** re-read the active database, so they land on the new one after a failover.
 //!   Commands that never reached a server are retried anywhere; commands that may have
 //!   reached one are replayed only when idempotent, and transactions never.
+//! - **Transactions and stateful sequences** (`WATCH`, `BLPOP`…) go through
+//!   [`MultiDbClient::pinned`]: a connection bound to one database that fails with
+//!   [`MultiDbError::PinnedDatabaseLost`] instead of following a switch.
+//! - **Without async**: [`blocking::MultiDbClient`] has the same management API and
+//!   implements the synchronous `redis::ConnectionLike`, so `redis::Commands` works.
 //! - **No healthy database**: commands fail fast with
 //!   [`MultiDbError::TemporarilyUnavailable`] during the failover budget, then
 //!   [`MultiDbError::NoValidDatabase`]; traffic resumes by itself when a database recovers.
