@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("deny") => deny::deny(workspace_root()),
         Some("drill") => drill(&rest),
+        Some("soak") => soak(&rest),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_owned()),
     };
@@ -40,7 +41,8 @@ tasks:
   ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
            and every client example
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
-  drill    run the failover drill example (arguments are passed on)";
+  drill    run the failover drill example (arguments are passed on)
+  soak     the chaos soak for longer: --seconds N (default 600), --seed S to replay";
 
 fn ci() -> Result<(), String> {
     let started = Instant::now();
@@ -104,6 +106,43 @@ fn examples() -> Result<(), String> {
         )?;
     }
     Ok(())
+}
+
+/// The chaos soak (`multidb-client/tests/chaos.rs`) for as long as asked.
+fn soak(rest: &[String]) -> Result<(), String> {
+    let mut seconds = "600".to_owned();
+    let mut seed = None;
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds.clone_from(args.next().ok_or("--seconds needs a value")?);
+                seconds
+                    .parse::<u64>()
+                    .map_err(|_| format!("--seconds takes a whole number, got `{seconds}`"))?;
+            }
+            "--seed" => seed = Some(args.next().ok_or("--seed needs a value")?.clone()),
+            other => return Err(format!("soak: unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    let mut envs = vec![("MULTIDB_CHAOS_SECONDS", seconds.as_str())];
+    if let Some(seed) = &seed {
+        envs.push(("MULTIDB_CHAOS_SEED", seed.as_str()));
+    }
+    run(
+        "soak",
+        &[
+            "test",
+            "--release",
+            "--package",
+            "multidb-client",
+            "--test",
+            "chaos",
+            "--",
+            "--nocapture",
+        ],
+        &envs,
+    )
 }
 
 fn drill(rest: &[String]) -> Result<(), String> {
