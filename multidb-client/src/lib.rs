@@ -70,6 +70,8 @@
 //! - `tls`: `rediss://` members (rustls), with a custom CA and client certificates.
 //! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
 //!   reason) through the `metrics` facade.
+//! - `lag-aware`: [`LagAwareCheck`], the Redis Enterprise REST API health check that also
+//!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 
 pub mod blocking;
 mod checks;
@@ -83,6 +85,8 @@ mod control;
 mod endpoint;
 mod error;
 mod event;
+#[cfg(feature = "lag-aware")]
+mod lag_aware;
 mod member;
 mod pinned;
 mod pubsub;
@@ -98,6 +102,8 @@ pub use connection::MemberConnection;
 pub use endpoint::{Endpoint, Protocol, redact_url};
 pub use error::{ConfigError, FailedDatabase, MultiDbError};
 pub use event::{DatabaseId, DatabaseInfo, Event};
+#[cfg(feature = "lag-aware")]
+pub use lag_aware::{LagAwareCheck, LagAwareCheckBuilder};
 pub use member::Database;
 pub use pinned::PinnedConnection;
 pub use pubsub::{Messages, Subscriber};

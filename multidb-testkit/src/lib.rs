@@ -7,6 +7,8 @@
 //! - [`FaultProxy`]: a TCP proxy with network faults ([`ProxyFault`]) in front of any server,
 //!   a real `redis-server` included.
 //! - Launchers for real `redis-server` processes, for tests that need the real thing.
+//! - [`FakeRestApi`]: a fake Redis Enterprise REST API (database list and availability with
+//!   lag), for lag-aware health checks.
 //!
 //! # Example: an application under a fault
 //!
@@ -54,7 +56,9 @@
 mod fake;
 mod launcher;
 mod proxy;
+mod rest;
 
 pub use fake::*;
 pub use launcher::*;
 pub use proxy::*;
+pub use rest::{Availability, BdbEndpoint, FakeRestApi};

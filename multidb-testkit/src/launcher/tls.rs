@@ -123,6 +123,16 @@ impl TlsMaterial {
         &self.inner.client_key
     }
 
+    /// The server certificate (PEM), for in-process TLS servers.
+    pub(crate) fn server_cert_pem(&self) -> &str {
+        &self.inner.server_cert
+    }
+
+    /// The server certificate's private key (PEM).
+    pub(crate) fn server_key_pem(&self) -> &str {
+        &self.inner.server_key
+    }
+
     /// Writes the files `redis-server` needs into `dir`, the key readable by its owner only.
     pub(crate) fn write_files(&self, dir: &Path) -> Result<TlsFiles, LaunchError> {
         let files = TlsFiles {

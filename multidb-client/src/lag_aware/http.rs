@@ -1,0 +1,373 @@
+//! A minimal HTTP/1.1 GET client for the REST API: one request per connection
+//! (`Connection: close`), plain or over rustls, bodies by `Content-Length`, chunked or
+//! until EOF.
+//!
+//! Written here rather than pulled in because the few calls the check makes do not justify
+//! hyper's or reqwest's dependency trees, and ureq's default TLS stack needs aws-lc (cmake).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+/// The largest response read: the bdb list of a big cluster with `fields=uid,endpoints`
+/// stays far below it.
+const MAX_RESPONSE: usize = 8 * 1024 * 1024;
+
+/// Where the REST API lives, parsed from a database's `health_check_url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BaseUrl {
+    pub(crate) tls: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// A path prefix without trailing slash (usually empty).
+    pub(crate) prefix: String,
+}
+
+impl BaseUrl {
+    /// Parses `http(s)://host[:port][/prefix]`; `default_port` applies when none is given.
+    pub(crate) fn parse(url: &str, default_port: u16) -> Result<Self, String> {
+        let (tls, rest) = if let Some(rest) = strip_prefix_ci(url, "https://") {
+            (true, rest)
+        } else if let Some(rest) = strip_prefix_ci(url, "http://") {
+            (false, rest)
+        } else {
+            return Err("health_check_url must start with http:// or https://".to_owned());
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        if authority.contains('@') {
+            return Err(
+                "health_check_url must not carry credentials: use LagAwareCheck basic_auth"
+                    .to_owned(),
+            );
+        }
+        let (host, port) = split_host_port(authority)?;
+        if host.is_empty() {
+            return Err("health_check_url has no host".to_owned());
+        }
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        Ok(BaseUrl {
+            tls,
+            host: host.to_owned(),
+            port: port.unwrap_or(default_port),
+            prefix: path.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`.
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
+    let bad_port = |p: &str| format!("health_check_url has an invalid port {p:?}");
+    if let Some(rest) = authority.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err("health_check_url has an unclosed [ in its host".to_owned());
+        };
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host, Some(p.parse().map_err(|_| bad_port(p))?))),
+            None if after.is_empty() => Ok((host, None)),
+            None => Err(bad_port(after)),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, p)) => Ok((host, Some(p.parse().map_err(|_| bad_port(p))?))),
+        None => Ok((authority, None)),
+    }
+}
+
+/// A response: status and body.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Sends `GET {base.prefix}{target}` and reads the whole response. The caller bounds the
+/// time taken.
+pub(crate) async fn get(
+    base: &BaseUrl,
+    target: &str,
+    authorization: Option<&str>,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Response, String> {
+    let tcp = TcpStream::connect((base.host.as_str(), base.port))
+        .await
+        .map_err(|e| format!("connect to {}:{} failed: {e}", base.host, base.port))?;
+    let _ = tcp.set_nodelay(true);
+    let request = render_request(base, target, authorization);
+    if base.tls {
+        let Some(config) = tls else {
+            return Err("https is not available: no TLS configuration".to_owned());
+        };
+        let name = ServerName::try_from(base.host.clone())
+            .map_err(|e| format!("invalid TLS server name {:?}: {e}", base.host))?;
+        let stream = TlsConnector::from(Arc::clone(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {}:{} failed: {e}", base.host, base.port))?;
+        exchange(stream, &request).await
+    } else {
+        exchange(tcp, &request).await
+    }
+}
+
+fn render_request(base: &BaseUrl, target: &str, authorization: Option<&str>) -> String {
+    let host = if base.host.contains(':') {
+        format!("[{}]", base.host)
+    } else {
+        base.host.clone()
+    };
+    let mut request = format!(
+        "GET {}{target} HTTP/1.1\r\nHost: {host}:{}\r\nAccept: application/json\r\n\
+         User-Agent: multidb-client\r\nConnection: close\r\n",
+        base.prefix, base.port
+    );
+    if let Some(auth) = authorization {
+        let _ = write!(request, "Authorization: {auth}\r\n");
+    }
+    request.push_str("\r\n");
+    request
+}
+
+async fn exchange<S>(mut stream: S, request: &str) -> Result<Response, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request failed: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("sending the request failed: {e}"))?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) => return parse(&buf, true)?.ok_or_else(|| truncated(&buf)),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A server that closes without TLS close_notify: the bytes read so far count.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return parse(&buf, true)?.ok_or_else(|| truncated(&buf));
+            }
+            Err(e) => return Err(format!("reading the response failed: {e}")),
+        }
+        if let Some(response) = parse(&buf, false)? {
+            return Ok(response);
+        }
+        if buf.len() > MAX_RESPONSE {
+            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+        }
+    }
+}
+
+fn truncated(buf: &[u8]) -> String {
+    if buf.is_empty() {
+        "the server closed the connection without a response".to_owned()
+    } else {
+        "the server closed the connection in the middle of the response".to_owned()
+    }
+}
+
+/// Parses a complete response out of `buf`, `None` while more bytes are needed. At `eof`,
+/// a body without length ends where the bytes end.
+pub(crate) fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, String> {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buf[..head_end])
+        .map_err(|_| "response headers are not UTF-8".to_owned())?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = parse_status(status_line)?;
+    let mut content_length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err("malformed response header".to_owned());
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            let n: usize = value
+                .parse()
+                .map_err(|_| format!("invalid Content-Length {value:?}"))?;
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        }
+    }
+    let body = &buf[head_end + 4..];
+    let body = if chunked {
+        dechunk(body)?
+    } else if let Some(n) = content_length {
+        if n > MAX_RESPONSE {
+            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+        }
+        (body.len() >= n).then(|| body[..n].to_vec())
+    } else if status == 204 || status == 304 || (100..200).contains(&status) {
+        Some(Vec::new())
+    } else {
+        eof.then(|| body.to_vec())
+    };
+    Ok(body.map(|body| Response { status, body }))
+}
+
+fn parse_status(line: &str) -> Result<u16, String> {
+    let mut parts = line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let code = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err("not an HTTP/1.x response".to_owned());
+    }
+    code.parse()
+        .ok()
+        .filter(|c| (100..1000).contains(c))
+        .ok_or_else(|| format!("invalid HTTP status {code:?}"))
+}
+
+/// Decodes a chunked body; `None` until the last chunk (and its trailers) arrived.
+fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut body = Vec::new();
+    loop {
+        let Some(line_end) = find(rest, b"\r\n") else {
+            return Ok(None);
+        };
+        let size_line =
+            std::str::from_utf8(&rest[..line_end]).map_err(|_| "invalid chunk size".to_owned())?;
+        let size_text = size_line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("invalid chunk size {size_text:?}"))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            // Trailers, if any, end with an empty line.
+            let complete = rest.starts_with(b"\r\n") || find(rest, b"\r\n\r\n").is_some();
+            return Ok(complete.then_some(body));
+        }
+        if size > MAX_RESPONSE || body.len() + size > MAX_RESPONSE {
+            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+        }
+        if rest.len() < size + 2 {
+            return Ok(None);
+        }
+        if &rest[size..size + 2] != b"\r\n" {
+            return Err("chunk not terminated by CRLF".to_owned());
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Standard base64 (RFC 4648, padded), for the Basic authorization header.
+pub(crate) fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for group in input.chunks(3) {
+        let b = [
+            group[0],
+            group.get(1).copied().unwrap_or(0),
+            group.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_takes_scheme_host_port_and_prefix() {
+        let u = BaseUrl::parse("https://cluster.example.com", 9443).unwrap();
+        assert_eq!(
+            u,
+            BaseUrl {
+                tls: true,
+                host: "cluster.example.com".into(),
+                port: 9443,
+                prefix: String::new()
+            }
+        );
+        let u = BaseUrl::parse("HTTP://127.0.0.1:8080/api/", 9443).unwrap();
+        assert_eq!((u.tls, u.port, u.prefix.as_str()), (false, 8080, "/api"));
+        let u = BaseUrl::parse("https://[::1]:9", 9443).unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9));
+        assert!(BaseUrl::parse("ftp://x", 1).is_err());
+        assert!(BaseUrl::parse("https://x:notaport", 1).is_err());
+        let err = BaseUrl::parse("https://u:hunter2@x", 1).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn parses_content_length_bodies_only_when_complete() {
+        let full = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(parse(&full[..full.len() - 1], false).unwrap(), None);
+        let r = parse(full, false).unwrap().unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    }
+
+    #[test]
+    fn parses_chunked_bodies() {
+        let full = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n\
+                     4\r\nwiki\r\n6;ext=1\r\npedia \r\n0\r\n\r\n";
+        assert_eq!(parse(&full[..full.len() - 2], false).unwrap(), None);
+        let r = parse(full, false).unwrap().unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (503, &b"wikipedia "[..]));
+    }
+
+    #[test]
+    fn a_body_without_length_ends_at_eof() {
+        let full = b"HTTP/1.0 200 OK\r\n\r\n[1,2]";
+        assert_eq!(parse(full, false).unwrap(), None);
+        assert_eq!(parse(full, true).unwrap().unwrap().body, b"[1,2]");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse(b"SSH-2.0-OpenSSH\r\n\r\n", false).is_err());
+        assert!(parse(b"HTTP/1.1 abc OK\r\n\r\n", false).is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
+        assert!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    }
+}
