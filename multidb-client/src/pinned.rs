@@ -13,8 +13,8 @@
 //!
 //! For a URL member the connection is dedicated (its own socket, so `WATCH` state belongs to
 //! it alone) and has no response timeout, so blocking commands wait as long as they ask.
-//! For a member made from an application connection (and for cluster members) the
-//! connection is a clone of the member's: its own timeouts apply and, if it is multiplexed,
+//! For every other member (an application connection, a cluster, a master found through
+//! Sentinel) the connection is a clone of the member's: its own timeouts apply and, if it is multiplexed,
 //! connection state such as `WATCH` is shared with every other user of it.
 
 use std::fmt;
@@ -59,7 +59,7 @@ impl MultiDbClient {
         };
         let con = match &db.config.source {
             Source::Url(info) => Pinned::Dedicated(connect(&self.inner, &db, info).await?),
-            // Application connections and clusters: the member's own handle is all there is.
+            // Application connections, clusters, Sentinel: reuse the member's own handle.
             _ => Pinned::Shared(db.connection.clone()),
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");

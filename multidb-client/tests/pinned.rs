@@ -36,6 +36,12 @@ fn lost(err: &redis::RedisError) -> bool {
     )
 }
 
+#[test]
+fn pinned_connection_is_send_and_sync() {
+    fn assert<T: Send + Sync + 'static>() {}
+    assert::<multidb_client::PinnedConnection>();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_multi_exec_runs_on_one_dedicated_connection_and_sees_conflicts() {
     let (a, _b, client) = two_servers().await;
@@ -163,20 +169,13 @@ async fn a_switch_makes_the_pinned_connection_fail_instead_of_following() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blpop_waits_longer_than_the_response_timeout_on_a_pinned_connection() {
     let a = RedisServer::start().unwrap();
-    let response_timeout = Duration::from_millis(200);
-    let config = MultiDbConfig::builder()
-        .database(
-            DatabaseConfig::from_url(&a.url())
-                .unwrap()
-                .response_timeout(Some(response_timeout)),
-        )
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
+    // The members' default response timeout.
+    let response_timeout = Duration::from_millis(500);
+    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
     client.initialize().await.unwrap();
     let mut pinned = client.pinned().await.unwrap();
 
-    // The server answers nil after its 1 s blocking timeout, five response timeouts later.
+    // The server answers nil after its 1 s blocking timeout, twice the response timeout.
     let started = tokio::time::Instant::now();
     let popped: Option<(String, String)> = tokio::time::timeout(GUARD, pinned.blpop("empty", 1.0))
         .await
