@@ -38,6 +38,12 @@ pub(crate) enum Source {
     /// A Redis Cluster, from seed node URLs.
     #[cfg(feature = "cluster")]
     Cluster(Vec<ConnectionInfo>),
+    /// A master found through Redis Sentinel.
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+    },
 }
 
 /// One member database: where it is and how to treat it.
@@ -70,9 +76,9 @@ pub struct DatabaseConfig {
 #[derive(Clone, Default)]
 #[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct TlsSettings {
-    pub(crate) root_cert_pem: Option<Vec<u8>>,
-    pub(crate) client_cert_pem: Option<Vec<u8>>,
-    pub(crate) client_key_pem: Option<Vec<u8>>,
+    pub(crate) root_cert: Option<Vec<u8>>,
+    pub(crate) client_cert: Option<Vec<u8>>,
+    pub(crate) client_key: Option<Vec<u8>>,
 }
 
 /// Defaults of a member database.
@@ -136,6 +142,39 @@ impl DatabaseConfig {
         Ok(Self::with_source(endpoint, Source::Cluster(infos)))
     }
 
+    /// A member whose master is found through Redis Sentinel (feature `sentinel`): the
+    /// Sentinels' URLs and the name they monitor the master under. The member follows
+    /// Sentinel's promotions. Shown as `sentinel(NAME@first-sentinel)`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoDatabases`] for an empty Sentinel list, or a URL error as in
+    /// [`Self::from_url`].
+    #[cfg(feature = "sentinel")]
+    pub fn from_sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let infos = sentinels
+            .into_iter()
+            .map(|s| parse_url(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = infos.first() else {
+            return Err(ConfigError::NoDatabases);
+        };
+        let endpoint = Endpoint::named(format!(
+            "sentinel({master_name}@{})",
+            Endpoint::from_info(first)
+        ));
+        Ok(Self::with_source(
+            endpoint,
+            Source::Sentinel {
+                sentinels: infos,
+                master: master_name.to_owned(),
+            },
+        ))
+    }
+
     fn with_source(endpoint: Endpoint, source: Source) -> Self {
         DatabaseConfig {
             source,
@@ -153,7 +192,7 @@ impl DatabaseConfig {
     /// (feature `tls`). Certificates are always verified.
     #[cfg(feature = "tls")]
     pub fn tls_root_cert(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.root_cert_pem = Some(ca_pem.into());
+        self.tls.root_cert = Some(ca_pem.into());
         self
     }
 
@@ -165,8 +204,8 @@ impl DatabaseConfig {
         cert_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Self {
-        self.tls.client_cert_pem = Some(cert_pem.into());
-        self.tls.client_key_pem = Some(key_pem.into());
+        self.tls.client_cert = Some(cert_pem.into());
+        self.tls.client_key = Some(key_pem.into());
         self
     }
 
@@ -295,8 +334,8 @@ impl fmt::Debug for DatabaseConfig {
             )
             .field("response_timeout", &self.response_timeout)
             .field("connection_timeout", &self.connection_timeout)
-            .field("tls_root_cert", &self.tls.root_cert_pem.is_some())
-            .field("tls_client_cert", &self.tls.client_cert_pem.is_some())
+            .field("tls_root_cert", &self.tls.root_cert.is_some())
+            .field("tls_client_cert", &self.tls.client_cert.is_some())
             .finish_non_exhaustive()
     }
 }

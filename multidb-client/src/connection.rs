@@ -54,6 +54,8 @@ enum Inner {
     Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
     #[cfg(feature = "cluster")]
     Cluster(crate::cluster::LazyCluster),
+    #[cfg(feature = "sentinel")]
+    Sentinel(crate::sentinel::LazySentinel),
 }
 
 impl Clone for MemberConnection {
@@ -63,6 +65,8 @@ impl Clone for MemberConnection {
             Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Inner::Cluster(c.clone()),
+            #[cfg(feature = "sentinel")]
+            Inner::Sentinel(s) => Inner::Sentinel(s.clone()),
         };
         MemberConnection { inner, db: self.db }
     }
@@ -75,6 +79,8 @@ impl fmt::Debug for MemberConnection {
             Inner::Custom(..) => "custom",
             #[cfg(feature = "cluster")]
             Inner::Cluster(_) => "cluster",
+            #[cfg(feature = "sentinel")]
+            Inner::Sentinel(_) => "sentinel",
         };
         f.debug_struct("MemberConnection")
             .field("kind", &kind)
@@ -117,19 +123,32 @@ impl MemberConnection {
                 )?),
                 db: 0,
             }),
+            #[cfg(feature = "sentinel")]
+            Source::Sentinel { sentinels, master } => Ok(MemberConnection {
+                inner: Inner::Sentinel(crate::sentinel::LazySentinel::new(
+                    sentinels,
+                    master,
+                    config.connection_timeout,
+                    config.response_timeout,
+                )?),
+                db: 0,
+            }),
         }
     }
 }
 
 /// A redis client for a URL member, with its TLS certificates where it has any.
-pub(crate) fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig) -> RedisResult<redis::Client> {
+pub(crate) fn open_client(
+    info: &redis::ConnectionInfo,
+    config: &DatabaseConfig,
+) -> RedisResult<redis::Client> {
     #[cfg(feature = "tls")]
     if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
         // redis-rs compiles rustls without a crypto provider; one must be installed
         // process-wide. An application that installed its own keeps it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = &config.tls;
-        let client_tls = match (&tls.client_cert_pem, &tls.client_key_pem) {
+        let client_tls = match (&tls.client_cert, &tls.client_key) {
             (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
                 client_cert: cert.clone(),
                 client_key: key.clone(),
@@ -140,7 +159,7 @@ pub(crate) fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig)
             info.clone(),
             redis::TlsCertificates {
                 client_tls,
-                root_cert: tls.root_cert_pem.clone(),
+                root_cert: tls.root_cert.clone(),
             },
         );
     }
@@ -150,6 +169,9 @@ pub(crate) fn open_client(info: &redis::ConnectionInfo, config: &DatabaseConfig)
 
 impl MemberConnection {
     /// `PING`, or for a cluster `PING` to every master (healthy only if all answer).
+    ///
+    /// # Errors
+    /// The connection's error when the database (or any master) cannot answer.
     pub async fn ping(&mut self) -> RedisResult<Value> {
         #[cfg(feature = "cluster")]
         if let Inner::Cluster(c) = &self.inner {
@@ -165,8 +187,16 @@ impl ConnectionLike for MemberConnection {
             Inner::Manager(m) => m.req_packed_command(cmd),
             Inner::Custom(_, c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
-            Inner::Cluster(c) => Box::pin(async move {
-                c.connection().await?.req_packed_command(cmd).await
+            Inner::Cluster(c) => {
+                Box::pin(async move { c.connection().await?.req_packed_command(cmd).await })
+            }
+            #[cfg(feature = "sentinel")]
+            Inner::Sentinel(s) => Box::pin(async move {
+                let result = s.connection().await?.req_packed_command(cmd).await;
+                if let Err(e) = &result {
+                    s.observe(e);
+                }
+                result
             }),
         }
     }
@@ -186,6 +216,18 @@ impl ConnectionLike for MemberConnection {
                     .await?
                     .req_packed_commands(pipeline, offset, count)
                     .await
+            }),
+            #[cfg(feature = "sentinel")]
+            Inner::Sentinel(s) => Box::pin(async move {
+                let result = s
+                    .connection()
+                    .await?
+                    .req_packed_commands(pipeline, offset, count)
+                    .await;
+                if let Err(e) = &result {
+                    s.observe(e);
+                }
+                result
             }),
         }
     }

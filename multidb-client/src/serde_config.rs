@@ -28,6 +28,8 @@ use serde::{Deserialize, Deserializer};
 use crate::config::{DatabaseConfig, MultiDbConfig};
 use crate::{HealthPolicy, InitialHealthCheck};
 
+// `Option<Option<Duration>>`: absent (default), "off" (None), or a duration.
+#[allow(clippy::option_option)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DatabaseFile {
@@ -46,6 +48,7 @@ struct DatabaseFile {
     name: Option<String>,
 }
 
+#[allow(clippy::option_option)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -88,6 +91,8 @@ enum PolicyFile {
     Any,
 }
 
+// Mirrors the public `InitialHealthCheck` names.
+#[allow(clippy::enum_variant_names)]
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum InitialFile {
@@ -105,12 +110,15 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
     parse(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
+#[allow(clippy::option_option)]
 fn duration_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Duration>>, D::Error> {
     let text = String::deserialize(d)?;
     if matches!(text.as_str(), "off" | "none" | "never") {
         return Ok(Some(None));
     }
-    parse(&text).map(|d| Some(Some(d))).map_err(serde::de::Error::custom)
+    parse(&text)
+        .map(|d| Some(Some(d)))
+        .map_err(serde::de::Error::custom)
 }
 
 impl<'de> Deserialize<'de> for MultiDbConfig {

@@ -155,6 +155,7 @@ fn exists_on(server: &RedisServer, keys: &[String]) -> Vec<bool> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn chaos_soak_keeps_every_promise() {
     let seconds: u64 = std::env::var("MULTIDB_CHAOS_SECONDS")
         .ok()
