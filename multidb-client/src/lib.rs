@@ -70,6 +70,8 @@
 //! - `tls`: `rediss://` members (rustls), with a custom CA and client certificates.
 //! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
 //!   reason) through the `metrics` facade.
+//! - `sentinel`: members whose master is found through Redis Sentinel
+//!   ([`DatabaseConfig::from_sentinel`]).
 //! - `lag-aware`: [`LagAwareCheck`], the Redis Enterprise REST API health check that also
 //!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 
@@ -92,6 +94,8 @@ mod pinned;
 mod pubsub;
 mod replay;
 mod retry;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 #[cfg(feature = "serde")]
 mod serde_config;
 

@@ -90,6 +90,10 @@ pub(crate) fn url_info(db: &Database) -> Result<&ConnectionInfo, MultiDbError> {
         Source::Cluster(_) => {
             "DatabaseConfig::from_cluster_urls (cluster members have no pubsub yet)"
         }
+        #[cfg(feature = "sentinel")]
+        Source::Sentinel { .. } => {
+            "DatabaseConfig::from_sentinel (sentinel members have no pubsub yet)"
+        }
     };
     Err(MultiDbError::Config(ConfigError::InvalidValue {
         field: "pubsub",

@@ -1,0 +1,72 @@
+//! Sentinel members against real processes: a master, a replica and one Sentinel.
+#![cfg(feature = "sentinel")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::next_event;
+use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig};
+use multidb_testkit::{FakeRedis, RedisSentinel};
+use redis::AsyncCommands;
+
+async fn start() -> (RedisSentinel, FakeRedis, MultiDbClient) {
+    let ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = FakeRedis::start().await.unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
+        .database(DatabaseConfig::from_url(&other.url()).unwrap().weight(0.5))
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    (ha, other, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_the_master_the_sentinel_names() {
+    let (ha, other, client) = start().await;
+    let info = &client.databases()[0];
+    assert!(info.active && info.healthy, "{info:?}");
+    assert!(
+        info.endpoint.as_str().starts_with("sentinel(mymaster@"),
+        "{info:?}"
+    );
+    let mut con = client.clone();
+    let () = con.set("k", "v").await.unwrap();
+    let v: String = con.get("k").await.unwrap();
+    assert_eq!(v, "v");
+
+    let master = redis::Client::open(ha.master().url()).unwrap();
+    let mut direct = master.get_multiplexed_async_connection().await.unwrap();
+    let on_master: Option<String> = direct.get("k").await.unwrap();
+    assert_eq!(on_master.as_deref(), Some("v"));
+    assert_eq!(other.keyspace_len(), 0);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_whole_ha_pair_fails_over_to_the_other_member() {
+    let (mut ha, other, client) = start().await;
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut events = client.events();
+    ha.kill_data_nodes();
+    let e = next_event(&mut events, "failover away from the sentinel member", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { .. })
+    })
+    .await;
+    let Event::ActiveDatabaseChanged { from, to, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!((from, to), (Some(ids[0]), ids[1]));
+    let mut con = client.clone();
+    let () = con.set("after", 1).await.unwrap();
+    assert_eq!(other.keyspace_len(), 1);
+    client.close().await;
+}
