@@ -27,11 +27,15 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use tokio::runtime::Runtime;
 
+#[path = "overhead/instant.rs"]
+mod instant;
+
 const KEY: &str = "bench:overhead";
 const VALUE: &str = "0123456789abcdef";
 const TASKS: u64 = 64;
 const SEQUENTIAL: &str = "sequential_get";
 const CONCURRENT: &str = "concurrent_get_64_tasks";
+const NO_IO: &str = "sequential_get_no_io";
 
 /// The connections under test, all to the same server.
 #[derive(Clone)]
@@ -39,6 +43,8 @@ enum Conn {
     Multiplexed(redis::aio::MultiplexedConnection),
     Manager(ConnectionManager),
     Client(MultiDbClient),
+    Instant(instant::InstantConnection),
+    InstantClient(MultiDbClient),
 }
 
 impl Conn {
@@ -47,6 +53,8 @@ impl Conn {
             Conn::Multiplexed(_) => "raw_multiplexed",
             Conn::Manager(_) => "raw_manager",
             Conn::Client(_) => "client",
+            Conn::Instant(_) => "raw_instant",
+            Conn::InstantClient(_) => "client_instant",
         }
     }
 
@@ -55,7 +63,8 @@ impl Conn {
         match self {
             Conn::Multiplexed(c) => sequential_gets(c, n).await,
             Conn::Manager(c) => sequential_gets(c, n).await,
-            Conn::Client(c) => sequential_gets(c, n).await,
+            Conn::Client(c) | Conn::InstantClient(c) => sequential_gets(c, n).await,
+            Conn::Instant(c) => sequential_gets(c, n).await,
         }
     }
 
@@ -64,7 +73,8 @@ impl Conn {
         match self {
             Conn::Multiplexed(c) => concurrent_gets(c, n).await,
             Conn::Manager(c) => concurrent_gets(c, n).await,
-            Conn::Client(c) => concurrent_gets(c, n).await,
+            Conn::Client(c) | Conn::InstantClient(c) => concurrent_gets(c, n).await,
+            Conn::Instant(c) => concurrent_gets(c, n).await,
         }
     }
 }
@@ -183,6 +193,8 @@ fn env(servers: &[RedisServer], mut builder: tokio::runtime::Builder) -> Env {
             Conn::Multiplexed(multiplexed),
             Conn::Manager(manager),
             Conn::Client(client),
+            Conn::Instant(instant::InstantConnection::new(VALUE)),
+            Conn::InstantClient(instant::client(VALUE).await),
         ];
         // Warm every connection (the manager and the client's member connect lazily).
         for con in &conns {
@@ -213,34 +225,28 @@ fn setup() -> Setup {
     }
 }
 
-fn criterion_benches(c: &mut Criterion, setup: &Setup, recorder: &Recorder) {
-    let mut group = c.benchmark_group(SEQUENTIAL);
-    group.throughput(Throughput::Elements(1));
-    for con in &setup.seq.conns {
-        let key = format!("{SEQUENTIAL}/{}", con.name());
-        group.bench_function(con.name(), |b| {
-            b.to_async(&setup.seq.rt).iter_custom(|iters| {
-                let (con, recorder, key) = (con.clone(), recorder.clone(), key.clone());
-                async move {
-                    let elapsed = con.sequential(iters).await;
-                    recorder.record(key, elapsed, iters);
-                    elapsed
-                }
-            });
-        });
-    }
-    group.finish();
+/// Indices in [`Env::conns`].
+const RAW: usize = 0;
+const CLIENT: usize = 2;
+const RAW_INSTANT: usize = 3;
+const CLIENT_INSTANT: usize = 4;
 
-    let mut group = c.benchmark_group(CONCURRENT);
-    // One iteration: every task does one GET.
-    group.throughput(Throughput::Elements(TASKS));
-    for con in &setup.conc.conns {
-        let key = format!("{CONCURRENT}/{}", con.name());
+fn group(c: &mut Criterion, name: &str, env: &Env, conns: &[Conn], recorder: &Recorder) {
+    let concurrent = name == CONCURRENT;
+    let mut group = c.benchmark_group(name);
+    // One iteration: one GET, or in the concurrent group one GET by every task.
+    group.throughput(Throughput::Elements(if concurrent { TASKS } else { 1 }));
+    for con in conns {
+        let key = format!("{name}/{}", con.name());
         group.bench_function(con.name(), |b| {
-            b.to_async(&setup.conc.rt).iter_custom(|iters| {
+            b.to_async(&env.rt).iter_custom(|iters| {
                 let (con, recorder, key) = (con.clone(), recorder.clone(), key.clone());
                 async move {
-                    let elapsed = con.concurrent(iters).await;
+                    let elapsed = if concurrent {
+                        con.concurrent(iters).await
+                    } else {
+                        con.sequential(iters).await
+                    };
                     recorder.record(key, elapsed, iters);
                     elapsed
                 }
@@ -250,10 +256,17 @@ fn criterion_benches(c: &mut Criterion, setup: &Setup, recorder: &Recorder) {
     group.finish();
 }
 
+fn criterion_benches(c: &mut Criterion, setup: &Setup, recorder: &Recorder) {
+    let (seq, conc) = (&setup.seq, &setup.conc);
+    group(c, SEQUENTIAL, seq, &seq.conns[RAW..=CLIENT], recorder);
+    group(c, CONCURRENT, conc, &conc.conns[RAW..=CLIENT], recorder);
+    group(c, NO_IO, seq, &seq.conns[RAW_INSTANT..], recorder);
+}
+
 /// Client time / baseline time from short blocks that alternate (order flipping every
 /// round), so a slow phase of the machine hits both alike: the median of the per-round
 /// ratios, and the ratio of the 10th-percentile block times (the least disturbed blocks).
-fn interleaved(env: &Env, baseline: usize, rounds: usize, concurrent: bool) -> [f64; 2] {
+fn interleaved(env: &Env, pair: [usize; 2], rounds: usize, concurrent: bool) -> [f64; 2] {
     // Blocks of a few milliseconds: short enough that neighbours share the machine's state.
     let (seq_n, conc_n) = (200, 20);
     let run = |con: &Conn| {
@@ -268,7 +281,7 @@ fn interleaved(env: &Env, baseline: usize, rounds: usize, concurrent: bool) -> [
             })
             .as_secs_f64()
     };
-    let (base, client) = (&env.conns[baseline], &env.conns[2]);
+    let [base, client] = pair.map(|i| &env.conns[i]);
     let (mut bs, mut cs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (b, c) = if round % 2 == 0 {
@@ -293,7 +306,11 @@ fn p10(mut v: Vec<f64>) -> f64 {
 fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
     println!("\n=== overhead: MultiDbClient vs raw redis-rs (same server, same run) ===");
     println!("criterion samples (median time per iteration):");
-    for (group, env) in [(SEQUENTIAL, &setup.seq), (CONCURRENT, &setup.conc)] {
+    for (group, env) in [
+        (SEQUENTIAL, &setup.seq),
+        (CONCURRENT, &setup.conc),
+        (NO_IO, &setup.seq),
+    ] {
         for con in &env.conns {
             if let Some(ns) = recorder.median(&format!("{group}/{}", con.name())) {
                 println!("  {group:<24} {:<16} {:>10.0} ns", con.name(), ns);
@@ -319,13 +336,23 @@ fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
          (goals vs raw_multiplexed: time ≤ 1.03, throughput ≥ 0.97)"
     );
     for (i, base) in ["raw_multiplexed", "raw_manager"].into_iter().enumerate() {
-        let [m, p] = interleaved(&setup.seq, i, rounds, false);
+        let [m, p] = interleaved(&setup.seq, [i, CLIENT], rounds, false);
         println!("  sequential time   client/{base:<16} {m:.3} | {p:.3}");
-        let [m, p] = interleaved(&setup.conc, i, rounds, true);
+        let [m, p] = interleaved(&setup.conc, [i, CLIENT], rounds, true);
         println!(
             "  concurrent thrpt  client/{base:<16} {:.3} | {:.3}",
             1.0 / m,
             1.0 / p
+        );
+    }
+    // Without I/O the ratio is large by design; the absolute difference is the client's cost.
+    let [m, p] = interleaved(&setup.seq, [RAW_INSTANT, CLIENT_INSTANT], rounds, false);
+    let cost = |name: &str| recorder.median(&format!("{NO_IO}/{name}"));
+    if let (Some(raw), Some(client)) = (cost("raw_instant"), cost("client_instant")) {
+        println!(
+            "  no-I/O time      client/raw_instant      {m:.3} | {p:.3}  \
+             (client's own cost ≈ {:.0} ns per command)",
+            client - raw
         );
     }
 }
@@ -335,12 +362,14 @@ fn main() {
     let has = |flag: &str| args.iter().any(|a| a == flag);
     // `cargo bench` passes --bench; `cargo test --benches` does not (criterion runs once).
     let benchmarking = has("--bench") && !has("--test") && !has("--list");
+    // Under `--profile-time` the profile should hold the benchmark alone.
+    let report_ratios = !has("--list") && !has("--profile-time");
     let mut criterion = Criterion::default().configure_from_args();
     let setup = setup();
     let recorder = Recorder::default();
     criterion_benches(&mut criterion, &setup, &recorder);
     criterion.final_summary();
-    if !has("--list") {
+    if report_ratios {
         report(&setup, &recorder, if benchmarking { 300 } else { 2 });
     }
     for env in [&setup.seq, &setup.conc] {
