@@ -57,10 +57,11 @@ impl MultiDbClient {
                     .unwrap_or(MultiDbError::NoDatabases)
             });
         };
-        let con = match &db.config.source {
-            Source::Url(info) => Pinned::Dedicated(connect(&self.inner, &db, info).await?),
+        let con = if let Source::Url(info) = &db.config.source {
+            Pinned::Dedicated(connect(&self.inner, &db, info).await?)
+        } else {
             // Application connections, clusters, Sentinel: reuse the member's own handle.
-            _ => Pinned::Shared(db.connection.clone()),
+            Pinned::Shared(db.connection.clone())
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");
         Ok(PinnedConnection {
