@@ -54,6 +54,8 @@
 //! for TTLs, and short real timeouts for `Fault::Blackhole`.
 
 mod fake;
+#[doc(hidden)]
+pub mod fuzzing;
 mod launcher;
 mod proxy;
 mod rest;
