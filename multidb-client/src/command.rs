@@ -7,6 +7,7 @@
 
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures_util::FutureExt as _;
 use redis::aio::ConnectionLike;
@@ -208,26 +209,34 @@ async fn attempt<R: Request + ?Sized>(
     let Ok(permit) = db.circuit.try_acquire() else {
         return Attempt::NotSent;
     };
-    let mut evicted = pin!(db.evicted.notified());
-    evicted.as_mut().enable();
-    // A switch between loading `db` and arming the eviction signal: go again.
-    if !inner
-        .active
-        .load()
-        .as_ref()
-        .is_some_and(|a| std::ptr::eq(a.as_ref(), db))
-    {
-        drop(permit);
-        return Attempt::NotSent;
-    }
     let mut con = db.connection.clone();
-    let result = tokio::select! {
-        biased;
-        result = request.send(&mut con) => result,
-        () = evicted => {
+    // Only a database that just failed may be evicted soon: arm the eviction signal (a lock
+    // inside tokio's Notify) for commands sent to such a one, and keep the healthy path free
+    // of it. Commands sent before the first failure end by their own timeout no later than
+    // the switch would release them.
+    let result = if db.suspect.load(Ordering::Acquire) {
+        let mut evicted = pin!(db.evicted.notified());
+        evicted.as_mut().enable();
+        // A switch between loading `db` and arming the signal: go again.
+        if !inner
+            .active
+            .load()
+            .as_ref()
+            .is_some_and(|a| std::ptr::eq(a.as_ref(), db))
+        {
             drop(permit);
-            return Attempt::Failed { result: Err(evicted_error(db)), sent: Sent::Maybe };
+            return Attempt::NotSent;
         }
+        tokio::select! {
+            biased;
+            result = request.send(&mut con) => result,
+            () = evicted => {
+                drop(permit);
+                return Attempt::Failed { result: Err(evicted_error(db)), sent: Sent::Maybe };
+            }
+        }
+    } else {
+        request.send(&mut con).await
     };
     let busy = inner.config.circuit.busy_errors_are_failures;
     let failure = match &result {
@@ -241,6 +250,7 @@ async fn attempt<R: Request + ?Sized>(
         }
         Some(sent) => {
             permit.failure();
+            db.suspect.store(true, Ordering::Release);
             if inner.config.health.probe_on_failure {
                 // Probe-confirmed detection: a failed probe fails over at once.
                 inner.monitor.request_check(&db.id);

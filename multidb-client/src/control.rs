@@ -403,6 +403,7 @@ impl Inner {
         let healthy = event.status.healthy;
         db.healthy.store(healthy, Ordering::Release);
         if healthy {
+            db.suspect.store(false, Ordering::Release);
             // A passing check (all its probes) is the run of successes that closes a
             // breaker; the engine's grace period then guards against flapping.
             if db.circuit.state() != CircuitState::Closed {

@@ -45,6 +45,9 @@ pub struct Database {
     /// Set when the database stops being active; in-flight commands on it are woken and
     /// failed fast instead of waiting out their timeouts.
     pub(crate) evicted: Notify,
+    /// A command failed on it since its last passing health check: commands sent to it
+    /// arm the eviction signal.
+    pub(crate) suspect: AtomicBool,
     pub(crate) eviction_epoch: AtomicU64,
     pub(crate) config: DatabaseConfig,
 }
@@ -78,6 +81,7 @@ impl Database {
             circuit: CircuitBreaker::with_clock(circuit_config, clock),
             healthy: AtomicBool::new(false),
             evicted: Notify::new(),
+            suspect: AtomicBool::new(false),
             eviction_epoch: AtomicU64::new(0),
             config,
         })
