@@ -43,15 +43,17 @@
 //! ```
 
 mod bdb;
+mod builder;
 mod http;
 mod tls;
+
+pub use builder::LagAwareCheckBuilder;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::error::ConfigError;
 use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::{HealthCheck, Unhealthy};
@@ -59,71 +61,60 @@ use crate::{HealthCheck, Unhealthy};
 use tokio_rustls::rustls::ClientConfig;
 
 use self::http::BaseUrl;
-use self::tls::{TlsConfig, TlsOptions};
+use self::tls::TlsConfig;
 
 /// Defaults of the check.
-const DEFAULT_REST_API_PORT: u16 = 9443;
-const DEFAULT_LAG_TOLERANCE: Duration = Duration::from_secs(5);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_REST_API_PORT: u16 = 9443;
+pub(crate) const DEFAULT_LAG_TOLERANCE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How much of an error body a reason quotes.
 const EXCERPT_CHARS: usize = 200;
 
 /// A health check that asks the Redis Enterprise REST API whether a member's database is
-/// available and within its replication-lag tolerance. See the [module docs](self).
+/// available and within its replication-lag tolerance.
+///
+/// Per member: the bdb uid is found once with `GET /v1/bdbs?fields=uid,endpoints` (matched by
+/// endpoint DNS name or address, and port) and remembered until a probe fails; each probe is
+/// `GET /v1/bdbs/{uid}/availability?extend_check=lag&availability_lag_tolerance_ms=N`, healthy
+/// on 2xx.
 ///
 /// Cheap to clone; one instance serves every member (its state is kept per member).
 #[derive(Clone)]
 pub struct LagAwareCheck {
-    inner: Arc<Shared>,
+    pub(crate) inner: Arc<Shared>,
 }
 
-struct Shared {
-    rest_api_port: u16,
-    lag_tolerance: Option<Duration>,
-    timeout: Duration,
-    credentials: Option<Credentials>,
-    tls: TlsConfig,
+pub(crate) struct Shared {
+    pub(crate) rest_api_port: u16,
+    pub(crate) lag_tolerance: Option<Duration>,
+    pub(crate) timeout: Duration,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) tls: TlsConfig,
     /// The bdb uid of each member, found once.
-    uids: Mutex<HashMap<CacheKey, String>>,
+    pub(crate) uids: Mutex<HashMap<CacheKey, String>>,
 }
 
 /// A member as seen by one check: ids are only unique within one client, so the REST URL
 /// and the endpoint are part of the key.
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
+pub(crate) struct CacheKey {
     id: DatabaseId,
     rest: String,
     endpoint: String,
 }
 
-struct Credentials {
-    username: String,
-    password: String,
+pub(crate) struct Credentials {
+    pub(crate) username: String,
+    pub(crate) password: String,
     /// `Basic base64(user:password)`: as secret as the password.
-    header: String,
-}
-
-/// Builds a [`LagAwareCheck`].
-#[must_use]
-pub struct LagAwareCheckBuilder {
-    rest_api_port: u16,
-    lag_tolerance: Option<Duration>,
-    timeout: Duration,
-    credentials: Option<(String, String)>,
-    tls: TlsOptions,
+    pub(crate) header: String,
 }
 
 impl LagAwareCheck {
     /// A builder with the defaults: port 9443, lag tolerance 5000 ms, timeout 3 s, no
     /// authentication, system CA roots.
     pub fn builder() -> LagAwareCheckBuilder {
-        LagAwareCheckBuilder {
-            rest_api_port: DEFAULT_REST_API_PORT,
-            lag_tolerance: Some(DEFAULT_LAG_TOLERANCE),
-            timeout: DEFAULT_TIMEOUT,
-            credentials: None,
-            tls: TlsOptions::default(),
-        }
+        LagAwareCheckBuilder::new()
     }
 
     /// Forgets every remembered bdb uid (they are found again on the next probes).
@@ -288,106 +279,6 @@ impl HealthCheck<Database> for LagAwareCheck {
     }
 }
 
-impl LagAwareCheckBuilder {
-    /// The REST API port used when a `health_check_url` names none (default 9443).
-    pub fn rest_api_port(mut self, port: u16) -> Self {
-        self.rest_api_port = port;
-        self
-    }
-
-    /// The replication lag a healthy database may have (default 5000 ms), sent as
-    /// `availability_lag_tolerance_ms`.
-    pub fn lag_tolerance(mut self, tolerance: Duration) -> Self {
-        self.lag_tolerance = Some(tolerance);
-        self
-    }
-
-    /// Whether to check the lag at all (default true). Off, the check asks only whether the
-    /// database is available (`GET /v1/bdbs/{uid}/availability` without `extend_check`).
-    pub fn lag_check(mut self, enabled: bool) -> Self {
-        self.lag_tolerance = if enabled {
-            Some(self.lag_tolerance.unwrap_or(DEFAULT_LAG_TOLERANCE))
-        } else {
-            None
-        };
-        self
-    }
-
-    /// How long one probe (both requests) may take (default 3 s). The client's
-    /// `health_check_timeout` bounds it too.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// HTTP basic authentication for the REST API. The password is never shown.
-    pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.credentials = Some((username.into(), password.into()));
-        self
-    }
-
-    /// Trust this CA (PEM, one or more certificates) for `https://` REST APIs instead of the
-    /// system's roots. Certificates are always verified.
-    pub fn root_cert_pem(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.root_cert_pem = Some(ca_pem.into());
-        self
-    }
-
-    /// Present this client certificate and key (PEM) to the REST API (mutual TLS). The key
-    /// is never shown.
-    pub fn client_cert(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.tls.client_cert = Some((cert_pem.into(), key_pem.into()));
-        self
-    }
-
-    /// Checks the settings and returns the check.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidValue`] for a zero `timeout`, a user name containing `:`, or
-    /// certificates or a key that are not valid PEM.
-    pub fn build(self) -> Result<LagAwareCheck, ConfigError> {
-        if self.timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "lag_aware.timeout",
-                self.timeout,
-                "greater than zero",
-            ));
-        }
-        let credentials = match self.credentials {
-            Some((username, _)) if username.contains(':') => {
-                return Err(ConfigError::invalid(
-                    "lag_aware.basic_auth",
-                    username,
-                    "a user name without ':'",
-                ));
-            }
-            Some((username, password)) => Some(Credentials {
-                header: format!(
-                    "Basic {}",
-                    http::base64(format!("{username}:{password}").as_bytes())
-                ),
-                username,
-                password,
-            }),
-            None => None,
-        };
-        Ok(LagAwareCheck {
-            inner: Arc::new(Shared {
-                rest_api_port: self.rest_api_port,
-                lag_tolerance: self.lag_tolerance,
-                timeout: self.timeout,
-                credentials,
-                tls: TlsConfig::new(self.tls)?,
-                uids: Mutex::new(HashMap::new()),
-            }),
-        })
-    }
-}
-
 impl fmt::Debug for LagAwareCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.inner;
@@ -402,18 +293,6 @@ impl fmt::Debug for LagAwareCheck {
             .field("password", &s.credentials.as_ref().map(|_| "<redacted>"))
             .field("custom_ca", &s.tls.has_custom_ca())
             .field("client_cert", &s.tls.has_client_cert())
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for LagAwareCheckBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LagAwareCheckBuilder")
-            .field("rest_api_port", &self.rest_api_port)
-            .field("lag_tolerance", &self.lag_tolerance)
-            .field("timeout", &self.timeout)
-            .field("username", &self.credentials.as_ref().map(|c| c.0.as_str()))
-            .field("password", &self.credentials.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
