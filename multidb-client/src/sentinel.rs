@@ -30,12 +30,8 @@ impl LazySentinel {
         connection_timeout: Duration,
         response_timeout: Option<Duration>,
     ) -> RedisResult<Self> {
-        let client = SentinelClient::build(
-            sentinels.to_vec(),
-            master,
-            None,
-            SentinelServerType::Master,
-        )?;
+        let client =
+            SentinelClient::build(sentinels.to_vec(), master, None, SentinelServerType::Master)?;
         let mut config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(connection_timeout));
         config = config.set_response_timeout(response_timeout);
