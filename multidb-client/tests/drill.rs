@@ -16,6 +16,7 @@ use drill::members::Timing;
 use drill::report::Report;
 use drill::run::DrillError;
 use drill::scenario::ScenarioName;
+use multidb_client::DatabaseId;
 use multidb_testkit::FakeRedis;
 
 /// Short timings so a whole scenario takes a few seconds.
@@ -60,7 +61,7 @@ fn switch_of(report: &Report, phase: &str) -> (Option<u32>, u32, &'static str) {
         p.failover_ms.is_some_and(|ms| ms >= 0.0),
         "phase {phase} has no failover time"
     );
-    (s.from.map(|d| d.get()), s.to.get(), s.reason)
+    (s.from.map(DatabaseId::get), s.to.get(), s.reason)
 }
 
 const FAULT_REASONS: [&str; 2] = ["health_check_failed", "circuit_opened"];
@@ -148,7 +149,7 @@ async fn default_scenario_fails_over_twice_and_falls_back_to_the_primary() {
     assert!(FAULT_REASONS.contains(&reason), "blackhole reason {reason}");
     let (_, to, reason) = switch_of(&report, "recover");
     assert_eq!((to, reason), (1, "auto_fallback"));
-    assert_eq!(report.run.final_active.map(|d| d.get()), Some(1));
+    assert_eq!(report.run.final_active.map(DatabaseId::get), Some(1));
     assert!(
         report.phases.iter().all(|p| p.ok > 0),
         "every phase served traffic"
@@ -206,7 +207,7 @@ async fn kill_only_scenario_through_proxies_fails_over_and_back() {
     assert_eq!((from, to), (Some(1), 2));
     assert!(FAULT_REASONS.contains(&reason), "kill reason {reason}");
     assert_eq!(switch_of(&report, "recover").2, "auto_fallback");
-    assert_eq!(report.run.final_active.map(|d| d.get()), Some(1));
+    assert_eq!(report.run.final_active.map(DatabaseId::get), Some(1));
     assert!(report.run.members[0].name.contains("via proxy"));
 }
 

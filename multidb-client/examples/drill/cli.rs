@@ -2,6 +2,7 @@
 //! every phase behaved as expected, 1 when the drill could not run or the client did not
 //! behave, 2 for a bad command line.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,7 +17,7 @@ pub(crate) fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(args)) => args,
         Ok(Parsed::Help) => {
-            println!("{USAGE}");
+            stdout(&format!("{USAGE}\n"));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -60,9 +61,13 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report::summary(&report));
+    stdout(&report::summary(&report));
     match write(&report, &args.out) {
-        Ok((json, svg)) => println!("report: {} and {}", json.display(), svg.display()),
+        Ok((json, svg)) => stdout(&format!(
+            "report: {} and {}\n",
+            json.display(),
+            svg.display()
+        )),
         Err(e) => {
             eprintln!("drill: {e}");
             return ExitCode::FAILURE;
@@ -73,6 +78,12 @@ pub(crate) fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Prints to stdout; a closed pipe (`drill | head`) is not worth a panic.
+fn stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Runs the drill and analyses it.

@@ -102,7 +102,7 @@ impl Load {
                 while !stop.load(Ordering::Relaxed) {
                     let key = format!("drill:{task}:{}", i % 128);
                     // Two GETs per SET: a read-mostly cache-like mix.
-                    let result: redis::RedisResult<()> = if i % 3 == 0 {
+                    let result: redis::RedisResult<()> = if i.is_multiple_of(3) {
                         con.set(&key, i).await
                     } else {
                         con.get::<_, Option<u64>>(&key).await.map(|_| ())
@@ -119,7 +119,9 @@ impl Load {
                     };
                     ops.push(Op {
                         at_us: t0.elapsed().as_micros() as u64,
-                        db: con.active_database().map_or(0, |d| d.get()),
+                        db: con
+                            .active_database()
+                            .map_or(0, multidb_client::DatabaseId::get),
                         outcome,
                     });
                     i += 1;

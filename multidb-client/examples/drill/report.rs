@@ -219,8 +219,8 @@ pub(crate) fn summary(report: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{:<15} {:<14} {:<32} {:>10} {:>10}  {}",
-        "phase", "fault", "switch (reason)", "failover", "ops/s", "errors surfaced"
+        "\n{:<15} {:<14} {:<32} {:>10} {:>10}  errors surfaced",
+        "phase", "fault", "switch (reason)", "failover", "ops/s"
     );
     for p in &report.phases {
         let switch = p.switch.as_ref().map_or_else(

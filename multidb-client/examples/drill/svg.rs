@@ -7,14 +7,15 @@ use std::fmt::Write as _;
 
 use super::report::{BUCKET_MS, Report};
 
-const WIDTH: f64 = 1100.0;
-const HEIGHT: f64 = 480.0;
+const WIDTH: f64 = 1200.0;
+const HEIGHT: f64 = 440.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 840.0;
 const TOP: f64 = 70.0;
 const BOTTOM: f64 = 360.0;
 const BAND_TOP: f64 = 372.0;
 const BAND_HEIGHT: f64 = 16.0;
+const MARKER: &str = "#d62728";
 const COLORS: [&str; 8] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf",
 ];
@@ -46,31 +47,37 @@ fn nice_max(v: f64) -> f64 {
         return 10.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * magnitude >= v {
-            return step * magnitude;
-        }
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|max| *max >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Maps time (ms) and ops/s to the plot area.
+struct Frame {
+    total_ms: f64,
+    y_max: f64,
+}
+
+impl Frame {
+    fn x(&self, ms: f64) -> f64 {
+        LEFT + (ms / self.total_ms).clamp(0.0, 1.0) * (RIGHT - LEFT)
     }
-    10.0 * magnitude
+
+    fn y(&self, ops_per_sec: f64) -> f64 {
+        BOTTOM - (ops_per_sec / self.y_max).clamp(0.0, 1.0) * (BOTTOM - TOP)
+    }
 }
 
 /// The SVG document.
 pub(crate) fn render(report: &Report) -> String {
-    let run = &report.run;
-    let total_ms = run.total_ms.max(1.0);
-    let x = |ms: f64| LEFT + (ms / total_ms).clamp(0.0, 1.0) * (RIGHT - LEFT);
     let per_sec = 1000.0 / BUCKET_MS;
-    let peak = report
-        .buckets
-        .iter()
-        .flat_map(|b| b.iter())
-        .copied()
-        .max()
-        .unwrap_or(0) as f64
-        * per_sec;
-    let y_max = nice_max(peak);
-    let y = |ops: f64| BOTTOM - (ops / y_max).clamp(0.0, 1.0) * (BOTTOM - TOP);
-
+    let peak = report.buckets.iter().flatten().copied().max().unwrap_or(0) as f64 * per_sec;
+    let frame = Frame {
+        total_ms: report.run.total_ms.max(1.0),
+        y_max: nice_max(peak),
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -78,11 +85,22 @@ pub(crate) fn render(report: &Report) -> String {
 <svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">
 <title>multidb failover drill: scenario {}</title>
 <rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#,
-        escape(run.scenario)
+        escape(report.run.scenario)
     );
-    // Phases as alternating shaded spans, named at the top of the plot.
+    phases(&mut s, report, &frame);
+    axes(&mut s, &frame);
+    series(&mut s, report, &frame);
+    markers(&mut s, report, &frame);
+    band(&mut s, report, &frame);
+    legend(&mut s, report);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Phases as alternating shaded spans, named at the top of the plot.
+fn phases(s: &mut String, report: &Report, f: &Frame) {
     for (i, p) in report.phases.iter().enumerate() {
-        let (x0, x1) = (x(p.run.start_ms), x(p.run.end_ms));
+        let (x0, x1) = (f.x(p.run.start_ms), f.x(p.run.end_ms));
         let fill = if i % 2 == 0 { "#f4f4f4" } else { "#ffffff" };
         let _ = writeln!(
             s,
@@ -95,28 +113,30 @@ pub(crate) fn render(report: &Report) -> String {
             escape(p.run.phase.name)
         );
     }
-    // Axes, ticks and labels.
+}
+
+/// Axes, ticks and their labels.
+fn axes(s: &mut String, f: &Frame) {
     let _ = writeln!(
         s,
         r#"<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="black"/>
 <line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{BOTTOM}" stroke="black"/>"#
     );
     for i in 0..=5 {
-        let v = y_max * f64::from(i) / 5.0;
+        let v = f.y_max * f64::from(i) / 5.0;
+        let y = f.y(v);
         let _ = writeln!(
             s,
-            r#"<line x1="{:.1}" y1="{:.1}" x2="{LEFT}" y2="{:.1}" stroke="black"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.0}</text>"#,
+            r#"<line x1="{:.1}" y1="{y:.1}" x2="{LEFT}" y2="{y:.1}" stroke="black"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.0}</text>"#,
             LEFT - 4.0,
-            y(v),
-            y(v),
             LEFT - 6.0,
-            y(v) + 4.0
+            y + 4.0
         );
     }
-    let seconds = (total_ms / 1000.0).ceil() as u32;
+    let seconds = (f.total_ms / 1000.0).ceil() as u32;
     let step = (seconds / 10).max(1);
     for t in (0..=seconds).step_by(step as usize) {
-        let px = x(f64::from(t) * 1000.0);
+        let px = f.x(f64::from(t) * 1000.0);
         let _ = writeln!(
             s,
             r#"<line x1="{px:.1}" y1="{BOTTOM}" x2="{px:.1}" y2="{:.1}" stroke="black"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{t}</text>"#,
@@ -124,26 +144,29 @@ pub(crate) fn render(report: &Report) -> String {
             BAND_TOP + BAND_HEIGHT + 16.0
         );
     }
+    let mid_y = f64::midpoint(TOP, BOTTOM);
     let _ = writeln!(
         s,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">time since start (s)</text>
-<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">successful ops/s</text>
+<text x="18" y="{mid_y:.1}" text-anchor="middle" transform="rotate(-90 18 {mid_y:.1})">successful ops/s</text>
 <text x="{:.1}" y="{:.1}" text-anchor="end">active</text>"#,
-        (LEFT + RIGHT) / 2.0,
+        f64::midpoint(LEFT, RIGHT),
         BAND_TOP + BAND_HEIGHT + 34.0,
-        (TOP + BOTTOM) / 2.0,
-        (TOP + BOTTOM) / 2.0,
         LEFT - 6.0,
         BAND_TOP + 12.0
     );
-    // One polyline per member.
-    for (i, (member, buckets)) in run.members.iter().zip(&report.buckets).enumerate() {
+}
+
+/// One polyline per member.
+fn series(s: &mut String, report: &Report, f: &Frame) {
+    let per_sec = 1000.0 / BUCKET_MS;
+    for (i, (member, buckets)) in report.run.members.iter().zip(&report.buckets).enumerate() {
         let points: Vec<String> = buckets
             .iter()
             .enumerate()
             .map(|(slot, n)| {
                 let t = (slot as f64 + 0.5) * BUCKET_MS;
-                format!("{:.1},{:.1}", x(t.min(total_ms)), y(*n as f64 * per_sec))
+                format!("{:.1},{:.1}", f.x(t), f.y(*n as f64 * per_sec))
             })
             .collect();
         let _ = writeln!(
@@ -154,29 +177,39 @@ pub(crate) fn render(report: &Report) -> String {
             points.join(" ")
         );
     }
-    // Failover markers (the initial choice is not a failover).
-    let markers = report.switches.iter().filter(|sw| sw.reason != "initial");
-    for (i, sw) in markers.enumerate() {
-        let px = x(sw.at_ms);
-        let from = sw.from.map_or_else(String::new, |f| f.to_string());
+}
+
+/// A dashed line per failover, labelled (the initial choice is not a failover).
+fn markers(s: &mut String, report: &Report, f: &Frame) {
+    let failovers = report.switches.iter().filter(|sw| sw.reason != "initial");
+    for (i, sw) in failovers.enumerate() {
+        let px = f.x(sw.at_ms);
+        let from = sw.from.map_or_else(String::new, |d| d.to_string());
         let label = format!("{from}->{} {} @{:.0}ms", sw.to, sw.reason, sw.at_ms);
         // Three label rows so markers close in time stay readable.
         let label_y = TOP - 8.0 - (i % 3) as f64 * 14.0;
         let _ = writeln!(
             s,
-            r##"<line class="failover" x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/>
-<text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="#d62728" font-size="11">{}</text>"##,
+            r#"<line class="failover" x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}" stroke="{MARKER}" stroke-width="1.5" stroke-dasharray="5,3"/>
+<text x="{px:.1}" y="{label_y:.1}" text-anchor="middle" fill="{MARKER}" font-size="11">{}</text>"#,
             label_y + 3.0,
             BAND_TOP + BAND_HEIGHT,
-            label_y,
             escape(&label)
         );
     }
-    // The active member as a band along the bottom.
+}
+
+/// The active member as a band along the bottom.
+fn band(s: &mut String, report: &Report, f: &Frame) {
     for (i, sw) in report.switches.iter().enumerate() {
-        let end = report.switches.get(i + 1).map_or(total_ms, |n| n.at_ms);
-        let idx = run.members.iter().position(|m| m.id == sw.to).unwrap_or(0);
-        let (x0, x1) = (x(sw.at_ms), x(end));
+        let end = report.switches.get(i + 1).map_or(f.total_ms, |n| n.at_ms);
+        let idx = report
+            .run
+            .members
+            .iter()
+            .position(|m| m.id == sw.to)
+            .unwrap_or(0);
+        let (x0, x1) = (f.x(sw.at_ms), f.x(end));
         let _ = writeln!(
             s,
             r#"<rect class="active" x="{x0:.1}" y="{BAND_TOP}" width="{:.1}" height="{BAND_HEIGHT}" fill="{}"/>"#,
@@ -184,13 +217,16 @@ pub(crate) fn render(report: &Report) -> String {
             color(idx)
         );
     }
-    // Legend.
+}
+
+/// Which colour is which member, and what the marker and band mean.
+fn legend(s: &mut String, report: &Report) {
     let lx = RIGHT + 20.0;
     let _ = writeln!(
         s,
         r#"<text x="{lx}" y="{TOP}" font-weight="bold">members</text>"#
     );
-    for (i, m) in run.members.iter().enumerate() {
+    for (i, m) in report.run.members.iter().enumerate() {
         let ly = TOP + 20.0 + i as f64 * 18.0;
         let _ = writeln!(
             s,
@@ -204,12 +240,11 @@ pub(crate) fn render(report: &Report) -> String {
             m.weight
         );
     }
-    let ly = TOP + 30.0 + run.members.len() as f64 * 18.0;
+    let ly = TOP + 30.0 + report.run.members.len() as f64 * 18.0;
     let _ = writeln!(
         s,
-        r##"<line x1="{lx}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/><text x="{:.1}" y="{ly:.1}" font-size="11">failover (reason)</text>
-<rect x="{lx}" y="{:.1}" width="20" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">band: active member</text>
-</svg>"##,
+        r#"<line x1="{lx}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{MARKER}" stroke-width="1.5" stroke-dasharray="5,3"/><text x="{:.1}" y="{ly:.1}" font-size="11">failover (reason)</text>
+<rect x="{lx}" y="{:.1}" width="20" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">band: active member</text>"#,
         ly - 4.0,
         lx + 20.0,
         ly - 4.0,
@@ -219,5 +254,4 @@ pub(crate) fn render(report: &Report) -> String {
         lx + 26.0,
         ly + 19.0
     );
-    s
 }
