@@ -117,7 +117,7 @@ where
                 let v = value("e.g. 5s or 500ms")?;
                 out.phase = parse_duration(&v).ok_or_else(|| {
                     ArgError(format!(
-                        "--duration must be like 5, 5s or 500ms and > 0, got `{v}`"
+                        "--duration must be like 5, 5s or 500ms, > 0 and at most 600s, got `{v}`"
                     ))
                 })?;
             }
@@ -192,6 +192,6 @@ fn parse_duration(text: &str) -> Option<Duration> {
         (text, 1.0)
     };
     let seconds = number.trim().parse::<f64>().ok()? * scale;
-    (seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0)
+    (seconds.is_finite() && seconds > 0.0 && seconds <= 600.0)
         .then(|| Duration::from_secs_f64(seconds))
 }

@@ -1,6 +1,8 @@
 //! The application under test: N tasks sending a GET/SET mix through the client, each
 //! recording every operation (completion time, which member served it, outcome) in a
 //! compact local log merged at the end, so the hot loop shares nothing but two counters.
+//! Operations with the same member and outcome within one millisecond share a record
+//! (keeping the first one's time), which bounds memory on long runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,11 +12,13 @@ use multidb_client::MultiDbClient;
 use redis::AsyncCommands;
 use tokio::task::JoinSet;
 
-/// One completed operation.
+/// Completed operations: one, or a run of them within the same millisecond.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Op {
-    /// Completion, microseconds since the drill's start.
+    /// Completion of the first, microseconds since the drill's start.
     pub(crate) at_us: u64,
+    /// How many operations this record stands for.
+    pub(crate) count: u32,
     /// The active member at completion (`DatabaseId::get`, 0 when none).
     pub(crate) db: u32,
     pub(crate) outcome: Outcome,
@@ -97,7 +101,7 @@ impl Load {
             let stop = Arc::clone(&stop);
             let counters = Arc::clone(counters);
             tasks.spawn(async move {
-                let mut ops = Vec::with_capacity(64 * 1024);
+                let mut ops: Vec<Op> = Vec::with_capacity(16 * 1024);
                 let mut i: u64 = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let key = format!("drill:{task}:{}", i % 128);
@@ -117,13 +121,25 @@ impl Load {
                             Outcome::of(e)
                         }
                     };
-                    ops.push(Op {
-                        at_us: t0.elapsed().as_micros() as u64,
-                        db: con
-                            .active_database()
-                            .map_or(0, multidb_client::DatabaseId::get),
-                        outcome,
-                    });
+                    let at_us = t0.elapsed().as_micros() as u64;
+                    let db = con
+                        .active_database()
+                        .map_or(0, multidb_client::DatabaseId::get);
+                    match ops.last_mut() {
+                        Some(last)
+                            if last.db == db
+                                && last.outcome == outcome
+                                && last.at_us / 1000 == at_us / 1000 =>
+                        {
+                            last.count += 1;
+                        }
+                        _ => ops.push(Op {
+                            at_us,
+                            count: 1,
+                            db,
+                            outcome,
+                        }),
+                    }
                     i += 1;
                 }
                 ops

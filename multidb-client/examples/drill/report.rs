@@ -110,9 +110,9 @@ pub(crate) fn analyse(run: DrillRun) -> Report {
         let mut errors = BTreeMap::new();
         for op in run.ops.iter().filter(|op| within(op_ms(op))) {
             if op.outcome == Outcome::Ok {
-                ok += 1;
+                ok += u64::from(op.count);
             } else {
-                *errors.entry(op.outcome.as_str()).or_insert(0) += 1;
+                *errors.entry(op.outcome.as_str()).or_insert(0) += u64::from(op.count);
             }
         }
         let seconds = ((p.end_ms - p.start_ms) / 1000.0).max(1e-3);
@@ -150,7 +150,7 @@ pub(crate) fn analyse(run: DrillRun) -> Report {
     for op in run.ops.iter().filter(|op| op.outcome == Outcome::Ok) {
         if let Some(i) = run.members.iter().position(|m| m.id.get() == op.db) {
             let slot = ((op_ms(op) / BUCKET_MS) as usize).min(slots - 1);
-            buckets[i][slot] += 1;
+            buckets[i][slot] += u64::from(op.count);
         }
     }
     Report {
@@ -192,7 +192,16 @@ pub(crate) fn describe(event: &Event) -> (&'static str, String, Option<&'static 
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} ms"))
+    v.map_or_else(
+        || "-".to_owned(),
+        |v| {
+            if v < 10.0 {
+                format!("{v:.1} ms")
+            } else {
+                format!("{v:.0} ms")
+            }
+        },
+    )
 }
 
 /// The summary table and the event timeline, as printed on stdout.
@@ -339,7 +348,7 @@ pub(crate) fn to_json(report: &Report) -> Value {
             .map(|(t, c)| json!({ "at_ms": t, "counts": c }))
             .collect::<Vec<_>>(),
         "final_active": run.final_active.map(DatabaseId::get),
-        "total_ops": run.ops.len(),
+        "total_ops": run.ops.iter().map(|op| u64::from(op.count)).sum::<u64>(),
         "failures": report.failures,
         "passed": report.failures.is_empty(),
     })
