@@ -42,6 +42,36 @@ async fn no_password_reaches_logs_events_errors_or_debug_output() {
         .unwrap();
     let mut shown = vec![format!("{config:?}")];
     let client = MultiDbClient::new(config);
+    #[cfg(feature = "lag-aware")]
+    let _rest = {
+        // REST credentials too: a lag-aware check with the wrong password against a fake
+        // Redis Enterprise API that wants the right one; its reasons go to events and logs.
+        use multidb_testkit::{BdbEndpoint, FakeRestApi};
+        let api = FakeRestApi::start().await.unwrap();
+        api.add_bdb(1, [BdbEndpoint::at(good.addr())]);
+        api.require_basic_auth("monitor", SECRET);
+        let check = multidb_client::LagAwareCheck::builder()
+            .basic_auth("monitor", format!("{SECRET}-rest-wrong"))
+            .build()
+            .unwrap();
+        shown.push(format!("{check:?}"));
+        let rest_db = DatabaseConfig::from_url(&format!("{}/2", good.url()))
+            .unwrap()
+            .health_check_url(api.url());
+        shown.push(format!("{rest_db:?}"));
+        let rest_client = MultiDbClient::new(
+            MultiDbConfig::builder()
+                .database(rest_db)
+                .health_check(std::sync::Arc::new(check))
+                .build()
+                .unwrap(),
+        );
+        let err = rest_client.initialize().await.unwrap_err();
+        assert!(err.to_string().contains("401"), "the REST check ran: {err}");
+        shown.push(format!("{err} {err:?}"));
+        rest_client.close().await;
+        api
+    };
     let mut events = client.events();
     client.initialize().await.unwrap();
     let mut con = client.clone();
