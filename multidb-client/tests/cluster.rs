@@ -21,7 +21,11 @@ async fn losing_every_master_of_the_active_cluster_moves_traffic_and_falls_back(
                 .unwrap()
                 .grace_period(Duration::from_millis(300)),
         )
-        .database(DatabaseConfig::from_cluster_urls(west.urls()).unwrap().weight(0.5))
+        .database(
+            DatabaseConfig::from_cluster_urls(west.urls())
+                .unwrap()
+                .weight(0.5),
+        )
         .health_check_interval(Duration::from_millis(200))
         .health_check_probes_delay(Duration::from_millis(10))
         .auto_fallback_interval(Some(Duration::from_millis(300)))
@@ -42,9 +46,11 @@ async fn losing_every_master_of_the_active_cluster_moves_traffic_and_falls_back(
     for i in 0..30 {
         let () = con.set(format!("key{i}"), i).await.unwrap();
     }
-    let moved = next_event(&mut events, "failover to west", |e| {
-        matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[1])
-    })
+    let moved = next_event(
+        &mut events,
+        "failover to west",
+        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[1]),
+    )
     .await;
     assert!(matches!(
         moved,
@@ -57,9 +63,11 @@ async fn losing_every_master_of_the_active_cluster_moves_traffic_and_falls_back(
     assert_eq!(v, 7);
 
     east.restart_all().unwrap();
-    let back = next_event(&mut events, "fallback to east", |e| {
-        matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0])
-    })
+    let back = next_event(
+        &mut events,
+        "fallback to east",
+        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
+    )
     .await;
     assert!(matches!(
         back,

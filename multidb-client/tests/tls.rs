@@ -9,7 +9,10 @@ use redis::AsyncCommands;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_member_works_with_its_ca_and_is_refused_without_it() {
     let material = TlsMaterial::generate().unwrap();
-    let server = RedisServer::builder().tls(material.clone()).start().unwrap();
+    let server = RedisServer::builder()
+        .tls(material.clone())
+        .start()
+        .unwrap();
     assert!(server.url().starts_with("rediss://"));
 
     let trusted = MultiDbConfig::builder()
