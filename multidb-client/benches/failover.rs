@@ -19,6 +19,8 @@
 //!
 //! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`];
 //! `cargo test --benches` runs one trial of each so the code stays exercised.
+//! `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every scenario instead (`cargo xtask
+//! bench` asks for at least 20 each), and `MULTIDB_BENCH_JSON` also writes the figures.
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
@@ -31,6 +33,9 @@ use multidb_testkit::RedisServer;
 use redis::AsyncCommands;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+
+#[path = "figures/mod.rs"]
+mod figures;
 
 const TASKS: usize = 4;
 /// Load before the fault in the steady-phase scenarios: past `min_probe_interval` after
@@ -209,6 +214,21 @@ fn ms(d: Option<Duration>) -> String {
     )
 }
 
+/// For `cargo xtask bench`: e.g. `kill/first_ok/p99` in ms.
+fn record_stats(scenario: &str, label: &str, stats: [(&str, Option<Duration>); 3]) {
+    let label = label.replace("first", "first_ok").replace(' ', "_");
+    for (stat, d) in stats {
+        let ms = d.map(|d| d.as_secs_f64() * 1e3);
+        figures::record(
+            "failover",
+            &format!("{scenario}/{label}/{stat}"),
+            ms,
+            "ms",
+            &[],
+        );
+    }
+}
+
 fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -235,7 +255,18 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
     }
     let failed = trials.iter().filter(|t| t.first.is_none()).count();
     let _ = writeln!(out, "summary ({failed} trials without recovery):");
-    for (name, pick) in [
+    let count = |figure: &str, n: usize| {
+        figures::record(
+            "failover",
+            &format!("{name}/{figure}"),
+            Some(n as f64),
+            "count",
+            &[],
+        );
+    };
+    count("trials", trials.len());
+    count("trials_without_recovery", failed);
+    for (label, pick) in [
         (
             "first ok",
             (|t: &Trial| t.first) as fn(&Trial) -> Option<Duration>,
@@ -245,13 +276,19 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
     ] {
         let mut v: Vec<Duration> = trials.iter().filter_map(pick).collect();
         v.sort();
+        let stats = [
+            ("p50", percentile(&v, 0.50)),
+            ("p99", percentile(&v, 0.99)),
+            ("max", v.last().copied()),
+        ];
         let _ = writeln!(
             out,
-            "  {name:<10} p50 {:>8} ms   p99 {:>8} ms   max {:>8} ms",
-            ms(percentile(&v, 0.50)),
-            ms(percentile(&v, 0.99)),
-            ms(v.last().copied()),
+            "  {label:<10} p50 {:>8} ms   p99 {:>8} ms   max {:>8} ms",
+            ms(stats[0].1),
+            ms(stats[1].1),
+            ms(stats[2].1),
         );
+        record_stats(name, label, stats);
     }
     let errors: Vec<u64> = trials.iter().map(|t| t.errors).collect();
     let _ = writeln!(
@@ -260,6 +297,15 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
         errors.iter().sum::<u64>(),
         errors.iter().max().copied().unwrap_or(0),
         errors.iter().filter(|&&e| e > 0).count()
+    );
+    count("errors/total", errors.iter().sum::<u64>() as usize);
+    count(
+        "errors/max_per_trial",
+        errors.iter().max().copied().unwrap_or(0) as usize,
+    );
+    count(
+        "errors/trials_with_errors",
+        errors.iter().filter(|&&e| e > 0).count(),
     );
     if name == "kill" {
         let mut v: Vec<Duration> = trials.iter().filter_map(|t| t.first).collect();
@@ -283,6 +329,12 @@ fn main() {
     }
     // `cargo bench` passes --bench; `cargo test --benches` does not: one trial of each then.
     let benchmarking = has("--bench") && !has("--test");
+    let trials_override = std::env::var("MULTIDB_BENCH_FAILOVER_TRIALS")
+        .ok()
+        .map(|n| {
+            n.parse::<usize>()
+                .expect("MULTIDB_BENCH_FAILOVER_TRIALS is a whole number")
+        });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -293,7 +345,11 @@ fn main() {
     mark(&primary, "primary");
     mark(&secondary, "secondary");
     for (name, fault, settle, n) in SCENARIOS {
-        let n = if benchmarking { n } else { 1 };
+        let n = if benchmarking {
+            trials_override.unwrap_or(n)
+        } else {
+            1
+        };
         let trials: Vec<Trial> = (0..n)
             .map(|_| trial(&rt, &mut primary, &secondary, fault, settle))
             .collect();

@@ -27,6 +27,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use tokio::runtime::Runtime;
 
+#[path = "figures/mod.rs"]
+mod figures;
 #[path = "overhead/instant.rs"]
 mod instant;
 
@@ -265,8 +267,9 @@ fn criterion_benches(c: &mut Criterion, setup: &Setup, recorder: &Recorder) {
 
 /// Client time / baseline time from short blocks that alternate (order flipping every
 /// round), so a slow phase of the machine hits both alike: the median of the per-round
-/// ratios, and the ratio of the 10th-percentile block times (the least disturbed blocks).
-fn interleaved(env: &Env, pair: [usize; 2], rounds: usize, concurrent: bool) -> [f64; 2] {
+/// ratios, and the ratio of the 10th-percentile block times (the least disturbed blocks);
+/// then those p10 block times per GET in ns, baseline and client.
+fn interleaved(env: &Env, pair: [usize; 2], rounds: usize, concurrent: bool) -> [f64; 4] {
     // Blocks of a few milliseconds: short enough that neighbours share the machine's state.
     let (seq_n, conc_n) = (200, 20);
     let run = |con: &Conn| {
@@ -295,7 +298,28 @@ fn interleaved(env: &Env, pair: [usize; 2], rounds: usize, concurrent: bool) -> 
         cs.push(c);
         ratios.push(c / b);
     }
-    [median(ratios), p10(cs) / p10(bs)]
+    let per_get = 1e9 / if concurrent { conc_n * TASKS } else { seq_n } as f64;
+    let (b10, c10) = (p10(bs), p10(cs));
+    [median(ratios), c10 / b10, b10 * per_get, c10 * per_get]
+}
+
+/// An interleaved ratio for `cargo xtask bench`: client/baseline time, or for throughput
+/// its inverse; the sides are the p10 block times per GET.
+fn record_interleaved(name: &str, base: &str, [m, p, b, c]: [f64; 4], throughput: bool) {
+    let (m, p) = if throughput {
+        (1.0 / m, 1.0 / p)
+    } else {
+        (m, p)
+    };
+    let sides = [("client_ns_per_get", c), (base, b)];
+    figures::record("overhead", name, Some(m), "ratio", &sides);
+    figures::record(
+        "overhead",
+        &format!("{name}/p10_blocks"),
+        Some(p),
+        "ratio",
+        &sides,
+    );
 }
 
 fn p10(mut v: Vec<f64>) -> f64 {
@@ -314,6 +338,8 @@ fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
         for con in &env.conns {
             if let Some(ns) = recorder.median(&format!("{group}/{}", con.name())) {
                 println!("  {group:<24} {:<16} {:>10.0} ns", con.name(), ns);
+                let name = format!("criterion/{group}/{}", con.name());
+                figures::record("overhead", &name, Some(ns), "ns", &[]);
             }
         }
     }
@@ -336,23 +362,44 @@ fn report(setup: &Setup, recorder: &Recorder, rounds: usize) {
          (goals vs raw_multiplexed: time ≤ 1.03, throughput ≥ 0.97)"
     );
     for (i, base) in ["raw_multiplexed", "raw_manager"].into_iter().enumerate() {
-        let [m, p] = interleaved(&setup.seq, [i, CLIENT], rounds, false);
+        let seq = interleaved(&setup.seq, [i, CLIENT], rounds, false);
+        let [m, p, ..] = seq;
         println!("  sequential time   client/{base:<16} {m:.3} | {p:.3}");
-        let [m, p] = interleaved(&setup.conc, [i, CLIENT], rounds, true);
+        record_interleaved(
+            &format!("sequential_time/client_vs_{base}"),
+            base,
+            seq,
+            false,
+        );
+        let conc = interleaved(&setup.conc, [i, CLIENT], rounds, true);
+        let [m, p, ..] = conc;
         println!(
             "  concurrent thrpt  client/{base:<16} {:.3} | {:.3}",
             1.0 / m,
             1.0 / p
         );
+        record_interleaved(
+            &format!("concurrent_throughput/client_vs_{base}"),
+            base,
+            conc,
+            true,
+        );
     }
     // Without I/O the ratio is large by design; the absolute difference is the client's cost.
-    let [m, p] = interleaved(&setup.seq, [RAW_INSTANT, CLIENT_INSTANT], rounds, false);
+    let [m, p, ..] = interleaved(&setup.seq, [RAW_INSTANT, CLIENT_INSTANT], rounds, false);
     let cost = |name: &str| recorder.median(&format!("{NO_IO}/{name}"));
     if let (Some(raw), Some(client)) = (cost("raw_instant"), cost("client_instant")) {
         println!(
             "  no-I/O time      client/raw_instant      {m:.3} | {p:.3}  \
              (client's own cost ≈ {:.0} ns per command)",
             client - raw
+        );
+        figures::record(
+            "overhead",
+            "no_io/client_cost_per_command",
+            Some(client - raw),
+            "ns",
+            &[],
         );
     }
 }

@@ -1,0 +1,108 @@
+//! What one more database costs a `MultiDbClient`: heap bytes and `tokio` tasks, for a
+//! client over 1 and over 9 real `redis-server` members (initialized, connections made,
+//! a few commands done), the difference divided by 8.
+//!
+//! Bytes are live heap bytes from a counting global allocator (everything the client and
+//! redis-rs hold, minus what they freed), tasks are the runtime's alive tasks. Each size is
+//! measured [`REPEATS`] times on a fresh client and the median kept, since background
+//! probes allocate and free while we look. `cargo test --benches` measures once.
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::System;
+
+use cap::Cap;
+use multidb_client::MultiDbClient;
+use multidb_testkit::RedisServer;
+use redis::AsyncCommands;
+use tokio::runtime::Runtime;
+
+#[path = "figures/mod.rs"]
+mod figures;
+
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
+const MEMBERS: [usize; 2] = [1, 9];
+const REPEATS: usize = 7;
+const KEY: &str = "bench:memory";
+
+/// Live bytes and alive tasks one client over `urls` holds after it is up and has served
+/// commands.
+fn footprint(rt: &Runtime, urls: &[String]) -> (f64, f64) {
+    // Weights 1.0, 0.9, …: distinct, the first one active.
+    let weights: Vec<f64> = (0..urls.len()).map(|i| 1.0 - i as f64 * 0.1).collect();
+    let tasks_before = rt.metrics().num_alive_tasks();
+    let bytes_before = ALLOCATOR.allocated();
+    let client = rt.block_on(async {
+        let client = MultiDbClient::from_urls(urls, weights).unwrap();
+        client.initialize().await.unwrap();
+        let mut con = client.clone();
+        for _ in 0..10 {
+            let _: Option<String> = con.get(KEY).await.unwrap();
+        }
+        client
+    });
+    let bytes = ALLOCATOR.allocated() as f64 - bytes_before as f64;
+    let tasks = rt.metrics().num_alive_tasks() as f64 - tasks_before as f64;
+    rt.block_on(client.close());
+    drop(client);
+    (bytes, tasks)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        return;
+    }
+    let repeats = if has("--bench") && !has("--test") {
+        REPEATS
+    } else {
+        1
+    };
+    let servers: Vec<RedisServer> = (0..MEMBERS[1])
+        .map(|_| RedisServer::start().unwrap())
+        .collect();
+    let urls: Vec<String> = servers.iter().map(RedisServer::url).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The first client pays for one-time allocations (redis-rs statics, runtime buffers).
+    footprint(&rt, &urls[..1]);
+    let [small, large] = MEMBERS.map(|members| {
+        let runs: Vec<(f64, f64)> = (0..repeats)
+            .map(|_| footprint(&rt, &urls[..members]))
+            .collect();
+        let bytes = median(runs.iter().map(|r| r.0).collect());
+        let tasks = median(runs.iter().map(|r| r.1).collect());
+        println!("client over {members} member(s): {bytes:>10.0} bytes {tasks:>4.0} tasks");
+        figures::record(
+            "memory",
+            &format!("client_{members}_members/bytes"),
+            Some(bytes),
+            "bytes",
+            &[],
+        );
+        figures::record(
+            "memory",
+            &format!("client_{members}_members/tasks"),
+            Some(tasks),
+            "tasks",
+            &[],
+        );
+        (bytes, tasks)
+    });
+    let added = (MEMBERS[1] - MEMBERS[0]) as f64;
+    let bytes = (large.0 - small.0) / added;
+    let tasks = (large.1 - small.1) / added;
+    println!("per member: {bytes:.0} bytes, {tasks:.1} tasks (median of {repeats} runs each)");
+    figures::record("memory", "per_member/bytes", Some(bytes), "bytes", &[]);
+    figures::record("memory", "per_member/tasks", Some(tasks), "tasks", &[]);
+}
