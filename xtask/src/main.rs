@@ -5,8 +5,11 @@
 //!   warnings denied.
 //! - `deny`: the supply-chain check alone, `cargo deny check` against `deny.toml` (see the
 //!   `deny` module for the offline advisory database).
+//! - `bench`: every benchmark in one run, summarized into `BENCHMARKS.md` (see the `bench`
+//!   module); `--peer redis-py` adds redis-py's client in the same failover scenario.
 //! - `drill`: the failover drill (`multidb-client`'s `drill` example), arguments passed on.
 
+mod bench;
 mod deny;
 
 use std::env;
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("ci") => ci(),
         Some("deny") => deny::deny(workspace_root()),
+        Some("bench") => bench::bench(workspace_root(), &rest),
         Some("drill") => drill(&rest),
         Some("soak") => soak(&rest),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  bench    run every benchmark and write BENCHMARKS.md; --peer redis-py adds redis-py's
+           MultiDBClient in the failover scenario; --trials N, --quick (plumbing check)
   ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
            and every client example
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
