@@ -311,7 +311,8 @@ fn record_interleaved(name: &str, base: &str, [m, p, b, c]: [f64; 4], throughput
     } else {
         (m, p)
     };
-    let sides = [("client_ns_per_get", c), (base, b)];
+    let base_side = format!("{base}_ns_per_get");
+    let sides = [("client_ns_per_get", c), (base_side.as_str(), b)];
     figures::record("overhead", name, Some(m), "ratio", &sides);
     figures::record(
         "overhead",

@@ -253,9 +253,7 @@ fn peer(
     let venv = scratch.join("peer-venv");
     let python = venv.join("bin/python");
     let mut external = |id: &str, program: &Path, args: &[&str], envs: &[(&str, &str)]| {
-        context
-            .commands
-            .push(format!("{} {}", program.display(), args.join(" ")));
+        context.commands.push(shell_line(root, program, args));
         let mut command = Command::new(program);
         command
             .current_dir(root)
@@ -263,15 +261,10 @@ fn peer(
             .envs(envs.iter().copied());
         run_program(id, &mut command)
     };
-    if !python.exists() {
-        let venv_arg = venv.to_string_lossy();
-        external(
-            "peer venv",
-            Path::new("python3"),
-            &["-m", "venv", &venv_arg],
-            &[],
-        )?;
-    }
+    // Throw-away: made anew on every run, so nothing left from an earlier one counts.
+    let venv_arg = venv.to_string_lossy();
+    let make_venv = ["-m", "venv", "--clear", &venv_arg];
+    external("peer venv", Path::new("python3"), &make_venv, &[])?;
     let mut install = vec![
         "-m",
         "pip",
@@ -293,6 +286,26 @@ fn peer(
         &args,
         &[("MULTIDB_BENCH_JSON", figures_env)],
     )
+}
+
+/// A command as a person would type it at the workspace root: paths below the root made
+/// relative, arguments with spaces quoted.
+fn shell_line(root: &Path, program: &Path, args: &[&str]) -> String {
+    let prefix = format!("{}/", root.display());
+    let word = |s: &str| {
+        let s = s.strip_prefix(&prefix).unwrap_or(s);
+        if s.contains(' ') {
+            format!("'{s}'")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut line = word(&program.to_string_lossy());
+    for arg in args {
+        line.push(' ');
+        line.push_str(&word(arg));
+    }
+    line
 }
 
 fn run_program(id: &str, command: &mut Command) -> Result<(), String> {
@@ -440,6 +453,21 @@ mod tests {
         assert_eq!(figures[0].name, "acquire_success/1_thread/failsafe");
         assert_eq!(figures[0].value, Some(38.5));
         assert_eq!(figures[0].unit, "ns");
+    }
+
+    #[test]
+    fn shell_line_is_relative_to_the_root_and_quoted() {
+        let root = Path::new("/work/repo");
+        let python = Path::new("/work/repo/target/xbench/peer-venv/bin/python");
+        let line = shell_line(
+            root,
+            python,
+            &["-c", "import a, b", "/work/repo/x.py", "/tmp/y"],
+        );
+        assert_eq!(
+            line,
+            "target/xbench/peer-venv/bin/python -c 'import a, b' x.py /tmp/y"
+        );
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub(crate) struct Goal {
     pub(crate) bench: &'static str,
     pub(crate) name: &'static str,
     pub(crate) rule: Rule,
+    /// The figure's unit, for the target even when the figure is missing.
+    pub(crate) unit: &'static str,
     pub(crate) what: &'static str,
 }
 
@@ -75,54 +77,63 @@ pub(crate) const GOALS: &[Goal] = &[
         bench: "circuit",
         name: "acquire_success/1_thread/multidb_circuit",
         rule: Rule::AtMost(25.0),
+        unit: "ns",
         what: "circuit acquire + success ≤ 25 ns",
     },
     Goal {
         bench: "circuit",
         name: "acquire_success/1_thread/multidb_circuit",
         rule: Rule::Below("acquire_success/1_thread/failsafe"),
+        unit: "ns",
         what: "circuit faster than failsafe (1 thread)",
     },
     Goal {
         bench: "circuit",
         name: "acquire_success/2_threads/multidb_circuit",
         rule: Rule::Below("acquire_success/2_threads/failsafe"),
+        unit: "ns",
         what: "circuit faster than failsafe (2 threads)",
     },
     Goal {
         bench: "decision",
         name: "failover_on_active_unavailable",
         rule: Rule::AtMost(100.0),
+        unit: "ns",
         what: "failover decision ≤ 100 ns",
     },
     Goal {
         bench: "decision",
         name: "tick_with_pending_fallback",
         rule: Rule::AtMost(100.0),
+        unit: "ns",
         what: "fallback decision ≤ 100 ns",
     },
     Goal {
         bench: "overhead",
         name: "sequential_time/client_vs_raw_multiplexed",
         rule: Rule::AtMost(1.03),
+        unit: "ratio",
         what: "sequential time client/raw ≤ 1.03",
     },
     Goal {
         bench: "overhead",
         name: "concurrent_throughput/client_vs_raw_multiplexed",
         rule: Rule::AtLeast(0.97),
+        unit: "ratio",
         what: "64-task throughput client/raw ≥ 0.97",
     },
     Goal {
         bench: "failover",
         name: "kill/first_ok/p99",
         rule: Rule::AtMost(50.0),
+        unit: "ms",
         what: "SIGKILL failover p99 ≤ 50 ms",
     },
     Goal {
         bench: "failover",
         name: "kill/trials_without_recovery",
         rule: Rule::AtMost(0.0),
+        unit: "count",
         what: "every SIGKILL trial recovers",
     },
 ];
@@ -269,7 +280,7 @@ pub(crate) fn render(context: &Context, figures: &[Figure]) -> String {
     let _ = writeln!(out, "|---|---|---:|---|---|");
     for goal in GOALS {
         let figure = find(figures, goal.bench, goal.name);
-        let unit = figure.map_or("", |f| f.unit.as_str());
+        let unit = goal.unit;
         let _ = writeln!(
             out,
             "| {} | `{}/{}` | {} | {} | {} |",
@@ -289,8 +300,9 @@ pub(crate) fn render(context: &Context, figures: &[Figure]) -> String {
         let _ = writeln!(out, "\n## {title}\n");
         if *bench == "failover-redis-py" {
             side_by_side(&mut out, figures);
+        } else {
+            figure_table(&mut out, &in_bench, figures);
         }
-        figure_table(&mut out, &in_bench, figures);
     }
     out
 }
@@ -347,7 +359,6 @@ fn side_by_side(out: &mut String, figures: &[Figure]) {
             number(theirs.value, &theirs.unit)
         );
     }
-    out.push('\n');
 }
 
 #[cfg(test)]
