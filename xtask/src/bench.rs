@@ -121,11 +121,14 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     let client_env = [
         ("MULTIDB_BENCH_JSON", figures_env.as_str()),
         ("CRITERION_HOME", criterion_home.as_str()),
-        ("MULTIDB_BENCH_FAILOVER_TRIALS", trials.as_str()),
     ];
     step(&mut context, "overhead", &overhead, &client_env);
     let failover = ["bench", "-p", "multidb-client", "--bench", "failover"];
-    step(&mut context, "failover", &failover, &client_env);
+    let failover_env = [
+        ("MULTIDB_BENCH_JSON", figures_env.as_str()),
+        ("MULTIDB_BENCH_FAILOVER_TRIALS", trials.as_str()),
+    ];
+    step(&mut context, "failover", &failover, &failover_env);
     let memory = ["bench", "-p", "multidb-client", "--bench", "memory"];
     step(&mut context, "memory", &memory, &client_env);
     if options.peer
