@@ -74,22 +74,50 @@ pub fn redact_url(url: &str) -> String {
     let rest = &url[authority_start..];
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_len];
-    let Some(at) = authority.rfind('@') else {
+    let shown = match authority.rfind('@') {
+        None => url.to_owned(),
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = match userinfo.find(':') {
+                Some(colon) => &userinfo[..colon],
+                // `redis://secret@host` is read as a user name by redis-rs, but people do
+                // put passwords there: hide it too.
+                None => "",
+            };
+            format!(
+                "{}{}:***{}",
+                &url[..authority_start],
+                user,
+                &url[authority_start + at..]
+            )
+        }
+    };
+    redact_query(&shown)
+}
+
+/// Query parameters that carry secrets (`unix:///s.sock?pass=…` is how redis-rs takes a
+/// password for sockets).
+const SECRET_PARAMS: &[&str] = &["pass", "password", "passwd", "secret", "token", "auth"];
+
+fn redact_query(url: &str) -> String {
+    let Some(q) = url.find('?') else {
         return url.to_owned();
     };
-    let userinfo = &authority[..at];
-    let user = match userinfo.find(':') {
-        Some(colon) => &userinfo[..colon],
-        // `redis://secret@host` is read as a user name by redis-rs, but people do put
-        // passwords there: hide it too.
-        None => "",
+    let (head, query) = url.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
     };
-    format!(
-        "{}{}:***{}",
-        &url[..authority_start],
-        user,
-        &url[authority_start + at..]
-    )
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)) => {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}{}{fragment}", pairs.join("&"))
 }
 
 /// A member URL, parsed and checked.
@@ -162,6 +190,14 @@ mod tests {
         assert_eq!(redact_url("redis://pw@h:1"), "redis://:***@h:1");
         assert_eq!(redact_url("not a url with @"), "<not a url>");
         assert_eq!(redact_url("hunter2"), "<not a url>");
+        assert_eq!(
+            redact_url("unix:///tmp/x.sock?db=1&pass=Fz9SECRET&protocol=resp3"),
+            "unix:///tmp/x.sock?db=1&pass=***&protocol=resp3"
+        );
+        assert_eq!(
+            redact_url("redis://h:1/0?PASSWORD=p#frag"),
+            "redis://h:1/0?PASSWORD=***#frag"
+        );
     }
 
     #[test]

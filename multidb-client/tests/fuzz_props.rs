@@ -68,11 +68,30 @@ fn url_with_secret() -> impl Strategy<Value = String> {
         "#frag",
         "/0/1",
     ]);
-    (scheme, user, around, around, host, port, tail).prop_map(
-        |(scheme, user, before, after, host, port, tail)| {
-            format!("{scheme}://{user}:{before}{SECRET}{after}@{host}{port}{tail}")
-        },
+    // The password in the userinfo, or as redis-rs' `pass=` query parameter.
+    (
+        scheme,
+        user,
+        around,
+        around,
+        host,
+        port,
+        tail,
+        any::<bool>(),
     )
+        .prop_map(
+            |(scheme, user, before, after, host, port, tail, in_query)| {
+                if in_query {
+                    // In a query value `&` and `#` end the value: keep them out of it.
+                    let before = before.replace(['&', '#'], "");
+                    let after = after.replace(['&', '#'], "");
+                    let join = if tail.contains('?') { '&' } else { '?' };
+                    format!("{scheme}://{host}{port}{tail}{join}pass={before}{SECRET}{after}")
+                } else {
+                    format!("{scheme}://{user}:{before}{SECRET}{after}@{host}{port}{tail}")
+                }
+            },
+        )
 }
 
 fn assert_no_secret(text: &str) -> Result<(), TestCaseError> {
