@@ -11,6 +11,7 @@
 
 mod bench;
 mod deny;
+mod render;
 
 use std::env;
 use std::path::Path;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(workspace_root(), &rest),
         Some("drill") => drill(&rest),
         Some("soak") => soak(&rest),
+        Some("drill-picture") => render::drill_picture(workspace_root()),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_owned()),
     };
@@ -45,9 +47,10 @@ tasks:
   bench    run every benchmark and write BENCHMARKS.md; --peer redis-py adds redis-py's
            MultiDBClient in the failover scenario; --trials N, --quick (plumbing check)
   ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
-           and every client example
+           every client example, and the drill's SVG timeline rendered in headless Chromium
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
   drill    run the failover drill example (arguments are passed on)
+  drill-picture  a short drill, its SVG timeline rendered in headless Chromium and checked
   soak     the chaos soak for longer: --seconds N (default 600), --seed S to replay";
 
 fn ci() -> Result<(), String> {
@@ -74,6 +77,7 @@ fn ci() -> Result<(), String> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     examples()?;
+    render::drill_picture(workspace_root())?;
     eprintln!(
         "xtask: ci passed in {:.0} s",
         started.elapsed().as_secs_f64()
