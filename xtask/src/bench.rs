@@ -10,6 +10,7 @@
 //! the command then fails.
 
 mod json;
+mod quote;
 mod summary;
 
 use std::fmt::Write as _;
@@ -63,6 +64,25 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// Copies the summary's headline (date, machine, goals, redis-py comparison) into the
+/// README's performance section.
+pub(crate) fn quote_in_readme(root: &Path) -> Result<(), String> {
+    let summary_path = root.join("BENCHMARKS.md");
+    let summary = fs::read_to_string(&summary_path)
+        .map_err(|e| format!("cannot read {}: {e}", summary_path.display()))?;
+    let readme_path = root.join("README.md");
+    let readme = fs::read_to_string(&readme_path)
+        .map_err(|e| format!("cannot read {}: {e}", readme_path.display()))?;
+    let updated = quote::replace(&readme, &quote::excerpt(&summary))?;
+    fs::write(&readme_path, updated)
+        .map_err(|e| format!("cannot write {}: {e}", readme_path.display()))?;
+    eprintln!(
+        "xtask: [bench] quoted the summary in {}",
+        readme_path.display()
+    );
+    Ok(())
 }
 
 /// Runs the benches and writes `BENCHMARKS.md` at the workspace root.
@@ -152,6 +172,7 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         out.display(),
         figures.len()
     );
+    quote_in_readme(root)?;
     if context.failures.is_empty() {
         Ok(())
     } else {

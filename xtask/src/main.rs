@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("ci") => ci(),
         Some("deny") => deny::deny(workspace_root()),
+        Some("bench") if rest.first().is_some_and(|a| a == "--quote") => {
+            bench::quote_in_readme(workspace_root())
+        }
         Some("bench") => bench::bench(workspace_root(), &rest),
         Some("drill") => drill(&rest),
         Some("soak") => soak(&rest),
