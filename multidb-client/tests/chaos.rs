@@ -22,6 +22,9 @@ use tokio::sync::Mutex;
 /// No operation may take longer than this: a slower one counts as a hang.
 const DEADLINE: Duration = Duration::from_secs(5);
 const TASKS: usize = 32;
+const NEWS: &str = "chaos:news";
+/// Published last, to know the subscriber has caught up.
+const MARKER: u64 = u64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -195,9 +198,75 @@ async fn chaos_soak_keeps_every_promise() {
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
     let mut events = client.events();
 
+    // A subscriber that must follow every switch, and a publisher through the client.
+    let resubscriptions = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let watcher = {
+        let mut events = client.events();
+        let resubscriptions = resubscriptions.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Resubscribed { .. }) => {
+                        resubscriptions.lock().unwrap().push(Instant::now());
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        panic!("the resubscription watcher lost {n} events")
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    };
+    let mut subscriber = client.pubsub().await.unwrap();
+    subscriber.subscribe(NEWS).await.unwrap();
+    let mut messages = subscriber.on_message();
+    let (marker_tx, marker_rx) = tokio::sync::oneshot::channel::<()>();
+    let receiver = tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        let mut received = std::collections::HashSet::new();
+        let mut marker = Some(marker_tx);
+        while let Some(msg) = messages.next().await {
+            let Ok(n) = msg.get_payload::<u64>() else {
+                continue;
+            };
+            if n == MARKER {
+                if let Some(tx) = marker.take() {
+                    let _ = tx.send(());
+                }
+            } else {
+                received.insert(n);
+            }
+        }
+        received
+    });
+
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let ops = Arc::new(AtomicU64::new(0));
+    let publisher = {
+        let mut con = client.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut published = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                // Stamped when sent: one sent before a switch may land on the old member,
+                // which the semantics allow to lose.
+                let sent = Instant::now();
+                // PUBLISH is not idempotent: a maybe-applied one is simply not counted.
+                if let Ok(Ok(receivers)) =
+                    tokio::time::timeout(DEADLINE, con.publish::<_, _, i64>(NEWS, n)).await
+                {
+                    published.push((n, sent, receivers));
+                }
+                // The publisher's pace, not a wait for anything.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            published
+        })
+    };
     let workers: Vec<_> = (0..TASKS)
         .map(|t| {
             tokio::spawn(worker(
@@ -302,6 +371,37 @@ async fn chaos_soak_keeps_every_promise() {
         w.await.unwrap();
     }
     let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner();
+    let published = publisher.await.unwrap();
+
+    // A marker published once the subscriber is settled; messages of one connection arrive
+    // in order, so when it arrives, everything published before it to that member has too.
+    let mut con = client.clone();
+    let marker_seen = tokio::time::timeout(common::GUARD, async {
+        let mut marker_rx = marker_rx;
+        loop {
+            let _ = con.publish::<_, _, i64>(NEWS, MARKER).await;
+            tokio::select! {
+                r = &mut marker_rx => return r.is_ok(),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    drop(subscriber);
+    let received = receiver.await.unwrap();
+    let last_resubscription = resubscriptions.lock().unwrap().last().copied();
+    let must: Vec<u64> = published
+        .iter()
+        .filter(|(_, at, _)| last_resubscription.is_none_or(|r| *at > r))
+        .map(|(n, ..)| *n)
+        .collect();
+    // (message, receivers PUBLISH reported) for every one that did not arrive.
+    let missing_messages: Vec<(u64, i64)> = published
+        .iter()
+        .filter(|(n, ..)| must.contains(n) && !received.contains(n))
+        .map(|(n, _, receivers)| (*n, *receivers))
+        .collect();
 
     // Acknowledged writes: those after the last kill must all be readable from a member;
     // earlier ones may have been on a member killed since (persistence is off by design).
@@ -322,6 +422,14 @@ async fn chaos_soak_keeps_every_promise() {
 
     client.close().await;
     drop(events);
+    // The watcher would only end with the client's last handle: stop it, but surface a
+    // panic it may have had (lost events).
+    watcher.abort();
+    if let Err(e) = watcher.await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
     let leftover = tokio::time::timeout(common::GUARD, async {
         loop {
             let alive = tokio::runtime::Handle::current()
@@ -378,6 +486,16 @@ async fn chaos_soak_keeps_every_promise() {
         verdict(settled.is_some_and(|d| d <= settle_bound))
     );
     println!(
+        "| subscriber got every message published after its last resubscription | {} published ({} delivered in all), {} after the last of {} resubscriptions, {} missing, final marker {} | {} |",
+        published.len(),
+        received.len(),
+        must.len(),
+        resubscriptions.lock().unwrap().len(),
+        missing_messages.len(),
+        if marker_seen { "seen" } else { "NOT seen" },
+        verdict(marker_seen && missing_messages.is_empty())
+    );
+    println!(
         "| background tasks back to baseline | {leftover} alive, baseline {baseline_tasks} | {} |",
         verdict(leftover <= baseline_tasks)
     );
@@ -398,6 +516,15 @@ async fn chaos_soak_keeps_every_promise() {
         "did not settle on the primary in time: {settled:?} (seed {seed})"
     );
     assert!(leftover <= baseline_tasks, "tasks leaked (seed {seed})");
+    assert!(
+        marker_seen,
+        "the subscriber never got the final marker (seed {seed})"
+    );
+    assert!(
+        missing_messages.is_empty(),
+        "messages published after the last resubscription were not delivered (message, receivers): {:?} (seed {seed})",
+        &missing_messages[..missing_messages.len().min(10)]
+    );
     assert!(
         total_ok > 1000,
         "too little traffic to mean anything: {total_ok}"
