@@ -190,9 +190,7 @@ async fn chaos_soak_keeps_every_promise() {
                 .grace_period(Duration::from_millis(500)),
         );
     }
-    let baseline_tasks = tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks();
+    let baseline_tasks = common::alive_tasks();
     let client = MultiDbClient::new(builder.build().unwrap());
     client.initialize().await.unwrap();
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
@@ -430,23 +428,7 @@ async fn chaos_soak_keeps_every_promise() {
     {
         std::panic::resume_unwind(e.into_panic());
     }
-    let leftover = tokio::time::timeout(common::GUARD, async {
-        loop {
-            let alive = tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks();
-            if alive <= baseline_tasks {
-                return alive;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-    });
+    let leftover = common::tasks_back_to(baseline_tasks).await;
 
     let disallowed: Vec<_> = tally
         .errors

@@ -169,9 +169,7 @@ async fn initialize_names_each_failed_database_when_the_policy_is_not_met() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_stops_every_task_and_later_commands_fail() {
     use redis::AsyncCommands;
-    let before = tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks();
+    let before = common::alive_tasks();
     let (_a, _b, client) = two_servers().await;
     let mut con = client.clone();
     let () = con.set("k", "v").await.unwrap();
@@ -180,23 +178,7 @@ async fn close_stops_every_task_and_later_commands_fail() {
     drop(con);
     // Our tasks are gone when close() returns; redis' per-connection tasks end as soon as
     // they are next polled, so give them the chance (bounded, no fixed sleep).
-    let alive = tokio::time::timeout(common::GUARD, async {
-        loop {
-            let alive = tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks();
-            if alive <= before {
-                return alive;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-    });
+    let alive = common::tasks_back_to(before).await;
     assert_eq!(alive, before, "tasks left behind after close");
 }
 

@@ -32,6 +32,31 @@ pub async fn next_event(
         .unwrap_or_else(|_| panic!("no event {what} within {GUARD:?}"))
 }
 
+/// Live tasks of the current tokio runtime.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits (yielding, bounded by [`GUARD`], never sleeping) until no more than `baseline`
+/// tasks are alive, and returns how many are: redis' per-connection tasks end only when
+/// they are next polled after their last handle went.
+pub async fn tasks_back_to(baseline: usize) -> usize {
+    let wait = async {
+        loop {
+            let alive = alive_tasks();
+            if alive <= baseline {
+                return alive;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(GUARD, wait)
+        .await
+        .unwrap_or_else(|_| alive_tasks())
+}
+
 /// Counts of a load run.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadReport {
