@@ -25,6 +25,8 @@ const TASKS: usize = 32;
 const NEWS: &str = "chaos:news";
 /// Published last, to know the subscriber has caught up.
 const MARKER: u64 = u64::MAX;
+/// The last batch's numbers start here, far from the publisher's.
+const TAIL: u64 = 1 << 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -364,12 +366,23 @@ async fn chaos_soak_keeps_every_promise() {
             .map(|()| faults_over.elapsed())
     };
 
+    // A last batch once settled, so the subscriber's final leg is always tested.
+    let mut tail = Vec::new();
+    let mut publisher_con = client.clone();
+    for k in 0..100 {
+        let n = TAIL + k;
+        let sent = Instant::now();
+        if let Ok(receivers) = publisher_con.publish::<_, _, i64>(NEWS, n).await {
+            tail.push((n, sent, receivers));
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
     }
     let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner();
-    let published = publisher.await.unwrap();
+    let mut published = publisher.await.unwrap();
+    published.extend(tail);
 
     // A marker published once the subscriber is settled; messages of one connection arrive
     // in order, so when it arrives, everything published before it to that member has too.
