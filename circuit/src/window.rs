@@ -5,14 +5,16 @@
 //! window therefore slides one bucket at a time, instead of being reset at boundaries as
 //! redis-py's and Jedis' detectors are.
 //!
-//! Each bucket holds two 64-bit words (successes, failures), each packing the bucket's epoch
-//! (low 28 bits of `time / width`) with a 36-bit count. Recycling a slot for a newer epoch
+//! Each bucket holds 64-bit words (successes, failures), each packing the bucket's epoch
+//! (low 28 bits of `time / width`) with a 36-bit count. Successes, counted on every call,
+//! are spread over [`ROWS`] rows on separate cache lines, one per thread (round robin), so
+//! threads recording at once do not fight over one word; failures, rare, have one row. Recycling a slot for a newer epoch
 //! and counting into it are then one compare-and-swap: no event is lost or misfiled when
 //! threads race at a bucket boundary, and nothing is locked or allocated. Limits: a bucket
 //! counts at most 2^36 - 1 events (about 69 billion), and a slot left untouched for exactly
 //! a multiple of 2^28 bucket widths (at least 74 hours) could be read as current.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::clock::duration_to_nanos;
 use crate::config::CircuitConfig;
@@ -70,16 +72,27 @@ impl Divisor {
     }
 }
 
-#[derive(Debug, Default)]
-struct Slot {
-    successes: AtomicU64,
-    failures: AtomicU64,
+/// Rows of success counters.
+const ROWS: usize = 4;
+/// Words between the end of one row and the start of the next: two cache lines, so no two
+/// rows share a line (or an adjacent-line prefetch pair) whatever the allocation's alignment.
+const ROW_GAP: usize = 16;
+
+/// This thread's row of success counters.
+fn row() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static ROW: usize = NEXT.fetch_add(1, Ordering::Relaxed) % ROWS;
+    }
+    ROW.with(|r| *r)
 }
 
 /// A sliding window of success and failure counts.
 #[derive(Debug)]
 pub(crate) struct SlidingWindow {
-    slots: Box<[Slot]>,
+    /// `ROWS` rows of `len` words, `len + ROW_GAP` apart.
+    successes: Box<[AtomicU64]>,
+    failures: Box<[AtomicU64]>,
     width: Divisor,
     len: Divisor,
 }
@@ -87,11 +100,17 @@ pub(crate) struct SlidingWindow {
 impl SlidingWindow {
     pub(crate) fn new(config: &CircuitConfig) -> Self {
         let len = config.buckets().max(1);
+        let words = |n: usize| (0..n).map(|_| AtomicU64::new(0)).collect();
         Self {
-            slots: (0..len).map(|_| Slot::default()).collect(),
+            successes: words(ROWS * (len as usize + ROW_GAP)),
+            failures: words(len as usize),
             width: Divisor::new(duration_to_nanos(config.bucket_width())),
             len: Divisor::new(u64::from(len)),
         }
+    }
+
+    fn success_word(&self, row: usize, index: usize) -> &AtomicU64 {
+        &self.successes[row * (self.len.d as usize + ROW_GAP) + index]
     }
 
     /// Counts one event that happened `now` nanoseconds after the breaker's origin.
@@ -99,12 +118,11 @@ impl SlidingWindow {
     pub(crate) fn record(&self, now: u64, failure: bool) {
         let (epoch, _) = self.width.div_rem(now);
         let (_, index) = self.len.div_rem(epoch);
-        // index < slots.len() by construction of `len`.
-        let slot = &self.slots[index as usize];
+        // index < len by construction of `len`.
         let word = if failure {
-            &slot.failures
+            &self.failures[index as usize]
         } else {
-            &slot.successes
+            self.success_word(row(), index as usize)
         };
         let tag = epoch & TAG_MASK;
         let mut current = word.load(Ordering::Relaxed);
@@ -135,19 +153,21 @@ impl SlidingWindow {
             let age = tag.wrapping_sub(w >> COUNT_BITS) & TAG_MASK;
             if age < self.len.d { w & COUNT_MASK } else { 0 }
         };
-        self.slots
-            .iter()
-            .fold(WindowCounts::default(), |acc, slot| WindowCounts {
-                successes: acc.successes + live(&slot.successes),
-                failures: acc.failures + live(&slot.failures),
-            })
+        let len = self.len.d as usize;
+        let successes = (0..ROWS)
+            .flat_map(|row| (0..len).map(move |i| (row, i)))
+            .map(|(row, i)| live(self.success_word(row, i)))
+            .sum();
+        WindowCounts {
+            successes,
+            failures: self.failures.iter().map(live).sum(),
+        }
     }
 
     /// Forgets every event. A zero count is right whatever epoch it is read as.
     pub(crate) fn clear(&self) {
-        for slot in &*self.slots {
-            slot.successes.store(0, Ordering::Relaxed);
-            slot.failures.store(0, Ordering::Relaxed);
+        for word in self.successes.iter().chain(&*self.failures) {
+            word.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -251,6 +271,30 @@ mod tests {
         w.record(100 * MS, true);
         w.record(0, true);
         assert_eq!(w.counts(100 * MS).failures, 1);
+    }
+
+    #[test]
+    fn successes_from_many_threads_all_count_and_age_out_together() {
+        let w = window(100, 4);
+        std::thread::scope(|scope| {
+            for _ in 0..=2 * ROWS {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        w.record(10 * MS, false);
+                    }
+                    w.record(10 * MS, true);
+                });
+            }
+        });
+        let threads = 2 * ROWS as u64 + 1;
+        assert_eq!(
+            w.counts(99 * MS),
+            WindowCounts {
+                successes: 1000 * threads,
+                failures: threads
+            }
+        );
+        assert_eq!(w.counts(125 * MS), WindowCounts::default());
     }
 
     #[test]

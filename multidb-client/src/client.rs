@@ -22,6 +22,7 @@ use crate::event::{DatabaseId, DatabaseInfo, Event};
 #[derive(Clone)]
 pub struct MultiDbClient {
     pub(crate) inner: Arc<Inner>,
+    pub(crate) local: crate::command::Local,
 }
 
 impl fmt::Debug for MultiDbClient {
@@ -53,6 +54,7 @@ impl MultiDbClient {
     pub fn new(config: MultiDbConfig) -> Self {
         MultiDbClient {
             inner: Arc::new(Inner::new(config)),
+            local: crate::command::Local::default(),
         }
     }
 
@@ -202,13 +204,13 @@ impl MultiDbClient {
             self.inner.settle(&mut state, decision);
             let db = state.members.remove(&id);
             if state.engine.active().is_none() {
-                self.inner.active.store(None);
+                self.inner.set_active(None);
             }
             db
         };
         self.inner.monitor.remove_target(&id);
         if let Some(db) = db {
-            db.evict();
+            db.close();
         }
         self.inner.publish(Event::DatabaseRemoved { database: id });
         tracing::info!(database = %id, "database removed");

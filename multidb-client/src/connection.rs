@@ -1,18 +1,30 @@
 //! The connection to one member database, whatever made it.
 //!
-//! URL members get a `redis::aio::ConnectionManager` (created lazily, so a database that is
-//! down at start costs nothing until it recovers), configured so that *our* failover
-//! logic decides: one connection attempt per reconnect, bounded by the member's connection
-//! timeout, never redis-rs' own multi-second retry loop. Applications may bring their own
-//! connection instead.
+//! URL members get a managed connection: one multiplexed connection, made on first use (a
+//! database that is down at start costs nothing until it recovers) and made again on first
+//! use after it broke, each attempt bounded by the member's connection timeout — our
+//! failover logic decides what happens next, never a reconnect loop of redis-rs. We open
+//! the socket ourselves and own the task that drives it, so closing or removing a member
+//! closes its socket even while clones of its connection live on, and a socket the server
+//! closed is forgotten when it closes, not at the next command. Applications may bring
+//! their own connection instead.
 
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use arc_swap::ArcSwapOption;
+use futures_util::future::{BoxFuture, FutureExt as _, Shared};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline, RedisError,
+    RedisFuture, RedisResult, Value,
+};
 
 use crate::config::{DatabaseConfig, Source};
+use crate::error::MultiDbError;
 
 /// An application-made connection, cloneable behind a trait object.
 pub(crate) trait DynConnection: Send + Sync {
@@ -23,9 +35,9 @@ pub(crate) trait DynConnection: Send + Sync {
 pub(crate) trait DynConnectionLike: ConnectionLike + Send + Sync {}
 impl<T: ConnectionLike + Send + Sync> DynConnectionLike for T {}
 
-struct Shared<C>(C);
+struct AppConnection<C>(C);
 
-impl<C> DynConnection for Shared<C>
+impl<C> DynConnection for AppConnection<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
@@ -38,7 +50,7 @@ pub(crate) fn boxed<C>(connection: C) -> Arc<dyn DynConnection>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    Arc::new(Shared(connection))
+    Arc::new(AppConnection(connection))
 }
 
 /// A connection to one member database. Cheap to clone (clones share the underlying
@@ -50,7 +62,7 @@ pub struct MemberConnection {
 }
 
 enum Inner {
-    Manager(ConnectionManager),
+    Managed(ManagedHandle),
     Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
     #[cfg(feature = "cluster")]
     Cluster(crate::cluster::LazyCluster),
@@ -61,7 +73,7 @@ enum Inner {
 impl Clone for MemberConnection {
     fn clone(&self) -> Self {
         let inner = match &self.inner {
-            Inner::Manager(m) => Inner::Manager(m.clone()),
+            Inner::Managed(m) => Inner::Managed(m.clone()),
             Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Inner::Cluster(c.clone()),
@@ -75,7 +87,7 @@ impl Clone for MemberConnection {
 impl fmt::Debug for MemberConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.inner {
-            Inner::Manager(_) => "managed",
+            Inner::Managed(_) => "managed",
             Inner::Custom(..) => "custom",
             #[cfg(feature = "cluster")]
             Inner::Cluster(_) => "cluster",
@@ -90,22 +102,13 @@ impl fmt::Debug for MemberConnection {
 }
 
 impl MemberConnection {
-    /// Opens (lazily) the connection a database config describes. Needs a tokio runtime.
-    pub(crate) fn open(config: &DatabaseConfig) -> RedisResult<Self> {
+    /// The connection a database config describes; connects on first use.
+    pub(crate) fn open(config: &DatabaseConfig) -> Result<Self, MultiDbError> {
         match &config.source {
-            Source::Url(info) => {
-                let db = info.redis_settings().db();
-                let client = open_client(info, config)?;
-                let manager_config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(Some(config.connection_timeout))
-                    .set_response_timeout(config.response_timeout);
-                let manager = ConnectionManager::new_lazy_with_config(client, manager_config)?;
-                Ok(MemberConnection {
-                    inner: Inner::Manager(manager),
-                    db,
-                })
-            }
+            Source::Url(info) => Ok(MemberConnection {
+                inner: Inner::Managed(ManagedHandle::new(Managed::new(info, config)?)),
+                db: info.redis_settings().db(),
+            }),
             Source::Connection(shared) => {
                 let first = shared.clone_box();
                 let db = first.get_db();
@@ -135,36 +138,395 @@ impl MemberConnection {
             }),
         }
     }
+
+    /// How a URL member connects (its pinned and Pub/Sub connections use it too).
+    pub(crate) fn connector(&self) -> Option<&Connector> {
+        match &self.inner {
+            Inner::Managed(m) => Some(&m.shared.connector),
+            _ => None,
+        }
+    }
+
+    /// Closes the shared connection of a URL member: its socket closes now, commands in
+    /// flight on it fail, and it is not made again. Other kinds close when dropped.
+    pub(crate) fn close(&self) {
+        if let Inner::Managed(m) = &self.inner {
+            m.shared.close();
+        }
+    }
+
+    /// A URL member's connection, when it is made and current: commands may be sent on
+    /// it directly, followed by [`Self::observe`]. Does no I/O; `None` for other kinds.
+    pub(crate) fn current(&mut self) -> Option<(&mut MultiplexedConnection, u64)> {
+        match &mut self.inner {
+            Inner::Managed(m) => m.current(),
+            _ => None,
+        }
+    }
+
+    /// After a send on [`Self::current`]: a broken connection is retired, so the next use
+    /// makes a new one.
+    pub(crate) fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
+        if let Inner::Managed(m) = &self.inner {
+            m.observe(generation, result);
+        }
+    }
 }
 
-/// A redis client for a URL member, with its TLS certificates where it has any.
-pub(crate) fn open_client(
-    info: &redis::ConnectionInfo,
-    config: &DatabaseConfig,
-) -> RedisResult<redis::Client> {
+/// How a URL member's sockets are made: its address and, for `rediss://`, its TLS
+/// configuration (its certificates checked when the member is created).
+pub(crate) struct Connector {
+    addr: ConnectionAddr,
+    nodelay: bool,
     #[cfg(feature = "tls")]
-    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        // redis-rs compiles rustls without a crypto provider; one must be installed
-        // process-wide. An application that installed its own keeps it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = &config.tls;
-        let client_tls = match (&tls.client_cert, &tls.client_key) {
-            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                client_cert: cert.clone(),
-                client_key: key.clone(),
-            }),
+    tls: Option<crate::tls::TlsConfig>,
+}
+
+impl Connector {
+    fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Self, MultiDbError> {
+        #[cfg(feature = "tls")]
+        let tls = match info.addr() {
+            ConnectionAddr::TcpTls { insecure: true, .. } => {
+                return Err(MultiDbError::Config(crate::ConfigError::invalid(
+                    "url",
+                    "#insecure",
+                    "a rediss:// URL without #insecure (certificates are always verified)",
+                )));
+            }
+            ConnectionAddr::TcpTls { .. } => {
+                let settings = &config.tls;
+                let mut options = crate::tls::TlsOptions::new(crate::tls::MEMBER_FIELDS);
+                options.root_cert_pem.clone_from(&settings.root_cert);
+                if let (Some(cert), Some(key)) = (&settings.client_cert, &settings.client_key) {
+                    options.client_cert = Some((cert.clone(), key.clone()));
+                }
+                Some(crate::tls::TlsConfig::new(options)?)
+            }
             _ => None,
         };
-        return redis::Client::build_with_tls(
-            info.clone(),
-            redis::TlsCertificates {
-                client_tls,
-                root_cert: tls.root_cert.clone(),
-            },
-        );
+        #[cfg(not(feature = "tls"))]
+        let _ = config;
+        Ok(Connector {
+            addr: info.addr().clone(),
+            nodelay: info.tcp_settings().nodelay(),
+            #[cfg(feature = "tls")]
+            tls,
+        })
     }
-    let _ = config;
-    redis::Client::open(info.clone())
+
+    /// A multiplexed connection over a new socket, after the handshake `redis` describes
+    /// (AUTH, HELLO, SELECT, ...), and the future that drives it: the caller spawns it;
+    /// dropping it closes the socket. Callers bound the time it takes.
+    pub(crate) async fn connect(
+        &self,
+        redis: &redis::RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+    ) -> RedisResult<(MultiplexedConnection, BoxFuture<'static, ()>)> {
+        match &self.addr {
+            ConnectionAddr::Tcp(host, port) => {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                tcp.set_nodelay(self.nodelay)?;
+                handshake(redis, tcp, config).await
+            }
+            #[cfg(feature = "tls")]
+            ConnectionAddr::TcpTls { host, port, .. } => {
+                let tls_config = self
+                    .tls
+                    .as_ref()
+                    .ok_or_else(|| client_error("no TLS configuration".to_owned()))?
+                    .get()
+                    .map_err(|e| client_error(format!("TLS configuration: {e}")))?
+                    .clone();
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| client_error(format!("TLS server name `{host}`: {e}")))?;
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                tcp.set_nodelay(self.nodelay)?;
+                let tls = tokio_rustls::TlsConnector::from(tls_config)
+                    .connect(name, tcp)
+                    .await?;
+                handshake(redis, tls, config).await
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => {
+                let unix = tokio::net::UnixStream::connect(path).await?;
+                handshake(redis, unix, config).await
+            }
+            other => Err(client_error(format!("unsupported address {other}"))),
+        }
+    }
+
+    /// [`Self::connect`] bounded by `timeout`, its driver spawned; the driver's task is
+    /// aborted (closing the socket) when the handle is dropped. For connections with one
+    /// owner: pinned and Pub/Sub.
+    pub(crate) async fn connect_owned(
+        &self,
+        redis: &redis::RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+        timeout: Duration,
+    ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
+        let (con, driver) = bounded(timeout, self.connect(redis, config)).await?;
+        Ok((con, DriverGuard(tokio::spawn(driver).abort_handle())))
+    }
+}
+
+/// Aborts a connection's driver task, closing its socket, when dropped.
+#[derive(Debug)]
+pub(crate) struct DriverGuard(tokio::task::AbortHandle);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn handshake<S>(
+    redis: &redis::RedisConnectionInfo,
+    stream: S,
+    config: AsyncConnectionConfig,
+) -> RedisResult<(MultiplexedConnection, BoxFuture<'static, ()>)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (con, driver) = MultiplexedConnection::new_with_config(redis, stream, config).await?;
+    Ok((con, driver.boxed()))
+}
+
+/// `attempt` within `timeout`; past it, a timed-out I/O error.
+async fn bounded<T>(
+    timeout: Duration,
+    attempt: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connection not made within {timeout:?}"),
+        ))
+    })?
+}
+
+fn client_error(detail: String) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, "cannot connect", detail))
+}
+
+fn closed_error() -> RedisError {
+    MultiDbError::Closed.into_redis()
+}
+
+/// The shared connection of a URL member.
+struct Managed {
+    connector: Connector,
+    redis: redis::RedisConnectionInfo,
+    config: AsyncConnectionConfig,
+    connection_timeout: Duration,
+    /// The generation of the current connection; changes whenever it does (made, broken,
+    /// closed). A handle compares it with the one it holds: with nothing changed, that one
+    /// atomic load is all a command costs on top of a plain `MultiplexedConnection`.
+    generation: AtomicU64,
+    /// The current connection: read without a lock (a new handle picks it up at once),
+    /// changed only under `state`'s lock.
+    live: ArcSwapOption<Live>,
+    closed: AtomicBool,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The attempt in progress, shared by everyone waiting, and when it started.
+    connecting: Option<(tokio::time::Instant, ConnectAttempt)>,
+    next_generation: u64,
+}
+
+type ConnectAttempt = Shared<BoxFuture<'static, RedisResult<Arc<Live>>>>;
+
+struct Live {
+    con: MultiplexedConnection,
+    generation: u64,
+    /// Aborting the driver closes the socket; every clone of `con` then fails at once.
+    driver: tokio::task::AbortHandle,
+}
+
+impl Managed {
+    fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Arc<Self>, MultiDbError> {
+        Ok(Arc::new(Managed {
+            connector: Connector::new(info, config)?,
+            redis: info.redis_settings().clone(),
+            config: AsyncConnectionConfig::new().set_response_timeout(config.response_timeout),
+            connection_timeout: config.connection_timeout,
+            generation: AtomicU64::new(0),
+            live: ArcSwapOption::empty(),
+            closed: AtomicBool::new(false),
+            state: Mutex::new(State {
+                connecting: None,
+                next_generation: 1,
+            }),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change of the state is a few plain assignments: a panic leaves it whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current connection, made now (once, whoever asks) if there is none.
+    async fn connection(self: &Arc<Self>) -> RedisResult<Arc<Live>> {
+        let attempt = {
+            let mut state = self.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(closed_error());
+            }
+            if let Some(live) = self.live.load_full() {
+                return Ok(live);
+            }
+            // An attempt left unpolled past its timeout would fail at once on its stale
+            // deadline: start a fresh one.
+            match &state.connecting {
+                Some((at, attempt)) if at.elapsed() < self.connection_timeout => attempt.clone(),
+                _ => {
+                    let attempt = Self::connect(Arc::downgrade(self)).boxed().shared();
+                    state.connecting = Some((tokio::time::Instant::now(), attempt.clone()));
+                    attempt
+                }
+            }
+        };
+        attempt.await
+    }
+
+    /// One connection attempt; installs the connection it made.
+    async fn connect(this: Weak<Self>) -> RedisResult<Arc<Live>> {
+        let made = {
+            let managed = this.upgrade().ok_or_else(closed_error)?;
+            let connect = managed
+                .connector
+                .connect(&managed.redis, managed.config.clone());
+            bounded(managed.connection_timeout, connect).await
+        };
+        let managed = this.upgrade().ok_or_else(closed_error)?;
+        let mut state = managed.lock();
+        state.connecting = None;
+        let (con, driver) = made?;
+        if managed.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let generation = state.next_generation;
+        state.next_generation += 1;
+        let owner = Arc::downgrade(&managed);
+        let driver = tokio::spawn(async move {
+            driver.await;
+            // The server closed the socket or it broke: forget it now.
+            if let Some(managed) = owner.upgrade() {
+                managed.retire(generation);
+            }
+        })
+        .abort_handle();
+        let live = Arc::new(Live {
+            con,
+            generation,
+            driver,
+        });
+        managed.live.store(Some(live.clone()));
+        managed.generation.store(generation, Ordering::Release);
+        Ok(live)
+    }
+
+    /// Forgets connection `generation` if it is still the current one, closing its socket;
+    /// the next use makes a new one.
+    fn retire(&self, generation: u64) {
+        let mut state = self.lock();
+        if self
+            .live
+            .load()
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+        {
+            self.forget(&mut state);
+        }
+    }
+
+    /// After a command on connection `generation`: retires it if it broke.
+    fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
+        if let Err(e) = result
+            && (e.is_unrecoverable_error() || e.is_connection_dropped())
+        {
+            self.retire(generation);
+        }
+    }
+
+    fn forget(&self, state: &mut State) {
+        if let Some(live) = self.live.swap(None) {
+            live.driver.abort();
+        }
+        // No connection now: a generation no handle holds.
+        let none = state.next_generation;
+        state.next_generation += 1;
+        self.generation.store(none, Ordering::Release);
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let mut state = self.lock();
+        state.connecting = None;
+        self.forget(&mut state);
+    }
+}
+
+impl Drop for Managed {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A handle on a managed connection with its own clone of the current connection, used
+/// for as long as the generation stays the same.
+#[derive(Clone)]
+struct ManagedHandle {
+    shared: Arc<Managed>,
+    current: Option<(u64, MultiplexedConnection)>,
+}
+
+impl ManagedHandle {
+    fn new(shared: Arc<Managed>) -> Self {
+        ManagedHandle {
+            shared,
+            current: None,
+        }
+    }
+
+    fn current(&mut self) -> Option<(&mut MultiplexedConnection, u64)> {
+        let now = self.shared.generation.load(Ordering::Acquire);
+        if !matches!(&self.current, Some((generation, _)) if *generation == now) {
+            // A new handle, or the connection was made again: take the current one.
+            let live = self.shared.live.load();
+            let live = live.as_ref().filter(|l| l.generation == now)?;
+            self.current = Some((now, live.con.clone()));
+        }
+        self.current
+            .as_mut()
+            .map(|(generation, con)| (con, *generation))
+    }
+
+    fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
+        self.shared.observe(generation, result);
+    }
+
+    /// Sends with the current connection, made now if there is none.
+    async fn send<'a, T, F, Fut>(&'a mut self, send: F) -> RedisResult<T>
+    where
+        F: FnOnce(&'a mut MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>> + 'a,
+    {
+        if self.current().is_none() {
+            let live = self.shared.connection().await?;
+            self.current = Some((live.generation, live.con.clone()));
+        }
+        let ManagedHandle { shared, current } = self;
+        // Set just above when it was not.
+        let Some((generation, con)) = current.as_mut() else {
+            return Err(closed_error());
+        };
+        let generation = *generation;
+        let result = send(con).await;
+        shared.observe(generation, &result);
+        result
+    }
 }
 
 impl MemberConnection {
@@ -184,7 +546,7 @@ impl MemberConnection {
 impl ConnectionLike for MemberConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.inner {
-            Inner::Manager(m) => m.req_packed_command(cmd),
+            Inner::Managed(m) => Box::pin(m.send(|c| c.send_packed_command(cmd))),
             Inner::Custom(_, c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => {
@@ -208,7 +570,9 @@ impl ConnectionLike for MemberConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.inner {
-            Inner::Manager(m) => m.req_packed_commands(pipeline, offset, count),
+            Inner::Managed(m) => {
+                Box::pin(m.send(move |c| c.send_packed_commands(pipeline, offset, count)))
+            }
             Inner::Custom(_, c) => c.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Box::pin(async move {

@@ -7,7 +7,7 @@
 //! lock, so events come out in the order the decisions were made.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -38,7 +38,11 @@ pub(crate) struct State {
 pub(crate) struct Inner {
     pub(crate) config: MultiDbConfig,
     origin: tokio::time::Instant,
+    /// The database commands go to. Changed only through [`Inner::set_active`].
     pub(crate) active: ArcSwapOption<Database>,
+    /// Changes whenever `active` does: a client clone checks it (one atomic load) to know
+    /// its cached database is still the active one.
+    pub(crate) active_epoch: AtomicU64,
     state: Mutex<State>,
     pub(crate) monitor: HealthMonitor<DatabaseId, Database>,
     events: broadcast::Sender<Event>,
@@ -63,6 +67,7 @@ impl Inner {
         Inner {
             origin: tokio::time::Instant::now(),
             active: ArcSwapOption::empty(),
+            active_epoch: AtomicU64::new(0),
             state: Mutex::new(State {
                 engine,
                 members: BTreeMap::new(),
@@ -318,13 +323,20 @@ impl Inner {
 
     // ---- decisions ------------------------------------------------------------------
 
+    /// Makes `db` the active database; returns the one it replaces.
+    pub(crate) fn set_active(&self, db: Option<Arc<Database>>) -> Option<Arc<Database>> {
+        let old = self.active.swap(db);
+        self.active_epoch.fetch_add(1, Ordering::AcqRel);
+        old
+    }
+
     /// Applies a decision of the engine: swap the active database, fail the old one's
     /// in-flight commands fast, publish the event, wake waiting retries.
     pub(crate) fn apply(&self, state: &mut State, decision: &Decision<DatabaseId>) {
         let Some(to) = state.members.get(&decision.to).cloned() else {
             return;
         };
-        let old = self.active.swap(Some(to));
+        let old = self.set_active(Some(to));
         if let Some(old) = old.filter(|o| o.id != decision.to) {
             old.evict();
         }
@@ -507,9 +519,9 @@ impl Inner {
             self.monitor.remove_target(&db.id);
         }
         self.monitor.shutdown().await;
-        self.active.store(None);
+        self.set_active(None);
         for db in members {
-            db.evict();
+            db.close();
         }
         self.switched.notify_waiters();
     }

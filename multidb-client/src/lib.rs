@@ -98,6 +98,8 @@ mod retry;
 mod sentinel;
 #[cfg(feature = "serde")]
 mod serde_config;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use checks::{EchoCheck, PingCheck};
 pub use client::MultiDbClient;

@@ -131,6 +131,13 @@ impl Database {
         self.evicted.notify_waiters();
     }
 
+    /// Evicts its commands in flight and closes its connection: for a member removed or a
+    /// client closed.
+    pub(crate) fn close(&self) {
+        self.evict();
+        self.connection.close();
+    }
+
     pub(crate) fn info(&self, active: bool) -> DatabaseInfo {
         DatabaseInfo {
             id: self.id,

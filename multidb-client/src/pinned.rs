@@ -27,7 +27,7 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Redis
 
 use crate::client::MultiDbClient;
 use crate::config::Source;
-use crate::connection::{MemberConnection, open_client};
+use crate::connection::{DriverGuard, MemberConnection};
 use crate::control::Inner;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
@@ -58,7 +58,11 @@ impl MultiDbClient {
             });
         };
         let con = if let Source::Url(info) = &db.config.source {
-            Pinned::Dedicated(connect(&self.inner, &db, info).await?)
+            let (con, driver) = connect(&self.inner, &db, info).await?;
+            Pinned::Dedicated {
+                con,
+                _driver: driver,
+            }
         } else {
             // Application connections, clusters, Sentinel: reuse the member's own handle.
             Pinned::Shared(db.connection.clone())
@@ -79,7 +83,7 @@ async fn connect(
     inner: &Inner,
     db: &Database,
     info: &redis::ConnectionInfo,
-) -> Result<MultiplexedConnection, MultiDbError> {
+) -> Result<(MultiplexedConnection, DriverGuard), MultiDbError> {
     let lost = |reason: String| MultiDbError::PinnedDatabaseLost {
         id: db.id,
         endpoint: db.endpoint.clone(),
@@ -88,18 +92,18 @@ async fn connect(
     let Ok(permit) = db.circuit.try_acquire() else {
         return Err(lost("its circuit is open".to_owned()));
     };
-    // The member's own client settings: TLS certificates included.
-    let client = open_client(info, &db.config).map_err(|e| lost(e.to_string()))?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(db.config.connection_timeout))
-        .set_response_timeout(None);
-    match client
-        .get_multiplexed_async_connection_with_config(&config)
+    // The member's own connection settings: TLS certificates included.
+    let Some(connector) = db.connection.connector() else {
+        return Err(lost("it has no URL to connect to".to_owned()));
+    };
+    let config = AsyncConnectionConfig::new().set_response_timeout(None);
+    match connector
+        .connect_owned(info.redis_settings(), config, db.config.connection_timeout)
         .await
     {
-        Ok(con) => {
+        Ok(made) => {
             permit.success();
-            Ok(con)
+            Ok(made)
         }
         Err(e) => {
             if replay::error_failure(&e).is_some() {
@@ -117,7 +121,11 @@ async fn connect(
 
 /// What a pinned connection talks through.
 enum Pinned {
-    Dedicated(MultiplexedConnection),
+    /// Its own socket, closed when the guard drops.
+    Dedicated {
+        con: MultiplexedConnection,
+        _driver: DriverGuard,
+    },
     Shared(MemberConnection),
 }
 
@@ -260,7 +268,7 @@ impl PinnedConnection {
 impl ConnectionLike for Pinned {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Pinned::Dedicated(c) => c.req_packed_command(cmd),
+            Pinned::Dedicated { con: c, .. } => c.req_packed_command(cmd),
             Pinned::Shared(c) => c.req_packed_command(cmd),
         }
     }
@@ -272,14 +280,14 @@ impl ConnectionLike for Pinned {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Pinned::Dedicated(c) => c.req_packed_commands(pipeline, offset, count),
+            Pinned::Dedicated { con: c, .. } => c.req_packed_commands(pipeline, offset, count),
             Pinned::Shared(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Pinned::Dedicated(c) => c.get_db(),
+            Pinned::Dedicated { con: c, .. } => c.get_db(),
             Pinned::Shared(c) => c.get_db(),
         }
     }

@@ -2,12 +2,13 @@
 //!
 //! The budget (as in Finagle and gRPC) caps retries at a fraction of recent requests plus a
 //! small floor per second, so that when a whole fleet struggles, clients do not multiply
-//! the load by their retry count. Recent requests are read from the circuit breaker's
-//! window, which counts them anyway: the budget costs nothing on the command hot path.
+//! the load by their retry count. The budget counts requests itself (the breakers' windows
+//! are cleared when they close, which would leave no budget right after a recovery), in a
+//! counter striped per thread, so the hot path pays one uncontended atomic add.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -32,6 +33,37 @@ pub(crate) fn backoff(settings: &RetrySettings) -> impl Iterator<Item = Duration
 /// once, even right after start-up when there is no traffic history yet.
 pub(crate) const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 
+/// Stripes of [`StripedCounter`].
+const STRIPES: usize = 4;
+
+/// A counter spread over cache lines, one per thread (round robin): adds from different
+/// threads do not bounce one cache line between cores.
+#[derive(Debug, Default)]
+struct StripedCounter([Stripe; STRIPES]);
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl StripedCounter {
+    fn add_one(&self) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        STRIPE.with(|&i| self.0[i].0.fetch_add(1, Ordering::Relaxed));
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The count, and zero from now on.
+    fn take(&self) -> u64 {
+        self.0.iter().map(|s| s.0.swap(0, Ordering::Relaxed)).sum()
+    }
+}
+
 /// Retries allowed over a sliding window.
 #[derive(Debug)]
 pub(crate) struct RetryBudget {
@@ -39,7 +71,7 @@ pub(crate) struct RetryBudget {
     min_per_second: u32,
     window: Duration,
     /// Requests since the current epoch began: the only thing the hot path touches.
-    requests: AtomicU64,
+    requests: StripedCounter,
     state: Mutex<BudgetState>,
 }
 
@@ -57,7 +89,7 @@ impl RetryBudget {
             ratio: settings.budget_ratio,
             min_per_second: settings.budget_min_per_second,
             window,
-            requests: AtomicU64::new(0),
+            requests: StripedCounter::default(),
             state: Mutex::new(BudgetState {
                 epoch_start: Instant::now(),
                 previous: 0,
@@ -66,9 +98,9 @@ impl RetryBudget {
         }
     }
 
-    /// Counts one request (one relaxed atomic add).
+    /// Counts one request.
     pub(crate) fn record_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.add_one();
     }
 
     /// Takes one retry from the budget if there is one left.
@@ -82,7 +114,7 @@ impl RetryBudget {
         if elapsed >= self.window {
             // Close the epoch. One that ran long (no failure for a while) holds requests from
             // long ago: keep only its average share of one window.
-            let n = self.requests.swap(0, Ordering::Relaxed);
+            let n = self.requests.take();
             state.previous = if elapsed >= self.window * 2 {
                 (n as f64 * self.window.as_secs_f64() / elapsed.as_secs_f64()) as u64
             } else {
@@ -90,7 +122,7 @@ impl RetryBudget {
             };
             state.epoch_start = now;
         }
-        let recent = state.previous + self.requests.load(Ordering::Relaxed);
+        let recent = state.previous + self.requests.sum();
         let allowed =
             self.ratio * recent as f64 + f64::from(self.min_per_second) * self.window.as_secs_f64();
         while state

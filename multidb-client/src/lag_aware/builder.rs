@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::tls::{TlsConfig, TlsOptions};
 use super::{
     Credentials, DEFAULT_LAG_TOLERANCE, DEFAULT_REST_API_PORT, DEFAULT_TIMEOUT, LagAwareCheck,
     Shared, http,
 };
 use crate::error::ConfigError;
+use crate::tls::{LAG_AWARE_FIELDS, TlsConfig, TlsOptions};
 
 /// Builds a [`LagAwareCheck`].
 #[must_use]
@@ -29,7 +29,7 @@ impl LagAwareCheckBuilder {
             lag_tolerance: Some(DEFAULT_LAG_TOLERANCE),
             timeout: DEFAULT_TIMEOUT,
             credentials: None,
-            tls: TlsOptions::default(),
+            tls: TlsOptions::new(LAG_AWARE_FIELDS),
         }
     }
 }

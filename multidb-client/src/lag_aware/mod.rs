@@ -45,7 +45,6 @@
 mod bdb;
 mod builder;
 mod http;
-mod tls;
 
 pub use builder::LagAwareCheckBuilder;
 
@@ -61,7 +60,7 @@ use crate::{HealthCheck, Unhealthy};
 use tokio_rustls::rustls::ClientConfig;
 
 use self::http::BaseUrl;
-use self::tls::TlsConfig;
+use crate::tls::{LAG_AWARE_FIELDS, TlsConfig};
 
 /// Defaults of the check.
 pub(crate) const DEFAULT_REST_API_PORT: u16 = 9443;
@@ -223,7 +222,7 @@ impl Default for LagAwareCheck {
                 lag_tolerance: Some(DEFAULT_LAG_TOLERANCE),
                 timeout: DEFAULT_TIMEOUT,
                 credentials: None,
-                tls: TlsConfig::lazy(),
+                tls: TlsConfig::lazy(LAG_AWARE_FIELDS),
                 uids: Mutex::new(HashMap::new()),
             }),
         }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
 use crate::config::Source;
-use crate::connection::open_client;
+use crate::connection::DriverGuard;
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::DatabaseId;
 use crate::member::Database;
@@ -22,6 +22,7 @@ use crate::member::Database;
 pub(crate) struct Link {
     pub(crate) database: DatabaseId,
     con: MultiplexedConnection,
+    _driver: DriverGuard,
     pub(crate) pushes: mpsc::UnboundedReceiver<PushInfo>,
 }
 
@@ -33,19 +34,25 @@ impl Link {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        // The member's own TLS certificates, where it has any.
-        let client = open_client(&info.clone().set_redis_settings(settings), &db.config)?;
+        // The member's own connection settings: TLS certificates included.
+        let connector = db.connection.connector().ok_or_else(|| {
+            MultiDbError::Config(ConfigError::InvalidValue {
+                field: "pubsub",
+                value: format!("{} ({})", db.id, db.endpoint),
+                expected: "a database given by URL",
+            })
+        })?;
         let (tx, pushes) = mpsc::unbounded_channel();
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(db.config.connection_timeout))
             .set_response_timeout(db.config.response_timeout)
             .set_push_sender(tx);
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
+        let (con, driver) = connector
+            .connect_owned(&settings, config, db.config.connection_timeout)
             .await?;
         Ok(Link {
             database: db.id,
             con,
+            _driver: driver,
             pushes,
         })
     }

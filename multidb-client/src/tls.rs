@@ -1,6 +1,7 @@
-//! The rustls client configuration of the REST calls: certificates always verified, against
-//! a custom CA when one is given, else the system's roots (loaded on first use, so a check
-//! that only ever speaks plain HTTP never reads them).
+//! rustls client configurations, for `rediss://` members and for the lag-aware check's REST
+//! calls: certificates always verified, against a custom CA when one is given, else the
+//! system's roots (loaded on first use, so a client that never opens a TLS connection never
+//! reads them).
 
 use std::sync::{Arc, OnceLock};
 
@@ -10,11 +11,35 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use crate::error::ConfigError;
 
-/// Certificates given to the builder.
-#[derive(Clone, Default)]
+/// Certificates given to a builder, and the config fields they came from (named in errors).
+#[derive(Clone)]
 pub(crate) struct TlsOptions {
     pub(crate) root_cert_pem: Option<Vec<u8>>,
     pub(crate) client_cert: Option<(Vec<u8>, Vec<u8>)>,
+    pub(crate) fields: Fields,
+}
+
+/// Config field names: `[root cert, client cert, client key, the setup as a whole]`.
+pub(crate) type Fields = [&'static str; 4];
+
+#[cfg(feature = "lag-aware")]
+pub(crate) const LAG_AWARE_FIELDS: Fields = [
+    "lag_aware.root_cert",
+    "lag_aware.client_cert",
+    "lag_aware.client_key",
+    "lag_aware.tls",
+];
+pub(crate) const MEMBER_FIELDS: Fields =
+    ["tls_root_cert", "tls_client_cert", "tls_client_key", "tls"];
+
+impl TlsOptions {
+    pub(crate) fn new(fields: Fields) -> Self {
+        TlsOptions {
+            root_cert_pem: None,
+            client_cert: None,
+            fields,
+        }
+    }
 }
 
 /// A configuration built once and shared by every probe.
@@ -35,9 +60,10 @@ impl TlsConfig {
     }
 
     /// System roots, loaded on first use.
-    pub(crate) fn lazy() -> Self {
+    #[cfg(feature = "lag-aware")]
+    pub(crate) fn lazy(fields: Fields) -> Self {
         TlsConfig {
-            options: TlsOptions::default(),
+            options: TlsOptions::new(fields),
             config: OnceLock::new(),
         }
     }
@@ -54,30 +80,33 @@ impl TlsConfig {
             .map_err(Clone::clone)
     }
 
+    #[cfg(feature = "lag-aware")]
     pub(crate) fn has_custom_ca(&self) -> bool {
         self.options.root_cert_pem.is_some()
     }
 
+    #[cfg(feature = "lag-aware")]
     pub(crate) fn has_client_cert(&self) -> bool {
         self.options.client_cert.is_some()
     }
 }
 
 fn build(options: &TlsOptions) -> Result<ClientConfig, ConfigError> {
+    let [root_field, cert_field, key_field, tls_field] = options.fields;
     let mut roots = RootCertStore::empty();
     if let Some(pem) = &options.root_cert_pem {
-        let certs = certificates(pem, "lag_aware.root_cert")?;
+        let certs = certificates(pem, root_field)?;
         for cert in certs {
-            roots.add(cert).map_err(|e| {
-                ConfigError::invalid("lag_aware.root_cert", e.to_string(), "a CA certificate")
-            })?;
+            roots
+                .add(cert)
+                .map_err(|e| ConfigError::invalid(root_field, e.to_string(), "a CA certificate"))?;
         }
     } else {
         let native = rustls_native_certs::load_native_certs();
         let (added, _ignored) = roots.add_parsable_certificates(native.certs);
         if added == 0 {
             return Err(ConfigError::invalid(
-                "lag_aware.root_cert",
+                root_field,
                 "none given and no system roots found",
                 "a CA certificate (PEM) or system roots",
             ));
@@ -86,20 +115,15 @@ fn build(options: &TlsOptions) -> Result<ClientConfig, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::invalid("lag_aware.tls", e.to_string(), "a TLS setup"))?
+        .map_err(|e| ConfigError::invalid(tls_field, e.to_string(), "a TLS setup"))?
         .with_root_certificates(roots);
     match &options.client_cert {
         Some((cert_pem, key_pem)) => {
-            let certs = certificates(cert_pem, "lag_aware.client_cert")?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
-                ConfigError::invalid("lag_aware.client_key", "<redacted>", "a PEM private key")
-            })?;
+            let certs = certificates(cert_pem, cert_field)?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem)
+                .map_err(|_| ConfigError::invalid(key_field, "<redacted>", "a PEM private key"))?;
             builder.with_client_auth_cert(certs, key).map_err(|e| {
-                ConfigError::invalid(
-                    "lag_aware.client_cert",
-                    e.to_string(),
-                    "a certificate matching the key",
-                )
+                ConfigError::invalid(cert_field, e.to_string(), "a certificate matching the key")
             })
         }
         None => Ok(builder.with_no_client_auth()),

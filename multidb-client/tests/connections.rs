@@ -1,0 +1,110 @@
+//! The member connections a URL member gets: one socket shared by every clone of the
+//! client, made again once (not once per task) after the server dropped it, and closed by
+//! `close()` and `remove_database()` even while clones still hold it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use multidb_client::{MultiDbClient, MultiDbError};
+use multidb_testkit::FakeRedis;
+use redis::AsyncCommands;
+
+/// Waits (yielding, bounded by [`common::GUARD`], never sleeping) until `server` has no
+/// client connection open, and returns how many it has.
+async fn connections_closed(server: &FakeRedis) -> usize {
+    let wait = async {
+        while server.connection_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    let _ = tokio::time::timeout(common::GUARD, wait).await;
+    server.connection_count()
+}
+
+/// `n` clones of `client`, each having sent a SET and a GET at the same time.
+async fn busy_clones(client: &MultiDbClient, n: usize) -> Vec<MultiDbClient> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut clone = client.clone();
+            tokio::spawn(async move {
+                let key = format!("k{i}");
+                let () = clone.set(&key, i).await.unwrap();
+                let v: usize = clone.get(&key).await.unwrap();
+                assert_eq!(v, i);
+                clone
+            })
+        })
+        .collect();
+    let mut clones = Vec::new();
+    for task in tasks {
+        clones.push(task.await.unwrap());
+    }
+    clones
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_share_one_socket_and_close_closes_it_while_clones_live() {
+    let a = FakeRedis::start().await.unwrap();
+    let b = FakeRedis::start().await.unwrap();
+    let before = common::alive_tasks();
+    let client = MultiDbClient::from_urls([a.url(), b.url()], [1.0, 0.5]).unwrap();
+    client.initialize().await.unwrap();
+    let mut clones = busy_clones(&client, 32).await;
+    // Health checks and 32 concurrent clones: one connection to each member.
+    assert_eq!(a.accepted_count(), 1, "one socket to the active member");
+    assert_eq!(b.accepted_count(), 1, "one socket to the standby member");
+
+    client.close().await;
+    assert_eq!(connections_closed(&a).await, 0, "close() closed the socket");
+    assert_eq!(connections_closed(&b).await, 0);
+    let err = clones[0].get::<_, Option<String>>("k0").await.unwrap_err();
+    assert!(
+        matches!(MultiDbError::from_redis(&err), Some(MultiDbError::Closed)),
+        "{err}"
+    );
+    assert_eq!(
+        common::tasks_back_to(before).await,
+        before,
+        "no task left while clones live"
+    );
+    drop(clones);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_made_again_once_for_every_clone_without_an_error() {
+    let a = FakeRedis::start().await.unwrap();
+    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
+    client.initialize().await.unwrap();
+    drop(busy_clones(&client, 16).await);
+    assert_eq!(a.accepted_count(), 1);
+
+    a.drop_connections();
+    assert_eq!(connections_closed(&a).await, 0);
+    // Every clone sends again at once: one new socket, no error (busy_clones unwraps).
+    let clones = busy_clones(&client, 16).await;
+    assert_eq!(a.accepted_count(), 2, "one reconnect, not one per task");
+    drop(clones);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_active_database_closes_its_socket_while_clones_hold_it() {
+    let a = FakeRedis::start().await.unwrap();
+    let b = FakeRedis::start().await.unwrap();
+    let client = MultiDbClient::from_urls([a.url(), b.url()], [1.0, 0.5]).unwrap();
+    client.initialize().await.unwrap();
+    let mut clones = busy_clones(&client, 8).await;
+    let active = client.active_database().unwrap();
+
+    client.remove_database(active).await.unwrap();
+    assert_eq!(
+        connections_closed(&a).await,
+        0,
+        "removed member's socket closed"
+    );
+    // The clones follow the switch on their next command.
+    let () = clones[0].set("after", 1).await.unwrap();
+    assert_eq!(b.keyspace_len(), 1, "`after` went to the new active member");
+    assert_eq!(b.accepted_count(), 1);
+    client.close().await;
+}
