@@ -141,9 +141,10 @@ impl MemberConnection {
 
     /// How a URL member connects (its pinned and Pub/Sub connections use it too).
     pub(crate) fn connector(&self) -> Option<&Connector> {
-        match &self.inner {
-            Inner::Managed(m) => Some(&m.shared.connector),
-            _ => None,
+        if let Inner::Managed(m) = &self.inner {
+            Some(&m.shared.connector)
+        } else {
+            None
         }
     }
 
@@ -158,9 +159,10 @@ impl MemberConnection {
     /// A URL member's connection, when it is made and current: commands may be sent on
     /// it directly, followed by [`Self::observe`]. Does no I/O; `None` for other kinds.
     pub(crate) fn current(&mut self) -> Option<(&mut MultiplexedConnection, u64)> {
-        match &mut self.inner {
-            Inner::Managed(m) => m.current(),
-            _ => None,
+        if let Inner::Managed(m) = &mut self.inner {
+            m.current()
+        } else {
+            None
         }
     }
 
@@ -183,6 +185,8 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
+    // Without TLS nothing can fail here.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps))]
     fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Self, MultiDbError> {
         #[cfg(feature = "tls")]
         let tls = match info.addr() {

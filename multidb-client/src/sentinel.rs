@@ -30,8 +30,14 @@ impl LazySentinel {
         connection_timeout: Duration,
         response_timeout: Option<Duration>,
     ) -> RedisResult<Self> {
-        let client =
-            SentinelClient::build(sentinels.to_vec(), master, None, SentinelServerType::Master)?;
+        // redis takes a `String` without its TLS feature and `impl AsRef<str>` with it.
+        #[allow(clippy::unnecessary_to_owned)]
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            master.to_owned(),
+            None,
+            SentinelServerType::Master,
+        )?;
         let mut config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(connection_timeout));
         config = config.set_response_timeout(response_timeout);
