@@ -22,6 +22,7 @@ use redis::{
     AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline, RedisError,
     RedisFuture, RedisResult, Value,
 };
+use tokio::task::AbortHandle;
 
 use crate::config::{DatabaseConfig, Source};
 use crate::error::MultiDbError;
@@ -219,18 +220,20 @@ impl Connector {
     }
 
     /// A multiplexed connection over a new socket, after the handshake `redis` describes
-    /// (AUTH, HELLO, SELECT, ...), and the future that drives it: the caller spawns it;
-    /// dropping it closes the socket. Callers bound the time it takes.
+    /// (AUTH, HELLO, SELECT, ...), and the task that drives it: aborting that task closes
+    /// the socket; `on_end` runs when it ends by itself (the socket closed or broke).
+    /// Callers bound the time it takes.
     pub(crate) async fn connect(
         &self,
         redis: &redis::RedisConnectionInfo,
         config: AsyncConnectionConfig,
-    ) -> RedisResult<(MultiplexedConnection, BoxFuture<'static, ()>)> {
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
         match &self.addr {
             ConnectionAddr::Tcp(host, port) => {
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 tcp.set_nodelay(self.nodelay)?;
-                handshake(redis, tcp, config).await
+                handshake(redis, tcp, config, on_end).await
             }
             #[cfg(feature = "tls")]
             ConnectionAddr::TcpTls { host, port, .. } => {
@@ -248,12 +251,12 @@ impl Connector {
                 let tls = tokio_rustls::TlsConnector::from(tls_config)
                     .connect(name, tcp)
                     .await?;
-                handshake(redis, tls, config).await
+                handshake(redis, tls, config, on_end).await
             }
             #[cfg(unix)]
             ConnectionAddr::Unix(path) => {
                 let unix = tokio::net::UnixStream::connect(path).await?;
-                handshake(redis, unix, config).await
+                handshake(redis, unix, config, on_end).await
             }
             other => Err(client_error(format!("unsupported address {other}"))),
         }
@@ -268,14 +271,14 @@ impl Connector {
         config: AsyncConnectionConfig,
         timeout: Duration,
     ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
-        let (con, driver) = bounded(timeout, self.connect(redis, config)).await?;
-        Ok((con, DriverGuard(tokio::spawn(driver).abort_handle())))
+        let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
+        Ok((con, DriverGuard(driver)))
     }
 }
 
 /// Aborts a connection's driver task, closing its socket, when dropped.
 #[derive(Debug)]
-pub(crate) struct DriverGuard(tokio::task::AbortHandle);
+pub(crate) struct DriverGuard(AbortHandle);
 
 impl Drop for DriverGuard {
     fn drop(&mut self) {
@@ -287,12 +290,17 @@ async fn handshake<S>(
     redis: &redis::RedisConnectionInfo,
     stream: S,
     config: AsyncConnectionConfig,
-) -> RedisResult<(MultiplexedConnection, BoxFuture<'static, ()>)>
+    on_end: impl FnOnce() + Send + 'static,
+) -> RedisResult<(MultiplexedConnection, AbortHandle)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (con, driver) = MultiplexedConnection::new_with_config(redis, stream, config).await?;
-    Ok((con, driver.boxed()))
+    let driver = tokio::spawn(async move {
+        driver.await;
+        on_end();
+    });
+    Ok((con, driver.abort_handle()))
 }
 
 /// `attempt` within `timeout`; past it, a timed-out I/O error.
@@ -345,7 +353,7 @@ struct Live {
     con: MultiplexedConnection,
     generation: u64,
     /// Aborting the driver closes the socket; every clone of `con` then fails at once.
-    driver: tokio::task::AbortHandle,
+    driver: AbortHandle,
 }
 
 impl Managed {
@@ -396,31 +404,36 @@ impl Managed {
 
     /// One connection attempt; installs the connection it made.
     async fn connect(this: Weak<Self>) -> RedisResult<Arc<Live>> {
-        let made = {
+        let (made, generation) = {
             let managed = this.upgrade().ok_or_else(closed_error)?;
+            let generation = {
+                let mut state = managed.lock();
+                state.next_generation += 1;
+                state.next_generation - 1
+            };
+            let owner = this.clone();
+            // The server closed the socket or it broke: forget it now.
+            let on_end = move || {
+                if let Some(managed) = owner.upgrade() {
+                    managed.retire(generation);
+                }
+            };
             let connect = managed
                 .connector
-                .connect(&managed.redis, managed.config.clone());
-            bounded(managed.connection_timeout, connect).await
+                .connect(&managed.redis, managed.config.clone(), on_end);
+            (
+                bounded(managed.connection_timeout, connect).await,
+                generation,
+            )
         };
         let managed = this.upgrade().ok_or_else(closed_error)?;
         let mut state = managed.lock();
         state.connecting = None;
         let (con, driver) = made?;
         if managed.closed.load(Ordering::Acquire) {
+            driver.abort();
             return Err(closed_error());
         }
-        let generation = state.next_generation;
-        state.next_generation += 1;
-        let owner = Arc::downgrade(&managed);
-        let driver = tokio::spawn(async move {
-            driver.await;
-            // The server closed the socket or it broke: forget it now.
-            if let Some(managed) = owner.upgrade() {
-                managed.retire(generation);
-            }
-        })
-        .abort_handle();
         let live = Arc::new(Live {
             con,
             generation,

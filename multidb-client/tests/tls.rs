@@ -2,7 +2,7 @@
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
-use multidb_client::{DatabaseConfig, MultiDbClient, MultiDbConfig, MultiDbError};
+use multidb_client::{ConfigError, DatabaseConfig, MultiDbClient, MultiDbConfig, MultiDbError};
 use multidb_testkit::{RedisServer, TlsMaterial};
 use redis::AsyncCommands;
 
@@ -35,6 +35,39 @@ async fn tls_member_works_with_its_ca_and_is_refused_without_it() {
     let err = untrusted.initialize().await.unwrap_err();
     assert!(
         matches!(err, MultiDbError::InitialHealthCheckFailed { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_certificates_and_insecure_urls_are_config_errors_naming_the_field() {
+    let bad_ca = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url("rediss://127.0.0.1:1")
+                .unwrap()
+                .tls_root_cert(b"not a certificate".to_vec()),
+        )
+        .build()
+        .unwrap();
+    let err = MultiDbClient::new(bad_ca).initialize().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            MultiDbError::Config(ConfigError::InvalidValue {
+                field: "tls_root_cert",
+                ..
+            })
+        ),
+        "{err}"
+    );
+
+    let insecure = MultiDbClient::from_urls(["rediss://127.0.0.1:1/#insecure"], [1.0]).unwrap();
+    let err = insecure.initialize().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            MultiDbError::Config(ConfigError::InvalidValue { field: "url", .. })
+        ),
         "{err}"
     );
 }
