@@ -37,7 +37,7 @@ impl Clock for TokioClock {
 /// The longest period given to governor: a century, far below its u64 nanosecond limit.
 const MAX_PERIOD: Duration = Duration::from_secs(100 * 365 * 86_400);
 
-/// Lets one on-demand check start per `min_probe_interval` (a burst of one).
+/// Lets one requested check start per `min_probe_interval` (a burst of one).
 #[derive(Debug)]
 pub(crate) struct ProbeLimiter {
     limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,

@@ -250,25 +250,21 @@ where
     /// Checks the target now with its on-demand configuration and returns the result
     /// (which is also published). If a check of the target is already requested or
     /// running, waits for that one instead; if one finished less than
-    /// `min_probe_interval` ago, returns its result at once; if the rate limit forbids a
-    /// new check, waits until it allows one.
+    /// `min_probe_interval` ago, returns its result at once. It does not count against
+    /// the rate limit of [`request_check`](Self::request_check), so a failure right after
+    /// it is probed at once.
     ///
     /// # Errors
     ///
     /// [`MonitorError::UnknownTarget`] if `key` is not registered or is removed while
     /// waiting, [`MonitorError::ShutDown`] if the monitor is or gets shut down.
     pub async fn check_now(&self, key: &K) -> Result<HealthStatus, MonitorError> {
-        loop {
-            // The target's state must not be held across the await: the worker's pending
-            // request lives in it, and dropping it is what wakes us if the target goes.
-            let demand = self.target(key)?.demand(true);
-            match demand {
-                Demand::Recent(status) => return Ok(status),
-                Demand::Joined(pending) | Demand::Started(pending) => {
-                    return self.outcome(key, pending).await;
-                }
-                Demand::Limited(wait) => tokio::time::sleep(wait).await,
-            }
+        // The target's state must not be held across the await: the worker's pending
+        // request lives in it, and dropping it is what wakes us if the target goes.
+        let demand = self.target(key)?.check_now();
+        match demand {
+            Demand::Recent(status) => Ok(status),
+            Demand::Joined(pending) | Demand::Started(pending) => self.outcome(key, pending).await,
         }
     }
 
@@ -289,8 +285,7 @@ where
     /// requested or running, or the target's rate limit (`min_probe_interval`) forbids it.
     /// Returns `true` if it started one. Never blocks: meant for a command's failure path.
     pub fn request_check(&self, key: &K) -> bool {
-        self.target(key)
-            .is_ok_and(|target| matches!(target.demand(false), Demand::Started(_)))
+        self.target(key).is_ok_and(|target| target.request())
     }
 
     /// Stops every task the monitor started and waits until they have stopped. Later

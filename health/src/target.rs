@@ -36,8 +36,6 @@ pub(crate) enum Demand {
     Recent(HealthStatus),
     /// A new on-demand check was requested: its result will appear here.
     Started(Pending),
-    /// The rate limit allows the next on-demand check after this wait.
-    Limited(Duration),
 }
 
 #[derive(Debug, Default)]
@@ -108,30 +106,44 @@ where
         self.status.subscribe()
     }
 
-    /// Asks for an on-demand check. With `reuse_recent`, a result younger than
-    /// `min_probe_interval` is returned instead of starting a check.
-    pub(crate) fn demand(&self, reuse_recent: bool) -> Demand {
+    /// Asks for a check now: joins the one in flight, or returns a result younger than
+    /// `min_probe_interval`, or starts one. The rate limit is neither asked nor spent: it
+    /// holds back storms of [`Self::request`]s (a command's failure path), not a deliberate
+    /// check, which must not delay the probe of a failure right after it.
+    pub(crate) fn check_now(&self) -> Demand {
         let mut state = self.lock();
         if let Some(pending) = &state.in_flight {
             return Demand::Joined(pending.clone());
         }
-        if reuse_recent
-            && let Some(last) = &state.last_finished
+        if let Some(last) = &state.last_finished
             && last.finished_at.elapsed() < self.config.min_probe_interval()
         {
             return Demand::Recent(last.clone());
         }
-        if let Some(limiter) = &self.limiter
-            && let Err(wait) = limiter.try_acquire()
+        Demand::Started(self.start(&mut state))
+    }
+
+    /// Starts a check unless one is in flight or the rate limit forbids it; whether it did.
+    pub(crate) fn request(&self) -> bool {
+        let mut state = self.lock();
+        if state.in_flight.is_some()
+            || self
+                .limiter
+                .as_ref()
+                .is_some_and(|l| l.try_acquire().is_err())
         {
-            return Demand::Limited(wait);
+            return false;
         }
+        self.start(&mut state);
+        true
+    }
+
+    fn start(&self, state: &mut State) -> Pending {
         let (completion, pending) = watch::channel(None);
         state.requested = Some(completion);
         state.in_flight = Some(pending.clone());
-        drop(state);
         self.wake.notify_one();
-        Demand::Started(pending)
+        pending
     }
 
     /// The worker: runs scheduled checks and requested ones, one at a time, forever.

@@ -185,9 +185,14 @@ async fn huge_durations_do_not_panic() {
     monitor
         .add_target("a", Arc::new(()), check.boxed(), config)
         .unwrap();
+    let mut events = monitor.subscribe();
     assert!(monitor.check_now(&"a").await.unwrap().healthy);
+    events.recv().await.unwrap();
+    // check_now spends no rate-limit permit; the one request it allows spends the only one.
+    assert!(monitor.request_check(&"a"));
+    events.recv().await.unwrap();
     assert!(!monitor.request_check(&"a"));
     tokio::time::sleep(Duration::from_secs(3600)).await;
-    assert_eq!(check.calls(), 2);
+    assert_eq!(check.calls(), 4);
     monitor.shutdown().await;
 }

@@ -30,6 +30,21 @@ async fn hundred_request_checks_start_one_probe() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failure_right_after_check_now_is_probed_at_once() {
+    let check = Scripted::always(Step::pass());
+    let monitor = monitor_with(&check, on_demand_only().build().unwrap());
+    let mut events = monitor.subscribe();
+    monitor.check_now(&"a").await.unwrap();
+    events.recv().await.unwrap();
+    // check_now spent no rate-limit permit: the requested probe starts without waiting.
+    assert!(monitor.request_check(&"a"));
+    events.recv().await.unwrap();
+    assert_eq!(check.calls(), 2);
+    // ...and the rate limit holds for the requests after it.
+    assert!(!monitor.request_check(&"a"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn failure_storm_costs_one_probe_per_min_probe_interval() {
     let check = Scripted::always(Step::fail("refused"));
     let config = on_demand_only()
