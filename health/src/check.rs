@@ -41,11 +41,20 @@ pub struct Unhealthy {
 }
 
 impl Unhealthy {
-    /// An unhealthy outcome with the given reason.
+    /// An unhealthy outcome with the given reason, kept to one line (it goes into events and
+    /// log lines): control characters, such as the newlines of a multi-line error, become
+    /// single spaces.
     pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
+        let mut reason = reason.into();
+        if reason.contains(char::is_control) {
+            reason = reason
+                .split(char::is_control)
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
         }
+        Self { reason }
     }
 
     /// The reason.
@@ -100,4 +109,16 @@ pub struct HealthEvent<K> {
     pub status: HealthStatus,
     /// `true` for the target's first result and whenever `healthy` flipped.
     pub changed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unhealthy;
+
+    #[test]
+    fn reasons_are_one_line() {
+        let multi = Unhealthy::new("ping: parse error:\n  unexpected byte\r\n\tat 3\u{1b}");
+        assert_eq!(multi.reason(), "ping: parse error: unexpected byte at 3");
+        assert_eq!(Unhealthy::new("a  b: c").reason(), "a  b: c");
+    }
 }
