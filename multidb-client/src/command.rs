@@ -22,16 +22,16 @@ use crate::error::MultiDbError;
 use crate::member::{Database, TokioClock};
 use crate::replay::{self, Sent};
 
-/// One request as the retry loop sees it: a command or a pipeline.
-trait Request: Sync {
+/// One request as the retry loop (and a pinned connection) sees it: a command or a pipeline.
+pub(crate) trait Request: Sync {
     type Output: Send;
     /// Sends it on a URL member's multiplexed connection (the hot path: not boxed).
     fn send_multiplexed<'a>(
         &'a self,
         con: &'a mut MultiplexedConnection,
     ) -> impl Future<Output = RedisResult<Self::Output>> + Send + 'a;
-    /// Sends it on any member connection.
-    fn send<'a>(&'a self, con: &'a mut MemberConnection) -> RedisFuture<'a, Self::Output>;
+    /// Sends it on any connection.
+    fn send<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> RedisFuture<'a, Self::Output>;
     /// Whether the reply is a busy error that counts as a failure (never sent).
     fn busy(&self, output: &Self::Output, busy_errors_are_failures: bool) -> bool;
     /// Whether it may be replayed after it may have been applied.
@@ -39,7 +39,7 @@ trait Request: Sync {
 }
 
 /// A command, as the retry loop sees it.
-struct CmdRequest<'c>(&'c Cmd);
+pub(crate) struct CmdRequest<'c>(pub(crate) &'c Cmd);
 
 impl Request for CmdRequest<'_> {
     type Output = Value;
@@ -51,7 +51,7 @@ impl Request for CmdRequest<'_> {
         con.send_packed_command(self.0)
     }
 
-    fn send<'a>(&'a self, con: &'a mut MemberConnection) -> RedisFuture<'a, Value> {
+    fn send<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> RedisFuture<'a, Value> {
         con.req_packed_command(self.0)
     }
 
@@ -64,10 +64,10 @@ impl Request for CmdRequest<'_> {
     }
 }
 
-struct PipelineRequest<'p> {
-    pipeline: &'p Pipeline,
-    offset: usize,
-    count: usize,
+pub(crate) struct PipelineRequest<'p> {
+    pub(crate) pipeline: &'p Pipeline,
+    pub(crate) offset: usize,
+    pub(crate) count: usize,
 }
 
 impl Request for PipelineRequest<'_> {
@@ -80,7 +80,7 @@ impl Request for PipelineRequest<'_> {
         con.send_packed_commands(self.pipeline, self.offset, self.count)
     }
 
-    fn send<'a>(&'a self, con: &'a mut MemberConnection) -> RedisFuture<'a, Vec<Value>> {
+    fn send<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> RedisFuture<'a, Vec<Value>> {
         con.req_packed_commands(self.pipeline, self.offset, self.count)
     }
 

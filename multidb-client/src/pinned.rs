@@ -26,6 +26,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::client::MultiDbClient;
+use crate::command::{CmdRequest, PipelineRequest, Request};
 use crate::config::Source;
 use crate::connection::{DriverGuard, MemberConnection};
 use crate::control::Inner;
@@ -207,7 +208,7 @@ impl PinnedConnection {
         .into_redis()
     }
 
-    async fn run(&mut self, request: Request<'_>) -> RedisResult<Reply> {
+    async fn run<R: Request>(&mut self, request: &R) -> RedisResult<R::Output> {
         if self.lost.is_some() {
             return Err(self.lost_error());
         }
@@ -244,7 +245,7 @@ impl PinnedConnection {
         };
         let busy_errors = self.inner.config.circuit.busy_errors_are_failures;
         let failure = match &result {
-            Ok(output) => output.busy(busy_errors),
+            Ok(output) => request.busy(output, busy_errors),
             Err(e) => replay::error_failure(e).is_some(),
         };
         if !failure {
@@ -293,60 +294,9 @@ impl ConnectionLike for Pinned {
     }
 }
 
-/// One request as [`PinnedConnection::run`] sees it.
-enum Request<'r> {
-    Command(&'r Cmd),
-    Pipeline(&'r Pipeline, usize, usize),
-}
-
-impl Request<'_> {
-    async fn send(&self, con: &mut Pinned) -> RedisResult<Reply> {
-        match *self {
-            Request::Command(cmd) => con.req_packed_command(cmd).await.map(Reply::One),
-            Request::Pipeline(pipeline, offset, count) => con
-                .req_packed_commands(pipeline, offset, count)
-                .await
-                .map(Reply::Many),
-        }
-    }
-}
-
-enum Reply {
-    One(Value),
-    Many(Vec<Value>),
-}
-
-impl Reply {
-    /// Whether the reply is a busy error that counts as a failure (as in `command.rs`).
-    fn busy(&self, busy_errors: bool) -> bool {
-        match self {
-            Reply::One(v) => replay::value_failure(v, busy_errors).is_some(),
-            Reply::Many(out) => {
-                !out.is_empty()
-                    && out
-                        .iter()
-                        .all(|v| replay::value_failure(v, busy_errors).is_some())
-            }
-        }
-    }
-}
-
-fn protocol_mismatch() -> RedisError {
-    RedisError::from((
-        redis::ErrorKind::Client,
-        "pinned connection: reply of the wrong shape",
-    ))
-}
-
 impl ConnectionLike for PinnedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        async move {
-            match self.run(Request::Command(cmd)).await? {
-                Reply::One(v) => Ok(v),
-                Reply::Many(_) => Err(protocol_mismatch()),
-            }
-        }
-        .boxed()
+        async move { self.run(&CmdRequest(cmd)).await }.boxed()
     }
 
     fn req_packed_commands<'a>(
@@ -356,10 +306,12 @@ impl ConnectionLike for PinnedConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         async move {
-            match self.run(Request::Pipeline(pipeline, offset, count)).await? {
-                Reply::Many(v) => Ok(v),
-                Reply::One(_) => Err(protocol_mismatch()),
-            }
+            let request = PipelineRequest {
+                pipeline,
+                offset,
+                count,
+            };
+            self.run(&request).await
         }
         .boxed()
     }
