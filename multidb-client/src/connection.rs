@@ -326,7 +326,7 @@ fn closed_error() -> RedisError {
 
 /// The shared connection of a URL member.
 struct Managed {
-    connector: Connector,
+    connector: Arc<Connector>,
     redis: redis::RedisConnectionInfo,
     config: AsyncConnectionConfig,
     connection_timeout: Duration,
@@ -359,7 +359,7 @@ struct Live {
 impl Managed {
     fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Arc<Self>, MultiDbError> {
         Ok(Arc::new(Managed {
-            connector: Connector::new(info, config)?,
+            connector: Arc::new(Connector::new(info, config)?),
             redis: info.redis_settings().clone(),
             config: AsyncConnectionConfig::new().set_response_timeout(config.response_timeout),
             connection_timeout: config.connection_timeout,
@@ -404,28 +404,28 @@ impl Managed {
 
     /// One connection attempt; installs the connection it made.
     async fn connect(this: Weak<Self>) -> RedisResult<Arc<Live>> {
-        let (made, generation) = {
+        // This future is kept in the member's state while it runs: it must not hold the
+        // member itself across an await (a cycle if it is abandoned half-way).
+        let (connector, redis, config, timeout, generation) = {
             let managed = this.upgrade().ok_or_else(closed_error)?;
-            let generation = {
-                let mut state = managed.lock();
-                state.next_generation += 1;
-                state.next_generation - 1
-            };
-            let owner = this.clone();
-            // The server closed the socket or it broke: forget it now.
-            let on_end = move || {
-                if let Some(managed) = owner.upgrade() {
-                    managed.retire(generation);
-                }
-            };
-            let connect = managed
-                .connector
-                .connect(&managed.redis, managed.config.clone(), on_end);
+            let mut state = managed.lock();
+            state.next_generation += 1;
             (
-                bounded(managed.connection_timeout, connect).await,
-                generation,
+                managed.connector.clone(),
+                managed.redis.clone(),
+                managed.config.clone(),
+                managed.connection_timeout,
+                state.next_generation - 1,
             )
         };
+        let owner = this.clone();
+        // The server closed the socket or it broke: forget it now.
+        let on_end = move || {
+            if let Some(managed) = owner.upgrade() {
+                managed.retire(generation);
+            }
+        };
+        let made = bounded(timeout, connector.connect(&redis, config, on_end)).await;
         let managed = this.upgrade().ok_or_else(closed_error)?;
         let mut state = managed.lock();
         state.connecting = None;

@@ -5,8 +5,10 @@
 
 mod common;
 
-use multidb_client::{MultiDbClient, MultiDbError};
-use multidb_testkit::FakeRedis;
+use std::time::Duration;
+
+use multidb_client::{DatabaseConfig, MultiDbClient, MultiDbConfig, MultiDbError};
+use multidb_testkit::{FakeRedis, Fault};
 use redis::AsyncCommands;
 
 /// Waits (yielding, bounded by [`common::GUARD`], never sleeping) until `server` has no
@@ -107,4 +109,34 @@ async fn removing_the_active_database_closes_its_socket_while_clones_hold_it() {
     assert_eq!(b.keyspace_len(), 1, "`after` went to the new active member");
     assert_eq!(b.accepted_count(), 1);
     client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_client_closes_a_connection_left_half_made() {
+    let healthy = FakeRedis::start().await.unwrap();
+    let silent = FakeRedis::start().await.unwrap();
+    silent.inject(Fault::Blackhole);
+    // The health check gives up long before the connection attempt would: the attempt is
+    // left half-made (socket open, handshake unanswered) inside the member.
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&healthy.url()).unwrap())
+        .database(
+            DatabaseConfig::from_url(&silent.url())
+                .unwrap()
+                .weight(0.5)
+                .connection_timeout(Duration::from_secs(3600)),
+        )
+        .health_check_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    assert_eq!(silent.accepted_count(), 1);
+    drop(client);
+    assert_eq!(
+        connections_closed(&silent).await,
+        0,
+        "the half-made connection was dropped with the client"
+    );
+    assert_eq!(connections_closed(&healthy).await, 0);
 }
