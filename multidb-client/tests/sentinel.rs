@@ -70,3 +70,42 @@ async fn losing_the_whole_ha_pair_fails_over_to_the_other_member() {
     assert_eq!(other.keyspace_len(), 1);
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_inside_the_pair_is_followed() {
+    let mut ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let id = client.databases()[0].id;
+    let mut con = client.clone();
+    let () = con.set("k", "before").await.unwrap();
+
+    let mut events = client.events();
+    ha.master_mut().kill();
+    let health = |healthy: bool| move |e: &Event| matches!(e, Event::HealthChanged { database, healthy: h } if *database == id && *h == healthy);
+    next_event(&mut events, "the member unhealthy", health(false)).await;
+    // The Sentinel promotes the replica; the member's next check finds it.
+    next_event(&mut events, "the member healthy again", health(true)).await;
+    let () = con.set("k", "after").await.unwrap();
+
+    let promoted = redis::Client::open(ha.replica().url()).unwrap();
+    let mut direct = promoted.get_multiplexed_async_connection().await.unwrap();
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut direct).await.unwrap();
+    assert_eq!(
+        role.first(),
+        Some(&redis::Value::BulkString(b"master".to_vec())),
+        "the replica was promoted"
+    );
+    let v: String = direct.get("k").await.unwrap();
+    assert_eq!(v, "after", "the write went to the promoted replica");
+    client.close().await;
+}

@@ -43,8 +43,9 @@ pub struct RedisSentinel {
 
 impl RedisSentinel {
     /// Starts a master, a replica of it and a Sentinel that monitors the master as
-    /// `master_name` (quorum 1, down after 1 s), and waits until the Sentinel names the
-    /// master.
+    /// `master_name` (quorum 1, down after 1 s), and waits until the replica is in sync and
+    /// the Sentinel names the master and knows the replica: killing the master then makes
+    /// the Sentinel promote the replica.
     ///
     /// # Errors
     /// As [`RedisServer::start`]; [`LaunchError::NotReady`] if the Sentinel does not come up.
@@ -53,6 +54,13 @@ impl RedisSentinel {
         let replica = RedisServer::builder()
             .arg("replicaof", format!("127.0.0.1 {}", master.port()))
             .start()?;
+        // Before the Sentinel starts, so its first look at the master lists the replica
+        // (it looks again only every 10 s).
+        wait_until(
+            replica.port(),
+            "the replica to sync with its master",
+            || info_has(replica.addr(), "replication", "master_link_status:up"),
+        )?;
         let binary =
             builder::resolve_binary(None, std::env::var_os(BINARY_ENV), std::env::var_os("PATH"))?;
         let dir = TempDir::create()?;
@@ -107,7 +115,7 @@ impl RedisSentinel {
     fn wait_ready(&mut self) -> Result<(), LaunchError> {
         let started = Instant::now();
         loop {
-            if self.master_addr().is_some() {
+            if self.master_addr().is_some() && self.knows_replica() {
                 return Ok(());
             }
             let exited = self
@@ -140,6 +148,14 @@ impl RedisSentinel {
         let port = parts.get(1)?.text()?.parse().ok()?;
         let ip = host.parse::<Ipv4Addr>().ok()?;
         Some(SocketAddr::from((ip, port)))
+    }
+
+    /// Whether the Sentinel lists a replica of the master.
+    fn knows_replica(&self) -> bool {
+        let endpoint = Endpoint::Tcp(self.addr());
+        Control::connect(&endpoint, Duration::from_secs(2))
+            .and_then(|mut c| c.call(&["SENTINEL", "REPLICAS", &self.master_name]))
+            .is_ok_and(|reply| matches!(reply, Reply::Array(replicas) if !replicas.is_empty()))
     }
 
     /// The Sentinel's address.
@@ -182,6 +198,30 @@ impl RedisSentinel {
         self.master.kill();
         self.replica.kill();
     }
+}
+
+/// Whether `INFO section` of the server at `addr` contains `needle`.
+fn info_has(addr: SocketAddr, section: &str, needle: &str) -> bool {
+    Control::connect(&Endpoint::Tcp(addr), Duration::from_secs(2))
+        .and_then(|mut c| c.call(&["INFO", section]))
+        .is_ok_and(|reply| reply.text().is_some_and(|t| t.contains(needle)))
+}
+
+/// Polls `ready` (an external process cannot tell us) until it holds, for at most
+/// [`READY_TIMEOUT`].
+fn wait_until(port: u16, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), LaunchError> {
+    let started = Instant::now();
+    while !ready() {
+        if started.elapsed() >= READY_TIMEOUT {
+            return Err(LaunchError::NotReady {
+                port,
+                waited: started.elapsed(),
+                log_tail: format!("gave up waiting for {what}"),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
 }
 
 impl fmt::Debug for RedisSentinel {
