@@ -141,11 +141,24 @@ impl MemberConnection {
     }
 
     /// How a URL member connects (its pinned and Pub/Sub connections use it too).
-    pub(crate) fn connector(&self) -> Option<&Connector> {
+    pub(crate) fn connector(&self) -> Option<Arc<Connector>> {
         if let Inner::Managed(m) = &self.inner {
-            Some(&m.shared.connector)
+            Some(m.shared.connector.clone())
         } else {
             None
+        }
+    }
+
+    /// The master a Sentinel member's Sentinels name now.
+    #[cfg(feature = "sentinel")]
+    pub(crate) async fn sentinel_master(&self) -> Result<ConnectionInfo, MultiDbError> {
+        match &self.inner {
+            Inner::Sentinel(s) => Ok(s.master_info().await?),
+            _ => Err(MultiDbError::Config(crate::ConfigError::invalid(
+                "sentinel",
+                "a member not given by sentinel",
+                "a member from DatabaseConfig::from_sentinel",
+            ))),
         }
     }
 
@@ -188,7 +201,10 @@ pub(crate) struct Connector {
 impl Connector {
     // Without TLS nothing can fail here.
     #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps))]
-    fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Self, MultiDbError> {
+    pub(crate) fn new(
+        info: &ConnectionInfo,
+        config: &DatabaseConfig,
+    ) -> Result<Self, MultiDbError> {
         #[cfg(feature = "tls")]
         let tls = match info.addr() {
             ConnectionAddr::TcpTls { insecure: true, .. } => {

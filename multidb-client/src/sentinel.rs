@@ -21,6 +21,7 @@ pub(crate) struct LazySentinel {
     client: Arc<tokio::sync::Mutex<SentinelClient>>,
     connection: Arc<ArcSwapOption<MultiplexedConnection>>,
     config: AsyncConnectionConfig,
+    connection_timeout: Duration,
 }
 
 impl LazySentinel {
@@ -45,6 +46,7 @@ impl LazySentinel {
             client: Arc::new(tokio::sync::Mutex::new(client)),
             connection: Arc::new(ArcSwapOption::empty()),
             config,
+            connection_timeout,
         })
     }
 
@@ -63,6 +65,23 @@ impl LazySentinel {
             .await?;
         self.connection.store(Some(Arc::new(c.clone())));
         Ok(c)
+    }
+
+    /// Where the master the Sentinels name now lives (for connections of its own, such as
+    /// a subscriber's), asked within the connection timeout.
+    pub(crate) async fn master_info(&self) -> RedisResult<ConnectionInfo> {
+        let ask = async {
+            let client = self.client.lock().await.async_get_client().await?;
+            Ok(client.get_connection_info().clone())
+        };
+        tokio::time::timeout(self.connection_timeout, ask)
+            .await
+            .map_err(|_| {
+                RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the Sentinels did not name a master in time",
+                ))
+            })?
     }
 
     /// Forgets the connection after an error that says the master may have moved.

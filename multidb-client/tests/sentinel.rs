@@ -71,8 +71,18 @@ async fn losing_the_whole_ha_pair_fails_over_to_the_other_member() {
     client.close().await;
 }
 
+/// The next message of `messages`, failing the test (not hanging) after [`common::GUARD`].
+async fn next_payload(messages: &mut multidb_client::Messages) -> String {
+    use futures_util::StreamExt as _;
+    let msg = tokio::time::timeout(common::GUARD, messages.next())
+        .await
+        .expect("a message in time")
+        .expect("the message stream goes on");
+    msg.get_payload().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promotion_inside_the_pair_is_followed() {
+async fn a_promotion_inside_the_pair_is_followed_by_commands_and_subscribers() {
     let mut ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
         .await
         .unwrap()
@@ -88,8 +98,15 @@ async fn a_promotion_inside_the_pair_is_followed() {
     let id = client.databases()[0].id;
     let mut con = client.clone();
     let () = con.set("k", "before").await.unwrap();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("news").await.unwrap();
+    let mut messages = sub.on_message();
+    let published: i64 = con.publish("news", "before").await.unwrap();
+    assert_eq!(published, 1);
+    assert_eq!(next_payload(&mut messages).await, "before");
 
     let mut events = client.events();
+    let mut resubscriptions = client.events();
     ha.master_mut().kill();
     let health = |healthy: bool| move |e: &Event| matches!(e, Event::HealthChanged { database, healthy: h } if *database == id && *h == healthy);
     next_event(&mut events, "the member unhealthy", health(false)).await;
@@ -107,5 +124,15 @@ async fn a_promotion_inside_the_pair_is_followed() {
     );
     let v: String = direct.get("k").await.unwrap();
     assert_eq!(v, "after", "the write went to the promoted replica");
+
+    // The subscriber lost its connection with the master and re-subscribes on the
+    // promoted replica.
+    next_event(&mut resubscriptions, "the subscriber back", |e| {
+        matches!(e, Event::Resubscribed { .. })
+    })
+    .await;
+    let published: i64 = con.publish("news", "after").await.unwrap();
+    assert_eq!(published, 1, "one subscriber on the promoted replica");
+    assert_eq!(next_payload(&mut messages).await, "after");
     client.close().await;
 }

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
 use crate::config::Source;
-use crate::connection::DriverGuard;
+use std::sync::Arc;
+
+use crate::connection::{Connector, DriverGuard};
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::DatabaseId;
 use crate::member::Database;
@@ -29,19 +31,11 @@ pub(crate) struct Link {
 impl Link {
     /// Connects to `db` (bounded by its connection timeout).
     pub(crate) async fn open(db: &Database) -> Result<Link, MultiDbError> {
-        let info = url_info(db)?;
+        let (connector, info) = target(db).await?;
         let settings = info
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        // The member's own connection settings: TLS certificates included.
-        let connector = db.connection.connector().ok_or_else(|| {
-            MultiDbError::Config(ConfigError::InvalidValue {
-                field: "pubsub",
-                value: format!("{} ({})", db.id, db.endpoint),
-                expected: "a database given by URL",
-            })
-        })?;
         let (tx, pushes) = mpsc::unbounded_channel();
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(db.config.response_timeout)
@@ -87,26 +81,49 @@ impl Link {
     }
 }
 
-/// Where to connect to a member, or the error for one a subscriber cannot open its own
-/// connection to.
-pub(crate) fn url_info(db: &Database) -> Result<&ConnectionInfo, MultiDbError> {
+/// The error for a member a subscriber cannot open its own connection to, if it is one.
+pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
     let made_by = match &db.config.source {
-        Source::Url(info) => return Ok(info),
+        Source::Url(_) => return None,
+        #[cfg(feature = "sentinel")]
+        Source::Sentinel { .. } => return None,
         Source::Connection(_) => "DatabaseConfig::from_connection",
         #[cfg(feature = "cluster")]
         Source::Cluster(_) => {
             "DatabaseConfig::from_cluster_urls (cluster members have no pubsub yet)"
         }
-        #[cfg(feature = "sentinel")]
-        Source::Sentinel { .. } => {
-            "DatabaseConfig::from_sentinel (sentinel members have no pubsub yet)"
-        }
     };
-    Err(MultiDbError::Config(ConfigError::InvalidValue {
+    Some(MultiDbError::Config(ConfigError::InvalidValue {
         field: "pubsub",
         value: format!("{} ({}), made with {made_by}", db.id, db.endpoint),
-        expected: "a client whose databases are all configured by url (a subscriber opens its own connection to each)",
+        expected: "a client whose databases are all given by url or sentinel (a subscriber opens its own connection to each)",
     }))
+}
+
+/// How to connect to a member for a subscription, and the connection info: a URL member's
+/// own; for a Sentinel member, the master the Sentinels name now.
+#[cfg_attr(not(feature = "sentinel"), allow(clippy::unused_async))]
+async fn target(db: &Database) -> Result<(Arc<Connector>, ConnectionInfo), MultiDbError> {
+    match &db.config.source {
+        Source::Url(info) => {
+            if let Some(connector) = db.connection.connector() {
+                return Ok((connector, (**info).clone()));
+            }
+        }
+        #[cfg(feature = "sentinel")]
+        Source::Sentinel { .. } => {
+            let info = db.connection.sentinel_master().await?;
+            return Ok((Arc::new(Connector::new(&info, &db.config)?), info));
+        }
+        _ => {}
+    }
+    Err(
+        unsupported(db).unwrap_or(MultiDbError::Config(ConfigError::InvalidValue {
+            field: "pubsub",
+            value: format!("{} ({})", db.id, db.endpoint),
+            expected: "a database given by url or sentinel",
+        })),
+    )
 }
 
 /// Whether an error means the connection is gone (rather than the server refusing).

@@ -19,7 +19,7 @@ use redis::Msg;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use self::link::{Link, url_info};
+use self::link::{Link, unsupported};
 use self::registry::{Kind, Registry};
 use self::worker::{Request, Worker};
 use crate::client::MultiDbClient;
@@ -56,12 +56,7 @@ impl MultiDbClient {
     pub async fn pubsub(&self) -> Result<Subscriber, MultiDbError> {
         let inner = &self.inner;
         inner.initialize().await?;
-        if let Some(e) = inner
-            .lock()
-            .members
-            .values()
-            .find_map(|db| url_info(db).err())
-        {
+        if let Some(e) = inner.lock().members.values().find_map(|db| unsupported(db)) {
             return Err(e);
         }
         // Subscribed before the active database is read, so no switch slips between.
