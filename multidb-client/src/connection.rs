@@ -359,7 +359,7 @@ struct Managed {
 
 struct State {
     /// The attempt in progress, shared by everyone waiting, and when it started.
-    connecting: Option<(tokio::time::Instant, ConnectAttempt)>,
+    connecting: Option<(tokio::time::Instant, u64, ConnectAttempt)>,
     next_generation: u64,
 }
 
@@ -407,10 +407,16 @@ impl Managed {
             // An attempt left unpolled past its timeout would fail at once on its stale
             // deadline: start a fresh one.
             match &state.connecting {
-                Some((at, attempt)) if at.elapsed() < self.connection_timeout => attempt.clone(),
+                Some((at, _, attempt)) if at.elapsed() < self.connection_timeout => attempt.clone(),
                 _ => {
-                    let attempt = Self::connect(Arc::downgrade(self)).boxed().shared();
-                    state.connecting = Some((tokio::time::Instant::now(), attempt.clone()));
+                    // The generation of the connection this attempt makes names the attempt.
+                    let generation = state.next_generation;
+                    state.next_generation += 1;
+                    let attempt = Self::connect(Arc::downgrade(self), generation)
+                        .boxed()
+                        .shared();
+                    let now = tokio::time::Instant::now();
+                    state.connecting = Some((now, generation, attempt.clone()));
                     attempt
                 }
             }
@@ -418,20 +424,18 @@ impl Managed {
         attempt.await
     }
 
-    /// One connection attempt; installs the connection it made.
-    async fn connect(this: Weak<Self>) -> RedisResult<Arc<Live>> {
+    /// One connection attempt; installs the connection it made, unless another attempt
+    /// (started when this one looked stale) already did.
+    async fn connect(this: Weak<Self>, generation: u64) -> RedisResult<Arc<Live>> {
         // This future is kept in the member's state while it runs: it must not hold the
         // member itself across an await (a cycle if it is abandoned half-way).
-        let (connector, redis, config, timeout, generation) = {
+        let (connector, redis, config, timeout) = {
             let managed = this.upgrade().ok_or_else(closed_error)?;
-            let mut state = managed.lock();
-            state.next_generation += 1;
             (
                 managed.connector.clone(),
                 managed.redis.clone(),
                 managed.config.clone(),
                 managed.connection_timeout,
-                state.next_generation - 1,
             )
         };
         let owner = this.clone();
@@ -444,11 +448,21 @@ impl Managed {
         let made = bounded(timeout, connector.connect(&redis, config, on_end)).await;
         let managed = this.upgrade().ok_or_else(closed_error)?;
         let mut state = managed.lock();
-        state.connecting = None;
+        if state
+            .connecting
+            .as_ref()
+            .is_some_and(|(_, g, _)| *g == generation)
+        {
+            state.connecting = None;
+        }
         let (con, driver) = made?;
         if managed.closed.load(Ordering::Acquire) {
             driver.abort();
             return Err(closed_error());
+        }
+        if let Some(live) = managed.live.load_full() {
+            driver.abort();
+            return Ok(live);
         }
         let live = Arc::new(Live {
             con,
