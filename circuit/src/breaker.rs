@@ -362,6 +362,19 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
+    /// A success at `at` (the clock's reading, taken by the caller).
+    #[inline]
+    pub(crate) fn resolve_success_at(&self, word: u64, at: Duration) {
+        if Word::is_closed(word) {
+            if self.state.load(Ordering::Acquire) == word {
+                let nanos = duration_to_nanos(at.saturating_sub(self.origin));
+                self.window.record(nanos, false);
+            }
+        } else if let Word::HalfOpen { episode, .. } = Word::decode(word) {
+            self.half_open_outcome(episode, Outcome::Success, true);
+        }
+    }
+
     #[inline]
     fn record_closed(&self, raw: u64, failure: bool) {
         let now = self.now();

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, Outcome};
 use crate::clock::Clock;
@@ -29,6 +30,15 @@ impl<'a, C: Clock> Permit<'a, C> {
     pub fn success(self) {
         let this = ManuallyDrop::new(self);
         this.breaker.resolve(this.word, Outcome::Success);
+    }
+
+    /// The call succeeded, at `at` as the breaker's clock reads: for callers that read the
+    /// clock less often than once per call (a window bucket is typically 200 ms wide) and
+    /// share a recent reading. A success older than the window is not counted.
+    #[inline]
+    pub fn success_at(self, at: Duration) {
+        let this = ManuallyDrop::new(self);
+        this.breaker.resolve_success_at(this.word, at);
     }
 
     /// The call failed in a way that counts against the service.

@@ -88,6 +88,30 @@ fn rate_is_failures_over_all_calls_not_over_successes() {
 }
 
 #[test]
+fn a_success_at_an_earlier_reading_counts_in_that_bucket() {
+    // 100 ms window in 4 buckets of 25 ms; the breaker was made at 0.
+    let (b, clock, _) = breaker(config());
+    clock.set(ms(110));
+    // A reading from 20 ms ago: bucket [75, 100), inside the window until 175 ms.
+    b.try_acquire().expect("closed").success_at(ms(90));
+    // A reading older than the window: not counted.
+    b.try_acquire().expect("closed").success_at(ms(5));
+    assert_eq!(
+        b.counts(),
+        WindowCounts {
+            successes: 1,
+            failures: 0
+        }
+    );
+    clock.set(ms(175));
+    assert_eq!(
+        b.counts(),
+        WindowCounts::default(),
+        "aged out with its bucket"
+    );
+}
+
+#[test]
 fn failures_age_out_one_bucket_at_a_time() {
     // 100 ms window in 4 buckets of 25 ms.
     let (b, clock, _) = breaker(config().min_num_failures(3).failure_rate_threshold(1.0));
