@@ -347,7 +347,7 @@ fn settle<R: Request + ?Sized>(
         Err(e) => replay::error_failure(e),
     };
     match failure {
-        None => permit.success(),
+        None => permit.success_at(inner.clock().success_time()),
         Some(sent) => {
             permit.failure();
             db.suspect.store(true, Ordering::Release);

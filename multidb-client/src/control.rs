@@ -97,6 +97,11 @@ impl Inner {
         self.origin.elapsed()
     }
 
+    /// The breakers' clock.
+    pub(crate) fn clock(&self) -> TokioClock {
+        TokioClock::new(self.origin)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the engine half-updated in a way
         // that matters more than refusing all further work would.
@@ -215,7 +220,7 @@ impl Inner {
             id,
             config,
             &self.config.circuit,
-            TokioClock::new(self.origin),
+            self.clock(),
         )?);
         let tx = self.circuit_tx.clone();
         db.circuit.on_transition(move |t: &Transition| {
