@@ -1,7 +1,9 @@
 //! A real Redis Cluster of N masters, wired without `redis-cli`.
 
-use std::time::{Duration, Instant};
+use std::ops::ControlFlow;
+use std::time::Duration;
 
+use super::poll::poll_until;
 use super::{LaunchError, RedisServer};
 
 const SLOTS: usize = 16_384;
@@ -82,20 +84,19 @@ impl RedisCluster {
     }
 
     fn wait_ready(&self) -> Result<(), LaunchError> {
-        let started = Instant::now();
-        loop {
-            let Err(detail) = self.check() else {
-                return Ok(());
-            };
-            if started.elapsed() >= READY_TIMEOUT {
-                return Err(LaunchError::ClusterNotReady {
-                    masters: self.nodes.len(),
-                    waited: started.elapsed(),
-                    detail,
-                });
+        let mut detail = String::new();
+        poll_until(READY_TIMEOUT, POLL, || match self.check() {
+            Ok(()) => ControlFlow::Break(()),
+            Err(why) => {
+                detail = why;
+                ControlFlow::Continue(())
             }
-            std::thread::sleep(POLL);
-        }
+        })
+        .map_err(|waited| LaunchError::ClusterNotReady {
+            masters: self.nodes.len(),
+            waited,
+            detail,
+        })
     }
 
     /// `Ok` when every node says `cluster_state:ok` and sees the same healthy slot map.

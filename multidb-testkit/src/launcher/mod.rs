@@ -18,6 +18,7 @@ mod builder;
 mod cluster;
 mod control;
 mod error;
+mod poll;
 mod ports;
 mod sentinel;
 mod server;

@@ -4,11 +4,13 @@
 use std::fmt;
 use std::fs::OpenOptions;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::builder::{self, BINARY_ENV};
 use super::control::{Control, Endpoint, Reply};
+use super::poll::poll_until;
 use super::ports::PortLease;
 use super::tempdir::TempDir;
 use super::tls::write_private;
@@ -113,25 +115,29 @@ impl RedisSentinel {
     }
 
     fn wait_ready(&mut self) -> Result<(), LaunchError> {
-        let started = Instant::now();
-        loop {
+        let ready = poll_until(READY_TIMEOUT, POLL, || {
             if self.master_addr().is_some() && self.knows_replica() {
-                return Ok(());
+                return ControlFlow::Break(true);
             }
             let exited = self
                 .sentinel
                 .as_mut()
                 .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))));
-            if exited || started.elapsed() >= READY_TIMEOUT {
-                return Err(LaunchError::NotReady {
-                    port: self.port,
-                    waited: started.elapsed(),
-                    log_tail: std::fs::read_to_string(self.dir.path().join("sentinel.log"))
-                        .unwrap_or_default(),
-                });
+            if exited {
+                ControlFlow::Break(false)
+            } else {
+                ControlFlow::Continue(())
             }
-            std::thread::sleep(POLL);
+        });
+        if ready == Ok(true) {
+            return Ok(());
         }
+        Err(LaunchError::NotReady {
+            port: self.port,
+            waited: ready.err().unwrap_or_default(),
+            log_tail: std::fs::read_to_string(self.dir.path().join("sentinel.log"))
+                .unwrap_or_default(),
+        })
     }
 
     /// The master's address as the Sentinel reports it now, `None` if it cannot be asked.
@@ -207,21 +213,20 @@ fn info_has(addr: SocketAddr, section: &str, needle: &str) -> bool {
         .is_ok_and(|reply| reply.text().is_some_and(|t| t.contains(needle)))
 }
 
-/// Polls `ready` (an external process cannot tell us) until it holds, for at most
-/// [`READY_TIMEOUT`].
+/// Waits until `ready` holds, for at most [`READY_TIMEOUT`].
 fn wait_until(port: u16, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), LaunchError> {
-    let started = Instant::now();
-    while !ready() {
-        if started.elapsed() >= READY_TIMEOUT {
-            return Err(LaunchError::NotReady {
-                port,
-                waited: started.elapsed(),
-                log_tail: format!("gave up waiting for {what}"),
-            });
+    poll_until(READY_TIMEOUT, POLL, || {
+        if ready() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        std::thread::sleep(POLL);
-    }
-    Ok(())
+    })
+    .map_err(|waited| LaunchError::NotReady {
+        port,
+        waited,
+        log_tail: format!("gave up waiting for {what}"),
+    })
 }
 
 impl fmt::Debug for RedisSentinel {

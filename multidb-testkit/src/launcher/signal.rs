@@ -3,10 +3,12 @@
 //! `unsafe_code` is forbidden in this workspace, so there is no `libc::kill`; the shell's
 //! `kill` builtin (`sh` is always there, unlike `/usr/bin/kill`) sends the signal.
 
+use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::LaunchError;
+use super::poll::poll_until;
 
 /// How long a `SIGSTOP`/`SIGCONT` may take to show in the process state.
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,17 +38,15 @@ pub(crate) fn send(pid: u32, signal: &'static str, stopped: bool) -> Result<(), 
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         ));
     }
-    let started = Instant::now();
     // Without procfs (not Linux) there is nothing to wait on.
-    while is_stopped(pid).is_some_and(|s| s != stopped) {
-        if started.elapsed() >= SIGNAL_TIMEOUT {
-            return Err(error(format!(
-                "process state unchanged after {SIGNAL_TIMEOUT:?}"
-            )));
+    poll_until(SIGNAL_TIMEOUT, Duration::from_millis(1), || {
+        if is_stopped(pid).is_some_and(|s| s != stopped) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
         }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
+    })
+    .map_err(|_| error(format!("process state unchanged after {SIGNAL_TIMEOUT:?}")))
 }
 
 /// Whether `/proc` shows the process stopped by a signal; `None` where it cannot be read.

@@ -2,11 +2,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::RedisServer;
 use crate::launcher::LaunchError;
+use crate::launcher::poll::poll_until;
 
 /// How long a server may take to answer `PING` after it was spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,31 +57,31 @@ impl RedisServer {
     }
 
     fn wait_ready(&self, child: &mut Child, log_start: u64) -> Result<(), LaunchError> {
-        let started = Instant::now();
-        loop {
+        poll_until(READY_TIMEOUT, POLL, || {
             if let Ok(Some(status)) = child.try_wait() {
                 let log_tail = self.log_tail(log_start);
                 if log_tail.contains("Address already in use") {
-                    return Err(LaunchError::PortInUse { port: self.port });
+                    return ControlFlow::Break(Err(LaunchError::PortInUse { port: self.port }));
                 }
-                return Err(LaunchError::Exited {
+                return ControlFlow::Break(Err(LaunchError::Exited {
                     port: self.port,
                     status: status.to_string(),
                     log_tail,
-                });
+                }));
             }
             if self.ping().is_ok() {
-                return Ok(());
+                ControlFlow::Break(Ok(()))
+            } else {
+                ControlFlow::Continue(())
             }
-            if started.elapsed() >= READY_TIMEOUT {
-                return Err(LaunchError::NotReady {
-                    port: self.port,
-                    waited: started.elapsed(),
-                    log_tail: self.log_tail(log_start),
-                });
-            }
-            std::thread::sleep(POLL);
-        }
+        })
+        .unwrap_or_else(|waited| {
+            Err(LaunchError::NotReady {
+                port: self.port,
+                waited,
+                log_tail: self.log_tail(log_start),
+            })
+        })
     }
 
     /// The last lines the server logged since `offset`, without the password.
