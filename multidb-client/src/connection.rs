@@ -184,7 +184,7 @@ impl MemberConnection {
     /// makes a new one.
     pub(crate) fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
         if let Inner::Managed(m) = &self.inner {
-            m.observe(generation, result);
+            m.shared.observe(generation, result);
         }
     }
 }
@@ -548,10 +548,6 @@ impl ManagedHandle {
         self.current
             .as_mut()
             .map(|(generation, con)| (con, *generation))
-    }
-
-    fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
-        self.shared.observe(generation, result);
     }
 
     /// Sends with the current connection, made now if there is none.
