@@ -51,7 +51,7 @@ pub enum MonitorError {
         /// The key, formatted with `{:?}`.
         target: String,
     },
-    /// `add_target` was given an empty list of checks.
+    /// `add_target` or `set_checks` was given an empty list of checks.
     #[error("target {target} has no health checks")]
     NoChecks {
         /// The key, formatted with `{:?}`.

@@ -6,7 +6,10 @@
 //! reacts to the results through [`HealthMonitor::watch`] or
 //! [`HealthMonitor::subscribe`]. When a command fails, the client calls
 //! [`HealthMonitor::request_check`] to have the database probed at once instead of
-//! waiting for the next scheduled check.
+//! waiting for the next scheduled check. Where a verdict must honour the configured
+//! probes and must not be an older result (the initial check, a database added at run
+//! time, a manual switch), it calls [`HealthMonitor::check_fresh`]; and
+//! [`HealthMonitor::set_checks`] replaces a target's checks without removing it.
 //!
 //! # Semantics
 //!
@@ -16,7 +19,15 @@
 //!   unhealthy [`HealthStatus`] with its reason, never an error or a crash.
 //! - Scheduled checks run every `interval ± jitter`; checks of one target never overlap:
 //!   an on-demand request during a check joins it.
-//! - On-demand checks start at most once per `min_probe_interval` per target.
+//! - On-demand checks ([`check_now`](HealthMonitor::check_now),
+//!   [`request_check`](HealthMonitor::request_check)) use the `on_demand` configuration
+//!   (by default one fast probe); `request_check` starts at most one per
+//!   `min_probe_interval` per target.
+//! - A fresh check ([`check_fresh`](HealthMonitor::check_fresh)) is a full check, as
+//!   scheduled, that starts after it is asked for: it queues behind a running check,
+//!   joins a fresh one not yet started, and answers on-demand requests queued with it.
+//!   It is not rate-limited and does not move the schedule.
+//! - [`set_checks`](HealthMonitor::set_checks) applies from the next check that starts.
 //! - Results are published (watch first, then broadcast) in the order their checks
 //!   started; a stale result never overrides a fresher one.
 //! - All time is tokio time, so tests run under `#[tokio::test(start_paused = true)]`.

@@ -249,7 +249,8 @@ where
 
     /// Checks the target now with its on-demand configuration and returns the result
     /// (which is also published). If a check of the target is already requested or
-    /// running, waits for that one instead; if one finished less than
+    /// running, waits for that one instead (which may be a full check, see
+    /// [`check_fresh`](Self::check_fresh)); if one finished less than
     /// `min_probe_interval` ago, returns its result at once. It does not count against
     /// the rate limit of [`request_check`](Self::request_check), so a failure right after
     /// it is probed at once.
@@ -266,6 +267,30 @@ where
             Demand::Recent(status) => Ok(status),
             Demand::Joined(pending) | Demand::Started(pending) => self.outcome(key, pending).await,
         }
+    }
+
+    /// Runs a full check of the target, one that starts after this call, and returns its
+    /// result. For a verdict that must honour the configuration and must not trust an
+    /// older result: a client's initial check, a database added at run time, a manual
+    /// switch to another database.
+    ///
+    /// The check is the scheduled kind: every health check with the configured `probe`
+    /// settings (probes, delay, policy, timeout), not the single on-demand probe of
+    /// [`check_now`](Self::check_now). It never answers with a recent result nor with a
+    /// check that was already running: if one is running, the fresh check runs right
+    /// after it (checks of one target never overlap). Concurrent callers whose check has
+    /// not started yet share it, and an on-demand request waiting with it is answered by
+    /// it too. It spends no [`request_check`](Self::request_check) permit and leaves the
+    /// schedule as it is. The result is published like any other.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::UnknownTarget`] if `key` is not registered or is removed while
+    /// waiting, [`MonitorError::ShutDown`] if the monitor is or gets shut down.
+    pub async fn check_fresh(&self, key: &K) -> Result<HealthStatus, MonitorError> {
+        // As in `check_now`, the target's state must not be held across the await.
+        let pending = self.target(key)?.check_fresh();
+        self.outcome(key, pending).await
     }
 
     async fn outcome(&self, key: &K, mut pending: Pending) -> Result<HealthStatus, MonitorError> {
@@ -286,6 +311,34 @@ where
     /// Returns `true` if it started one. Never blocks: meant for a command's failure path.
     pub fn request_check(&self, key: &K) -> bool {
         self.target(key).is_ok_and(|target| target.request())
+    }
+
+    /// Replaces the target's health checks, keeping the target: its watch receivers, its
+    /// schedule and its task carry on. The new checks apply from the next check that
+    /// starts; a check already running finishes with the old ones.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::NoChecks`] if `checks` is empty, [`MonitorError::ShutDown`] after
+    /// [`shutdown`](Self::shutdown), [`MonitorError::UnknownTarget`] if `key` is not
+    /// registered.
+    pub fn set_checks(
+        &self,
+        key: &K,
+        checks: Vec<Arc<dyn HealthCheck<T>>>,
+    ) -> Result<(), MonitorError> {
+        if checks.is_empty() {
+            return Err(MonitorError::NoChecks {
+                target: format!("{key:?}"),
+            });
+        }
+        self.target(key)?.set_checks(checks);
+        Ok(())
+    }
+
+    /// The health checks the target's next check will run; `None` for an unknown key.
+    pub fn checks(&self, key: &K) -> Option<Vec<Arc<dyn HealthCheck<T>>>> {
+        Some(self.target(key).ok()?.checks().to_vec())
     }
 
     /// Stops every task the monitor started and waits until they have stopped. Later

@@ -6,6 +6,14 @@
 //! made while a check is requested or running joins that check instead of starting
 //! another: a failure storm in the owner costs one probe, not one per failed command.
 //!
+//! A *fresh* check is the exception: it must start after it was asked for, so it never
+//! joins a running check but queues behind it, and later fresh requests join the queued
+//! one. It runs with the scheduled configuration, and a full check answers any on-demand
+//! request queued with it (more probes never tell less); the reverse never happens.
+//!
+//! The health checks are read once at the start of each check, so replacing them lets a
+//! running check finish with the old ones and needs neither a new task nor a new watch.
+//!
 //! Results are published in the order their checks *started*: a result that started
 //! before the last published one is stale and dropped (the Jedis bug jedis#4255 was a slow
 //! old probe overriding a fresh one). The worker makes that impossible by construction;
@@ -38,12 +46,30 @@ pub(crate) enum Demand {
     Started(Pending),
 }
 
+/// A check asked for and not started yet; the worker answers through `completion`.
+#[derive(Debug)]
+struct Queued {
+    completion: Completion,
+    pending: Pending,
+    /// Run with the scheduled configuration, because a fresh check asked for it.
+    full: bool,
+}
+
+/// A check the worker is about to run.
+struct Work {
+    completion: Completion,
+    /// Run with the scheduled configuration rather than the on-demand one.
+    full: bool,
+    /// It is the scheduled check, so the schedule restarts after it.
+    scheduled: bool,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// An on-demand check asked for and not yet started; the worker answers through it.
-    requested: Option<Completion>,
-    /// The check requested or running, for requests to join.
-    in_flight: Option<Pending>,
+    /// The check asked for and not yet started.
+    queued: Option<Queued>,
+    /// The check running now.
+    running: Option<Pending>,
     /// The last check to finish, published or not.
     last_finished: Option<HealthStatus>,
     /// Start time and health of the last published result.
@@ -52,13 +78,28 @@ struct State {
     stale_dropped: u64,
 }
 
+impl State {
+    /// The check a request joins: the running one, else the queued one.
+    fn joinable(&self) -> Option<&Pending> {
+        self.running
+            .as_ref()
+            .or_else(|| self.queued.as_ref().map(|queued| &queued.pending))
+    }
+}
+
+/// The health checks of a target, shared so each check snapshots them cheaply.
+type Checks<T> = Arc<[Arc<dyn HealthCheck<T>>]>;
+
 /// The state of one target, shared by its worker task and the monitor handles.
 pub(crate) struct Target<K, T: ?Sized> {
     key: K,
     /// What the checks check.
     subject: Arc<T>,
-    checks: Vec<Arc<dyn HealthCheck<T>>>,
+    checks: Mutex<Checks<T>>,
     config: TargetConfig,
+    /// When the target was added: the first scheduled check counts from here, not from
+    /// whenever the runtime first polls the worker.
+    added_at: Instant,
     limiter: Option<ProbeLimiter>,
     state: Mutex<State>,
     wake: Notify,
@@ -81,9 +122,10 @@ where
         Self {
             key,
             subject: target,
-            checks,
+            checks: Mutex::new(checks.into()),
             limiter: ProbeLimiter::new(config.min_probe_interval()),
             config,
+            added_at: Instant::now(),
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             status: watch::channel(None).0,
@@ -106,13 +148,23 @@ where
         self.status.subscribe()
     }
 
+    /// The health checks the next check will run.
+    pub(crate) fn checks(&self) -> Checks<T> {
+        Arc::clone(&self.checks.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the health checks from the next check that starts on.
+    pub(crate) fn set_checks(&self, checks: Vec<Arc<dyn HealthCheck<T>>>) {
+        *self.checks.lock().unwrap_or_else(PoisonError::into_inner) = checks.into();
+    }
+
     /// Asks for a check now: joins the one in flight, or returns a result younger than
     /// `min_probe_interval`, or starts one. The rate limit is neither asked nor spent: it
     /// holds back storms of [`Self::request`]s (a command's failure path), not a deliberate
     /// check, which must not delay the probe of a failure right after it.
     pub(crate) fn check_now(&self) -> Demand {
         let mut state = self.lock();
-        if let Some(pending) = &state.in_flight {
+        if let Some(pending) = state.joinable() {
             return Demand::Joined(pending.clone());
         }
         if let Some(last) = &state.last_finished
@@ -120,13 +172,24 @@ where
         {
             return Demand::Recent(last.clone());
         }
-        Demand::Started(self.start(&mut state))
+        Demand::Started(self.queue(&mut state, false))
+    }
+
+    /// Asks for a full check that starts after this call: joins the one queued (making it
+    /// full) or queues one, never joining a running check. The rate limit is not spent.
+    pub(crate) fn check_fresh(&self) -> Pending {
+        let mut state = self.lock();
+        if let Some(queued) = &mut state.queued {
+            queued.full = true;
+            return queued.pending.clone();
+        }
+        self.queue(&mut state, true)
     }
 
     /// Starts a check unless one is in flight or the rate limit forbids it; whether it did.
     pub(crate) fn request(&self) -> bool {
         let mut state = self.lock();
-        if state.in_flight.is_some()
+        if state.joinable().is_some()
             || self
                 .limiter
                 .as_ref()
@@ -134,68 +197,82 @@ where
         {
             return false;
         }
-        self.start(&mut state);
+        self.queue(&mut state, false);
         true
     }
 
-    fn start(&self, state: &mut State) -> Pending {
+    fn queue(&self, state: &mut State, full: bool) -> Pending {
         let (completion, pending) = watch::channel(None);
-        state.requested = Some(completion);
-        state.in_flight = Some(pending.clone());
+        state.queued = Some(Queued {
+            completion,
+            pending: pending.clone(),
+            full,
+        });
+        // Stores a permit if the worker is busy, so it looks again when the check is over.
         self.wake.notify_one();
         pending
     }
 
     /// The worker: runs scheduled checks and requested ones, one at a time, forever.
     pub(crate) async fn run(self: Arc<Self>) {
-        let mut next = deadline_after(self.config.first_wait());
+        let mut next = deadline_after(self.added_at, self.config.first_wait());
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
                 () = self.wake.notified() => {}
             }
             let due = Instant::now() >= next;
-            let Some((completion, scheduled)) = self.begin(due) else {
+            let Some(work) = self.begin(due) else {
                 continue;
             };
-            let probe = if scheduled {
+            let probe = if work.full {
                 self.config.probe()
             } else {
                 self.config.on_demand()
             };
+            let checks = self.checks();
             let started_at = Instant::now();
-            let span = tracing::debug_span!("health_check", target = ?self.key, scheduled);
-            let outcome = check_all(&self.checks, &*self.subject, probe)
+            let span = tracing::debug_span!(
+                "health_check",
+                target = ?self.key,
+                scheduled = work.scheduled,
+                full = work.full
+            );
+            let outcome = check_all(&checks, &*self.subject, probe)
                 .instrument(span)
                 .await;
             let status = HealthStatus::new(outcome, started_at);
             self.finish(&status);
-            completion.send_replace(Some(status));
-            if scheduled {
-                next = deadline_after(self.config.next_wait());
+            work.completion.send_replace(Some(status));
+            if work.scheduled {
+                next = deadline_after(Instant::now(), self.config.next_wait());
             }
         }
     }
 
-    /// Picks the next check: the requested one if any (run with the scheduled
-    /// configuration if the schedule is due too, so one check serves both), else a
-    /// scheduled one if due. `Some((completion, scheduled))`.
-    fn begin(&self, due: bool) -> Option<(Completion, bool)> {
+    /// Picks the next check: the queued one if any (full if a fresh check asked for it or
+    /// the schedule is due too, so one check serves all), else a scheduled one if due.
+    fn begin(&self, due: bool) -> Option<Work> {
         let mut state = self.lock();
-        if let Some(completion) = state.requested.take() {
-            return Some((completion, due));
-        }
-        if !due {
-            return None;
-        }
-        let (completion, pending) = watch::channel(None);
-        state.in_flight = Some(pending);
-        Some((completion, true))
+        let (completion, pending, full) = match state.queued.take() {
+            Some(queued) => (queued.completion, queued.pending, queued.full || due),
+            None if due => {
+                let (completion, pending) = watch::channel(None);
+                (completion, pending, true)
+            }
+            None => return None,
+        };
+        state.running = Some(pending);
+        Some(Work {
+            completion,
+            full,
+            scheduled: due,
+        })
     }
 
     fn finish(&self, status: &HealthStatus) {
         let mut state = self.lock();
-        state.in_flight = None;
+        state.running = None;
         state.last_finished = Some(status.clone());
         self.publish(&mut state, status);
     }
@@ -241,12 +318,11 @@ where
     }
 }
 
-/// `now + wait`, or about 30 years from now if that overflows `Instant`.
-fn deadline_after(wait: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(wait)
-        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
-        .unwrap_or(now)
+/// `from + wait`, or about 30 years after `from` if that overflows `Instant`.
+fn deadline_after(from: Instant, wait: Duration) -> Instant {
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(from)
 }
 
 #[cfg(test)]
