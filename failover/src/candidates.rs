@@ -4,6 +4,8 @@
 //! than 16): a linear scan beats any map at that size and keeps the order the weighted
 //! strategy breaks ties with.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +34,42 @@ pub(crate) struct Candidates<Id> {
     pub(crate) list: Vec<Candidate<Id>>,
     /// `None` is [`WeightedStrategy`], evaluated without building views.
     pub(crate) strategy: Option<Arc<dyn FailoverStrategy<Id>>>,
+    panics: StrategyPanics,
+}
+
+/// How often a custom strategy panicked, and the last message.
+///
+/// A strategy is user code running inside the engine's lock; a panic escaping from it would
+/// poison that lock and leave the client with no decisions at all. The engine contains it,
+/// decides with [`WeightedStrategy`] instead, and keeps this record for the owner to report.
+#[derive(Clone, Debug, Default)]
+struct StrategyPanics {
+    count: u64,
+    last: Option<String>,
+}
+
+impl StrategyPanics {
+    fn record(&mut self, payload: &(dyn Any + Send)) {
+        self.count = self.count.saturating_add(1);
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("non-string panic payload");
+        self.last = Some(message.to_owned());
+    }
+}
+
+impl<Id> Candidates<Id> {
+    /// How many times the custom strategy has panicked.
+    pub(crate) fn strategy_panics(&self) -> u64 {
+        self.panics.count
+    }
+
+    /// The message of the custom strategy's last panic.
+    pub(crate) fn last_strategy_panic(&self) -> Option<&str> {
+        self.panics.last.as_deref()
+    }
 }
 
 impl<Id: PartialEq> Candidates<Id> {
@@ -39,6 +77,7 @@ impl<Id: PartialEq> Candidates<Id> {
         Self {
             list: Vec::new(),
             strategy: None,
+            panics: StrategyPanics::default(),
         }
     }
 
@@ -56,26 +95,15 @@ impl<Id: PartialEq> Candidates<Id> {
         })
     }
 
-    /// The strategy's pick among the candidates `eligible` accepts, as a position.
+    /// The strategy's pick among the candidates `eligible` accepts, as a position. A
+    /// panicking strategy is recorded and replaced by [`WeightedStrategy`] for this pick.
     fn best(
-        &self,
+        &mut self,
         now: Duration,
         eligible: impl Fn(usize, &Candidate<Id>) -> bool,
     ) -> Option<usize> {
         let Some(strategy) = &self.strategy else {
-            let mut best: Option<usize> = None;
-            for (i, c) in self.list.iter().enumerate() {
-                if !eligible(i, c) {
-                    continue;
-                }
-                best = match best {
-                    Some(b) if !WeightedStrategy::prefers(c.weight, i, self.list[b].weight, b) => {
-                        Some(b)
-                    }
-                    _ => Some(i),
-                };
-            }
-            return best;
+            return weighted_best(&self.list, eligible);
         };
         let views: Vec<CandidateView<'_, Id>> = self
             .list
@@ -93,7 +121,15 @@ impl<Id: PartialEq> Candidates<Id> {
         if views.is_empty() {
             return None;
         }
-        let chosen = strategy.select(&views)?;
+        // The strategy sees only shared views and no engine state is mid-update while it
+        // runs, so its unwinding cannot leave the engine inconsistent.
+        let chosen = match panic::catch_unwind(AssertUnwindSafe(|| strategy.select(&views))) {
+            Ok(chosen) => chosen?,
+            Err(payload) => {
+                self.panics.record(&*payload);
+                return weighted_best(&self.list, eligible);
+            }
+        };
         // A well-behaved strategy returns one of the ids it was given; compare by address
         // first (cheap), by value for strategies that return an equal id from elsewhere.
         views
@@ -104,25 +140,25 @@ impl<Id: PartialEq> Candidates<Id> {
     }
 
     /// Failover choice: the best stable available candidate, else the best available one.
-    pub(crate) fn failover_choice(&self, now: Duration) -> Option<usize> {
+    pub(crate) fn failover_choice(&mut self, now: Duration) -> Option<usize> {
         self.best(now, |_, c| c.is_stable(now))
             .or_else(|| self.best(now, |_, c| c.available))
     }
 
     /// The candidate that should replace the (available) `active`, if any: the best among
     /// the active and every stable available candidate, when that is not the active.
-    pub(crate) fn outranking(&self, active: usize, now: Duration) -> Option<usize> {
+    pub(crate) fn outranking(&mut self, active: usize, now: Duration) -> Option<usize> {
         self.best(now, |i, c| i == active || c.is_stable(now))
             .filter(|&best| best != active)
     }
 
     /// The best available candidate, stable or not.
-    pub(crate) fn best_available(&self, now: Duration) -> Option<usize> {
+    pub(crate) fn best_available(&mut self, now: Duration) -> Option<usize> {
         self.best(now, |_, c| c.available)
     }
 
     /// The best candidate regardless of availability.
-    pub(crate) fn best_of_all(&self, now: Duration) -> Option<usize> {
+    pub(crate) fn best_of_all(&mut self, now: Duration) -> Option<usize> {
         self.best(now, |_, _| true)
     }
 
@@ -134,4 +170,22 @@ impl<Id: PartialEq> Candidates<Id> {
             .map(|c| c.stable_at)
             .min()
     }
+}
+
+/// [`WeightedStrategy`]'s pick among the candidates `eligible` accepts, without views.
+fn weighted_best<Id>(
+    list: &[Candidate<Id>],
+    eligible: impl Fn(usize, &Candidate<Id>) -> bool,
+) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, c) in list.iter().enumerate() {
+        if !eligible(i, c) {
+            continue;
+        }
+        best = match best {
+            Some(b) if !WeightedStrategy::prefers(c.weight, i, list[b].weight, b) => Some(b),
+            _ => Some(i),
+        };
+    }
+    best
 }

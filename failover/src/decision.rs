@@ -22,6 +22,12 @@ pub enum SwitchReason {
     Forced,
     /// A forced pin expired and normal selection chose another database.
     ForceExpired,
+    /// The forced (pinned) database became unavailable: the pin ended at once and the
+    /// engine failed over as for any active database.
+    ForcedDatabaseFailed,
+    /// [`release_force`](crate::FailoverEngine::release_force) ended a pin early and normal
+    /// selection chose another database.
+    ForceReleased,
     /// A newly added database outranks the active one (or nothing else was available).
     DatabaseAdded,
     /// The active database was removed.
@@ -43,6 +49,8 @@ impl SwitchReason {
             Self::Manual => "manual",
             Self::Forced => "forced",
             Self::ForceExpired => "force_expired",
+            Self::ForcedDatabaseFailed => "forced_database_failed",
+            Self::ForceReleased => "force_released",
             Self::DatabaseAdded => "database_added",
             Self::DatabaseRemoved => "database_removed",
             Self::WeightChanged => "weight_changed",
@@ -96,8 +104,8 @@ pub enum Status<Id> {
     Uninitialized,
     /// This database is active and available.
     Active(Id),
-    /// The active database is unavailable (and nothing could replace it, or a pin holds
-    /// it) since `unavailable_for`, which is still within the unavailability budget:
+    /// The active database is unavailable (and nothing could replace it) since
+    /// `unavailable_for`, which is still within the unavailability budget:
     /// callers should fail fast with a retryable error.
     TemporarilyUnavailable {
         /// Time since the active database was last available.
@@ -132,5 +140,10 @@ mod tests {
     fn reasons_display_as_snake_case() {
         assert_eq!(SwitchReason::AutoFallback.to_string(), "auto_fallback");
         assert_eq!(SwitchReason::ForceExpired.to_string(), "force_expired");
+        assert_eq!(
+            SwitchReason::ForcedDatabaseFailed.to_string(),
+            "forced_database_failed"
+        );
+        assert_eq!(SwitchReason::ForceReleased.to_string(), "force_released");
     }
 }

@@ -84,11 +84,19 @@
 //! Auto-fallback, weight changes and additions leave it alone.
 //!
 //! **Forced switch** ([`force`](FailoverEngine::force)): the target must be available; it
-//! is then pinned until `now + duration`. While pinned, nothing moves traffic automatically,
-//! even if the pinned database fails (the status then reports the outage): use it for
-//! maintenance or drills. When the pin expires, normal selection runs and switches with
-//! [`SwitchReason::ForceExpired`] if it picks another database. A new force replaces the
-//! pin; removing the pinned database or a manual switch ends it.
+//! is then pinned until `now + duration` (saturating, so `Duration::MAX` pins for good): use
+//! it for maintenance or drills. While the pinned database is available, nothing moves
+//! traffic automatically — auto-fallback, weight changes and additions leave it alone. A pin
+//! holds a working database, not a dead one: if the pinned database becomes unavailable,
+//! the pin ends at once and the engine fails over as for any active database, with
+//! [`SwitchReason::ForcedDatabaseFailed`]; if nothing else is available the pin still ends,
+//! the status reports the outage and the first database to recover is switched to as usual
+//! ([`SwitchReason::Recovered`]). When the pin expires, normal selection runs and switches
+//! with [`SwitchReason::ForceExpired`] if it picks another database;
+//! [`release_force`](FailoverEngine::release_force) ends it early the same way, with
+//! [`SwitchReason::ForceReleased`]. After either, the choice is automatic again (not sticky
+//! like a manual switch). A new force replaces the pin; removing the pinned database or a
+//! manual switch ends it.
 //!
 //! **Membership and weights.** [`add`](FailoverEngine::add) rejects weights that are not
 //! finite and positive; a new candidate that outranks the active database (or is the only
@@ -104,10 +112,16 @@
 //! they are folded into one net decision carrying the last step's reason.
 //!
 //! **Time** is whatever `now` you pass; an earlier `now` than one already seen counts as the
-//! latest, so decisions never depend on a clock going backwards.
+//! latest, so decisions never depend on a clock going backwards. Deadlines saturate at
+//! `Duration::MAX` rather than overflow.
 //!
 //! Ranking among eligible candidates is a [`FailoverStrategy`]; the default
-//! [`WeightedStrategy`] takes the highest weight and breaks ties by insertion order.
+//! [`WeightedStrategy`] takes the highest weight and breaks ties by insertion order. A
+//! custom strategy that panics never takes the engine down with it: that choice is made by
+//! [`WeightedStrategy`] among the same candidates, and the engine counts the panic
+//! ([`strategy_panics`](FailoverEngine::strategy_panics),
+//! [`last_strategy_panic`](FailoverEngine::last_strategy_panic)) for you to report. (The
+//! panic hook still runs, so the panic is printed as usual.)
 //!
 //! This crate has no feature flags.
 

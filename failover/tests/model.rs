@@ -42,6 +42,7 @@ enum Event {
         id: u8,
         secs: u64,
     },
+    ReleaseForce,
     Tick,
     TickAtDeadline,
     Initialize,
@@ -59,6 +60,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (id.clone(), weight).prop_map(|(id, weight)| Event::SetWeight { id, weight }),
         1 => id.clone().prop_map(|id| Event::SwitchTo { id }),
         1 => (id, prop_oneof![Just(0u64), Just(30), Just(120)]).prop_map(|(id, secs)| Event::Force { id, secs }),
+        1 => Just(Event::ReleaseForce),
         3 => Just(Event::Tick),
         3 => Just(Event::TickAtDeadline),
         1 => Just(Event::Initialize),
@@ -220,11 +222,17 @@ impl Model {
                 if c.up != up {
                     c.up = up;
                     c.stable_at = if init { now + c.grace } else { now };
+                    // The pinned database going down ends its pin there and then.
+                    let pinned_failed = !up && self.pin.is_some() && self.active == Some(id);
+                    if pinned_failed {
+                        self.pin = None;
+                    }
                     if self.can_switch() && !self.active_up() {
-                        let reason = match (up, circuit) {
-                            (true, _) => SwitchReason::Recovered,
-                            (false, true) => SwitchReason::CircuitOpened,
-                            (false, false) => SwitchReason::HealthCheckFailed,
+                        let reason = match (pinned_failed, up, circuit) {
+                            (true, ..) => SwitchReason::ForcedDatabaseFailed,
+                            (false, true, _) => SwitchReason::Recovered,
+                            (false, false, true) => SwitchReason::CircuitOpened,
+                            (false, false, false) => SwitchReason::HealthCheckFailed,
                         };
                         if let Some(to) = self.failover_choice() {
                             go(self, to, reason);
@@ -256,6 +264,13 @@ impl Model {
                 self.manual = false;
                 if self.active != Some(id) {
                     go(self, id, SwitchReason::Forced);
+                }
+            }
+            Event::ReleaseForce => {
+                if self.pin.take().is_some()
+                    && let Some(to) = self.normal_choice()
+                {
+                    go(self, to, SwitchReason::ForceReleased);
                 }
             }
             Event::Tick | Event::TickAtDeadline => {
@@ -394,6 +409,7 @@ fn apply(e: &mut FailoverEngine<u8>, now: &mut u64, event: &Event) -> Outcome {
         Event::SetWeight { id, weight } => e.set_weight(&id, f64::from(weight), t),
         Event::SwitchTo { id } => e.switch_to(&id, t),
         Event::Force { id, secs: d } => e.force(&id, secs(d), t),
+        Event::ReleaseForce => Ok(e.release_force(t)),
         Event::Tick => Ok(e.tick(t)),
         Event::TickAtDeadline => {
             if let Some(d) = e.next_deadline(t).filter(|&d| d > t) {
@@ -488,8 +504,15 @@ fn check_invariants(
     // A pin that lapsed is reported (and honoured) until a successful call processes it.
     let pinned = e.pinned_until().is_some();
     let active = views.iter().find(|v| Some(*v.id) == after);
-    // Never an unavailable active while another is available, unless pinned.
-    if m.init && !pinned && views.iter().any(|v| v.available) {
+    // A pin only ever holds an available database.
+    if pinned {
+        assert!(
+            active.is_some_and(|a| a.available),
+            "pinned to unavailable {after:?} at {now} s"
+        );
+    }
+    // Never an unavailable active while another is available, pinned or not.
+    if m.init && views.iter().any(|v| v.available) {
         assert!(
             active.is_some_and(|a| a.available),
             "unavailable active {after:?} at {now} s"
@@ -516,16 +539,24 @@ fn check_invariants(
             "stayed on {after:?} past a fallback check at {now} s"
         );
     }
-    // Pins hold until expiry unless an operator acts or the pinned database goes away.
+    // Pins hold until expiry unless an operator acts or the pinned database goes away or
+    // down; going down ends the pin.
     let operator = matches!(
         event,
-        Event::SwitchTo { .. } | Event::Force { .. } | Event::Remove { .. } | Event::Initialize
+        Event::SwitchTo { .. }
+            | Event::Force { .. }
+            | Event::ReleaseForce
+            | Event::Remove { .. }
+            | Event::Initialize
     );
-    if pinned_before.is_some_and(|p| p > secs(now))
-        && !operator
-        && !matches!(got, Outcome::Error(_))
-    {
-        assert_eq!(after, before, "pin broken at {now} s");
+    let pinned_failed =
+        matches!(*event, Event::SetAvailable { id, up: false, .. } if Some(id) == before);
+    if pinned_before.is_some_and(|p| p > secs(now)) && !matches!(got, Outcome::Error(_)) {
+        if pinned_failed {
+            assert!(!pinned, "pin outlived its database going down at {now} s");
+        } else if !operator {
+            assert_eq!(after, before, "pin broken at {now} s");
+        }
     }
 }
 

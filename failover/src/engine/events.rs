@@ -134,9 +134,11 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     /// If the active database becomes unavailable, switches at once to the best stable
     /// available candidate, else the best available one, with the reason from `cause`; if
     /// none is available, nothing changes and [`status`](Self::status) reports the outage.
-    /// A candidate that becomes available while the active one is not is switched to
-    /// ([`SwitchReason::Recovered`]); if it is the active one, its status simply returns to
-    /// [`Status::Active`](crate::Status::Active). No switch while a pin holds.
+    /// If it was pinned by [`force`](Self::force), the pin ends at once and the failover is
+    /// reported as [`SwitchReason::ForcedDatabaseFailed`] (with nothing to fail over to, the
+    /// pin still ends). A candidate that becomes available while the active one is not is
+    /// switched to ([`SwitchReason::Recovered`]); if it is the active one, its status simply
+    /// returns to [`Status::Active`](crate::Status::Active).
     ///
     /// # Errors
     /// [`EngineError::UnknownCandidate`] if `id` is not a candidate.
@@ -160,15 +162,22 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
             } else {
                 now
             };
-            if self.may_switch() && !self.active_available() {
-                let reason = if available {
-                    SwitchReason::Recovered
-                } else {
-                    cause.into()
-                };
-                if let Some(to) = self.candidates.failover_choice(now) {
-                    self.switch(&mut change, to, reason);
-                }
+            // A pin holds a working database in place; it is no reason to stay on a dead one.
+            let forced_failed =
+                !available && self.pinned_until.is_some() && self.active == Some(pos);
+            let reason = if forced_failed {
+                self.pinned_until = None;
+                SwitchReason::ForcedDatabaseFailed
+            } else if available {
+                SwitchReason::Recovered
+            } else {
+                cause.into()
+            };
+            if self.may_switch()
+                && !self.active_available()
+                && let Some(to) = self.candidates.failover_choice(now)
+            {
+                self.switch(&mut change, to, reason);
             }
         }
         Ok(self.finish(change, now))
@@ -219,9 +228,14 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     }
 
     /// Forces `id` to be active ([`SwitchReason::Forced`]) and pins it until
-    /// `now + duration`: no automatic switch of any kind happens meanwhile, even if it
-    /// becomes unavailable. At expiry normal selection resumes. A new force replaces the
-    /// pin; removing the pinned database or [`switch_to`](Self::switch_to) ends it.
+    /// `now + duration` (saturating: `Duration::MAX` pins until the end of time). While it
+    /// is pinned and available, no automatic switch happens: auto-fallback, weight changes
+    /// and additions leave it alone. If it becomes unavailable the pin ends at once and the
+    /// engine fails over ([`SwitchReason::ForcedDatabaseFailed`], see
+    /// [`set_available`](Self::set_available)). At expiry normal selection resumes
+    /// ([`SwitchReason::ForceExpired`]). A new force replaces the pin;
+    /// [`release_force`](Self::release_force), removing the pinned database or
+    /// [`switch_to`](Self::switch_to) ends it.
     ///
     /// # Errors
     /// [`EngineError::UnknownCandidate`], [`EngineError::NotInitialized`], or
@@ -243,6 +257,24 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         Ok(self.finish(change, now))
     }
 
+    /// Ends a [`force`](Self::force) pin early. Normal selection then runs exactly as at
+    /// expiry — a stable available candidate that outranks the active database, or, if the
+    /// active one is unavailable, the failover choice — and switches with
+    /// [`SwitchReason::ForceReleased`] if it picks another database. Afterwards the active
+    /// database is chosen automatically (not sticky like [`switch_to`](Self::switch_to)).
+    ///
+    /// Without a pin this does nothing and returns `None`. A pin that already lapsed by
+    /// `now` is processed as its expiry ([`SwitchReason::ForceExpired`]), as in any call.
+    pub fn release_force(&mut self, now: Duration) -> Option<Decision<Id>> {
+        // Without a pin there is nothing to release, not even time to note.
+        self.pinned_until?;
+        let (now, mut change) = self.begin(now);
+        if self.pinned_until.is_some() {
+            self.end_pin(&mut change, now, SwitchReason::ForceReleased);
+        }
+        self.finish(change, now)
+    }
+
     /// Picks the first active database: checks `policy` against the available candidates,
     /// then takes the best available one, stable or not. Calling it again re-runs it from
     /// scratch (pin, manual choice and fallback schedule are reset).
@@ -255,14 +287,15 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         now: Duration,
     ) -> Result<Decision<Id>, InitialError<Id>> {
         let now = self.observe(now);
-        let list = &self.candidates.list;
-        let available = list.iter().filter(|c| c.available).count();
-        let choice = if policy.is_met(available, list.len()) {
+        let total = self.candidates.list.len();
+        let available = self.candidates.list.iter().filter(|c| c.available).count();
+        let choice = if policy.is_met(available, total) {
             self.candidates.best_available(now)
         } else {
             None
         };
         let Some(to) = choice else {
+            let list = &self.candidates.list;
             let (up, down): (Vec<_>, Vec<_>) = list.iter().partition(|c| c.available);
             return Err(InitialError {
                 policy,

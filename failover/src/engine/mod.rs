@@ -123,6 +123,7 @@ impl<Id: fmt::Debug> fmt::Debug for FailoverEngine<Id> {
             .field("config", &self.config)
             .field("candidates", &self.candidates.list)
             .field("custom_strategy", &self.candidates.strategy.is_some())
+            .field("strategy_panics", &self.candidates.strategy_panics())
             .field(
                 "active",
                 &self

@@ -54,10 +54,25 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         .min()
     }
 
-    /// When the current pin ends, if [`force`](Self::force) set one. A pin that has expired
-    /// is reported until the next call processes it.
+    /// When the current pin ends, if [`force`](Self::force) set one and neither
+    /// [`release_force`](Self::release_force) nor the pinned database's unavailability
+    /// ended it. A pin that has expired is reported until the next call processes it.
     pub fn pinned_until(&self) -> Option<Duration> {
         self.pinned_until
+    }
+
+    /// How many times the custom [`FailoverStrategy`](crate::FailoverStrategy) has panicked
+    /// since the engine was created. A panic never leaves the engine: that one choice is
+    /// made by [`WeightedStrategy`](crate::WeightedStrategy) among the same eligible
+    /// candidates instead. The owner compares the count after a call to report it.
+    pub fn strategy_panics(&self) -> u64 {
+        self.candidates.strategy_panics()
+    }
+
+    /// The message of the custom strategy's last panic (its `&str` or `String` payload, else
+    /// `"non-string panic payload"`); `None` if it never panicked.
+    pub fn last_strategy_panic(&self) -> Option<&str> {
+        self.candidates.last_strategy_panic()
     }
 
     /// Every candidate in insertion order. `stable` is computed against the latest `now`

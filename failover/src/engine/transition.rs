@@ -19,20 +19,24 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     pub(super) fn begin(&mut self, now: Duration) -> (Duration, Change<Id>) {
         let now = self.observe(now);
         let mut change = Change::new();
-        if let Some(until) = self.pinned_until
-            && until <= now
-        {
-            self.pinned_until = None;
-            let to = if self.active_available() {
-                self.candidates.outranking(self.active_pos(), now)
-            } else {
-                self.candidates.failover_choice(now)
-            };
-            if let Some(to) = to {
-                self.switch(&mut change, to, SwitchReason::ForceExpired);
-            }
+        if self.pinned_until.is_some_and(|until| until <= now) {
+            self.end_pin(&mut change, now, SwitchReason::ForceExpired);
         }
         (now, change)
+    }
+
+    /// Ends the pin and runs normal selection, as when it expires: if the active database
+    /// is available, a stable candidate that outranks it; otherwise the failover choice.
+    pub(super) fn end_pin(&mut self, change: &mut Change<Id>, now: Duration, reason: SwitchReason) {
+        self.pinned_until = None;
+        let to = if self.active_available() {
+            self.candidates.outranking(self.active_pos(), now)
+        } else {
+            self.candidates.failover_choice(now)
+        };
+        if let Some(to) = to {
+            self.switch(change, to, reason);
+        }
     }
 
     pub(super) fn switch(&mut self, change: &mut Change<Id>, to: usize, reason: SwitchReason) {
