@@ -221,6 +221,19 @@ impl<C: Clock> CircuitBreaker<C> {
         Word::decode(self.observe().0).state()
     }
 
+    /// When an open breaker turns half-open, on its clock: `None` unless it is open with a
+    /// deadline (closed, half-open, or held open by [`force_open`](Self::force_open)). An
+    /// owner that reports states on time (rather than when someone next looks) schedules a
+    /// look at this moment.
+    pub fn half_open_at(&self) -> Option<Duration> {
+        match Word::decode(self.state.load(Ordering::Acquire)) {
+            Word::Open {
+                deadline: Some(nanos),
+            } => Some(self.origin.saturating_add(Duration::from_nanos(nanos))),
+            _ => None,
+        }
+    }
+
     /// Successes and failures inside the window now. The window keeps its events while the
     /// breaker is open or half-open, and is empty whenever the breaker closes.
     pub fn counts(&self) -> WindowCounts {

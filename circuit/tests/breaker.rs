@@ -196,6 +196,31 @@ fn half_open_comes_after_the_configured_grace_period() {
 }
 
 #[test]
+fn half_open_at_tells_when_an_open_breaker_turns_half_open() {
+    let (b, clock, _) = breaker(config().min_num_failures(1).grace_period(ms(700)));
+    assert_eq!(b.half_open_at(), None, "closed");
+    clock.set(ms(5));
+    fail(&b, 1);
+    assert_eq!(b.half_open_at(), Some(ms(705)));
+    clock.set(ms(705));
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.half_open_at(), None, "half-open");
+    b.force_open();
+    assert_eq!(b.half_open_at(), None, "held open by hand");
+}
+
+#[test]
+fn half_open_at_saturates_for_an_endless_grace_period() {
+    let (b, _, _) = breaker(config().min_num_failures(1).grace_period(Duration::MAX));
+    fail(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    assert!(
+        b.half_open_at()
+            .is_some_and(|at| at > Duration::from_secs(70 * 365 * 86_400))
+    );
+}
+
+#[test]
 fn zero_grace_period_is_half_open_at_once() {
     let (b, _, _) = breaker(config().min_num_failures(1).grace_period(Duration::ZERO));
     fail(&b, 1);
