@@ -20,6 +20,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use multidb_circuit::CircuitConfig;
+use multidb_health::{ProbeConfig, TargetConfig};
 use redis::ConnectionInfo;
 
 use crate::connection::{DynConnection, boxed};
@@ -289,27 +291,23 @@ impl DatabaseConfig {
         self.weight
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.weight.is_finite() && self.weight > 0.0) {
-            return Err(ConfigError::InvalidWeight {
-                endpoint: self.endpoint.to_string(),
-                value: self.weight,
-            });
+    /// Checks what a database can check on its own (weight, durations, URLs): at
+    /// [`MultiDbConfigBuilder::build`] and for a database added at run time.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        validate_weight(&self.endpoint, self.weight)?;
+        at_most_max("grace_period", self.grace_period)?;
+        if let Some(timeout) = self.response_timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::invalid(
+                    "response_timeout",
+                    timeout,
+                    "greater than zero, or None to wait forever",
+                ));
+            }
+            at_most_max("response_timeout", timeout)?;
         }
-        if self.response_timeout == Some(Duration::ZERO) {
-            return Err(ConfigError::invalid(
-                "response_timeout",
-                Duration::ZERO,
-                "greater than zero, or None to wait forever",
-            ));
-        }
-        if self.connection_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "connection_timeout",
-                Duration::ZERO,
-                "greater than zero",
-            ));
-        }
+        nonzero("connection_timeout", self.connection_timeout)?;
+        at_most_max("connection_timeout", self.connection_timeout)?;
         if let Some(url) = &self.health_check_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
@@ -319,6 +317,19 @@ impl DatabaseConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// Checks a database weight: finite and greater than zero.
+pub(crate) fn validate_weight(endpoint: &Endpoint, weight: f64) -> Result<(), ConfigError> {
+    // Written so that NaN fails the check.
+    if weight.is_finite() && weight > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidWeight {
+            endpoint: endpoint.to_string(),
+            value: weight,
+        })
     }
 }
 
@@ -392,6 +403,18 @@ pub(crate) struct RetrySettings {
 }
 
 impl MultiDbConfig {
+    /// The longest duration any setting accepts: 100 years of 365 days (3 153 600 000 s).
+    ///
+    /// Deadlines are computed as "now + duration"; a duration such as `Duration::MAX` would
+    /// overflow them, so it is refused at [`MultiDbConfigBuilder::build`] instead of
+    /// panicking or wrapping later. 100 years is longer than any useful setting (to disable
+    /// something, use the `None` its setter offers) and far from overflowing.
+    pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+    /// The shortest accepted `failures_detection_window`: 10 ms. The circuit breaker slides
+    /// the window in 10 buckets, each at least 1 ms wide.
+    pub const MIN_FAILURES_DETECTION_WINDOW: Duration = Duration::from_millis(10);
+
     /// A builder with every default set; add databases with
     /// [`MultiDbConfigBuilder::database`].
     pub fn builder() -> MultiDbConfigBuilder {
@@ -586,8 +609,13 @@ impl MultiDbConfigBuilder {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the first field that is wrong: no database, a bad weight,
-    /// zero probes, a failure rate outside (0, 1], a zero duration where one makes no sense,
-    /// duplicate endpoints, and so on.
+    /// duplicate endpoints, a zero duration where one makes no sense, a duration above
+    /// [`MultiDbConfig::MAX_DURATION`], and so on; [`ConfigError::Circuit`] or
+    /// [`ConfigError::HealthCheck`] for a value the circuit breaker or the health engine
+    /// refuses (zero probes, a failure rate outside (0, 1], a failure window shorter than
+    /// [`MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW`]…); and
+    /// [`ConfigError::ProbeScheduleTooLong`] when the pauses between the probes of a health
+    /// check do not fit in its timeout.
     pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
         let c = self.config;
         if c.databases.is_empty() {
@@ -602,26 +630,36 @@ impl MultiDbConfigBuilder {
                 });
             }
         }
-        nonzero("health_check_interval", c.health.interval)?;
-        nonzero("health_check_timeout", c.health.timeout)?;
-        nonzero("failures_detection_window", c.circuit.window)?;
-        nonzero("min_probe_interval", c.health.min_probe_interval)?;
-        nonzero("retry_backoff_base", c.retry.base)?;
-        if c.health.probes == 0 {
-            return Err(ConfigError::invalid("health_check_probes", 0, "at least 1"));
+        c.validate_limits()?;
+        // The breaker and the health engine are the judges of their own settings: build
+        // them now, as the client will, so their refusals come before any I/O.
+        for db in &c.databases {
+            c.circuit_config(db)?;
+            c.target_config(db)?;
         }
-        if c.circuit.min_num_failures == 0 {
-            return Err(ConfigError::invalid("min_num_failures", 0, "at least 1"));
+        Ok(c)
+    }
+}
+
+impl MultiDbConfig {
+    /// The client-wide checks that neither the circuit breaker nor the health engine make.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let (h, f, r) = (&self.health, &self.failover, &self.retry);
+        for (field, value) in [
+            ("health_check_interval", h.interval),
+            ("health_check_probes_delay", h.probes_delay),
+            ("health_check_timeout", h.timeout),
+            ("min_probe_interval", h.min_probe_interval),
+            ("failures_detection_window", self.circuit.window),
+            ("failover_delay", f.delay),
+            ("retry_backoff_base", r.base),
+            ("retry_backoff_cap", r.cap),
+        ] {
+            at_most_max(field, value)?;
         }
-        let rate = c.circuit.failure_rate_threshold;
-        if !(rate > 0.0 && rate <= 1.0) {
-            return Err(ConfigError::invalid(
-                "failure_rate_threshold",
-                rate,
-                "in (0, 1]",
-            ));
-        }
-        let ratio = c.retry.budget_ratio;
+        nonzero("min_probe_interval", h.min_probe_interval)?;
+        nonzero("retry_backoff_base", r.base)?;
+        let ratio = r.budget_ratio;
         if !(0.0..=1.0).contains(&ratio) {
             return Err(ConfigError::invalid(
                 "retry_budget_ratio",
@@ -629,27 +667,193 @@ impl MultiDbConfigBuilder {
                 "in [0, 1]",
             ));
         }
-        if c.retry.cap < c.retry.base {
+        if r.cap < r.base {
             return Err(ConfigError::invalid(
                 "retry_backoff_cap",
-                c.retry.cap,
+                r.cap,
                 "at least retry_backoff_base",
             ));
         }
-        if c.failover.attempts == 0 {
+        if f.attempts == 0 {
             return Err(ConfigError::invalid("failover_attempts", 0, "at least 1"));
         }
-        if c.failover.auto_fallback_interval == Some(Duration::ZERO) {
-            return Err(ConfigError::invalid(
-                "auto_fallback_interval",
-                Duration::ZERO,
-                "greater than zero, or None to disable",
-            ));
+        // The failover budget is one deadline: `failover_delay × failover_attempts`.
+        if f.delay
+            .checked_mul(f.attempts)
+            .is_none_or(|budget| budget > Self::MAX_DURATION)
+        {
+            return Err(ConfigError::InvalidValue {
+                field: "failover_delay",
+                value: format!("{:?} × {} failover_attempts", f.delay, f.attempts),
+                expected: "at most 100 years in all (failover_delay × failover_attempts)",
+            });
         }
-        if c.event_capacity == 0 {
+        if let Some(interval) = f.auto_fallback_interval {
+            if interval.is_zero() {
+                return Err(ConfigError::invalid(
+                    "auto_fallback_interval",
+                    interval,
+                    "greater than zero, or None to disable",
+                ));
+            }
+            at_most_max("auto_fallback_interval", interval)?;
+        }
+        if self.event_capacity == 0 {
             return Err(ConfigError::invalid("event_capacity", 0, "at least 1"));
         }
-        Ok(c)
+        Ok(())
+    }
+
+    /// The circuit breaker configuration of a database, as validated by
+    /// [`MultiDbConfigBuilder::build`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Circuit`], naming the builder field the breaker refused.
+    pub(crate) fn circuit_config(&self, db: &DatabaseConfig) -> Result<CircuitConfig, ConfigError> {
+        use multidb_circuit::ConfigError as Refused;
+        let c = &self.circuit;
+        CircuitConfig::builder()
+            .failure_rate_threshold(c.failure_rate_threshold)
+            .min_num_failures(c.min_num_failures)
+            .window(c.window)
+            .grace_period(db.grace_period)
+            .build()
+            .map_err(|source| {
+                let (field, value, expected) = match &source {
+                    Refused::FailureRateThreshold { .. } => (
+                        "failure_rate_threshold",
+                        format!("{:?}", c.failure_rate_threshold),
+                        "in (0, 1]",
+                    ),
+                    Refused::MinNumFailures { .. } => (
+                        "min_num_failures",
+                        format!("{:?}", c.min_num_failures),
+                        "at least 1",
+                    ),
+                    Refused::Window { .. }
+                    | Refused::Buckets { .. }
+                    | Refused::BucketWidth { .. } => (
+                        "failures_detection_window",
+                        format!("{:?}", c.window),
+                        MIN_WINDOW_EXPECTED,
+                    ),
+                    _ => (
+                        "circuit",
+                        source.to_string(),
+                        "a setting the circuit breaker accepts",
+                    ),
+                };
+                ConfigError::Circuit {
+                    field,
+                    value,
+                    expected,
+                    source,
+                }
+            })
+    }
+
+    /// The health-check schedule of a database, as validated by
+    /// [`MultiDbConfigBuilder::build`]: the scheduled checks, and one probe on demand bounded
+    /// by the database's response timeout (never longer than a scheduled check's).
+    ///
+    /// # Errors
+    /// [`ConfigError::HealthCheck`], naming the builder field the health engine refused, or
+    /// [`ConfigError::ProbeScheduleTooLong`].
+    pub(crate) fn target_config(&self, db: &DatabaseConfig) -> Result<TargetConfig, ConfigError> {
+        let h = &self.health;
+        let probe = self.probe_config()?;
+        let (timeout_field, timeout) = match db.response_timeout {
+            Some(t) if t < h.timeout => ("response_timeout", t),
+            _ => ("health_check_timeout", h.timeout),
+        };
+        let on_demand = ProbeConfig::builder()
+            .probes(1)
+            .timeout(timeout)
+            .policy(h.policy)
+            .build()
+            .map_err(|source| self.health_error(source, timeout_field, timeout))?;
+        TargetConfig::builder()
+            .interval(h.interval)
+            .probe(probe)
+            .on_demand(on_demand)
+            .min_probe_interval(h.min_probe_interval)
+            .build()
+            .map_err(|source| self.health_error(source, "health_check_timeout", h.timeout))
+    }
+
+    /// How a scheduled health check probes.
+    fn probe_config(&self) -> Result<ProbeConfig, ConfigError> {
+        let h = &self.health;
+        let probe = ProbeConfig::builder()
+            .probes(h.probes)
+            .probe_delay(h.probes_delay)
+            .timeout(h.timeout)
+            .policy(h.policy)
+            .build()
+            .map_err(|source| self.health_error(source, "health_check_timeout", h.timeout))?;
+        let pauses = h.probes_delay.checked_mul(h.probes.saturating_sub(1));
+        if pauses.is_none_or(|pauses| pauses >= h.timeout) {
+            return Err(ConfigError::ProbeScheduleTooLong {
+                probes: h.probes,
+                delay: h.probes_delay,
+                timeout: h.timeout,
+            });
+        }
+        Ok(probe)
+    }
+
+    /// A health engine refusal, told in the builder's words; `timeout` is the builder field
+    /// (and value) the refused probe timeout came from.
+    fn health_error(
+        &self,
+        source: multidb_health::ConfigError,
+        timeout_field: &'static str,
+        timeout: Duration,
+    ) -> ConfigError {
+        use multidb_health::ConfigError as Refused;
+        let h = &self.health;
+        let (field, value, expected) = match &source {
+            Refused::ZeroProbes { .. } => {
+                ("health_check_probes", h.probes.to_string(), "at least 1")
+            }
+            Refused::ZeroDuration {
+                field: "timeout", ..
+            } => (timeout_field, format!("{timeout:?}"), "greater than zero"),
+            Refused::ZeroDuration {
+                field: "interval", ..
+            } => (
+                "health_check_interval",
+                format!("{:?}", h.interval),
+                "greater than zero",
+            ),
+            _ => (
+                "health_check",
+                source.to_string(),
+                "a setting the health engine accepts",
+            ),
+        };
+        ConfigError::HealthCheck {
+            field,
+            value,
+            expected,
+            source,
+        }
+    }
+}
+
+/// What `failures_detection_window` accepts, in words; see
+/// [`MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW`].
+const MIN_WINDOW_EXPECTED: &str =
+    "at least 10ms (the circuit breaker slides it in 10 buckets of at least 1ms)";
+
+/// What every duration accepts, in words; see [`MultiDbConfig::MAX_DURATION`].
+const MAX_DURATION_EXPECTED: &str = "at most 100 years";
+
+fn at_most_max(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value > MultiDbConfig::MAX_DURATION {
+        Err(ConfigError::invalid(field, value, MAX_DURATION_EXPECTED))
+    } else {
+        Ok(())
     }
 }
 
@@ -712,5 +916,47 @@ mod tests {
         assert_eq!(c.failover.initial, InitialHealthCheck::OneAvailable);
         assert_eq!(c.databases[0].grace_period, Duration::from_secs(60));
         assert_eq!(c.retry.attempts, 10);
+    }
+
+    #[test]
+    fn min_failures_detection_window_is_what_the_circuit_breaker_accepts() {
+        let window = |window| CircuitConfig::builder().window(window).build();
+        let min = MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW;
+        assert!(window(min).is_ok());
+        assert!(window(min.saturating_sub(Duration::from_nanos(1))).is_err());
+        assert!(MIN_WINDOW_EXPECTED.starts_with(&format!("at least {min:?} ")));
+    }
+
+    #[test]
+    fn max_duration_is_one_hundred_years_of_365_days() {
+        assert_eq!(MultiDbConfig::MAX_DURATION.as_secs(), 3_153_600_000);
+        assert!(MAX_DURATION_EXPECTED.ends_with("100 years"));
+    }
+
+    #[test]
+    fn the_built_schedules_are_the_configured_ones() {
+        let c = MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_url("redis://127.0.0.1:1")
+                    .unwrap()
+                    .grace_period(Duration::from_secs(7))
+                    .response_timeout(Some(Duration::from_millis(200))),
+            )
+            .build()
+            .unwrap();
+        let db = &c.databases[0];
+        let circuit = c.circuit_config(db).unwrap();
+        assert_eq!(circuit.window(), Duration::from_secs(2));
+        assert_eq!(circuit.grace_period(), Duration::from_secs(7));
+        let target = c.target_config(db).unwrap();
+        assert_eq!(target.interval(), Duration::from_secs(5));
+        assert_eq!(target.probe().probes(), 3);
+        assert_eq!(target.probe().probe_delay(), Duration::from_millis(500));
+        assert_eq!(target.on_demand().probes(), 1);
+        assert_eq!(target.on_demand().timeout(), Duration::from_millis(200));
+        assert_eq!(target.min_probe_interval(), Duration::from_millis(100));
+        let no_timeout = db.clone().response_timeout(None);
+        let target = c.target_config(&no_timeout).unwrap();
+        assert_eq!(target.on_demand().timeout(), Duration::from_secs(3));
     }
 }

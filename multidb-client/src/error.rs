@@ -80,6 +80,49 @@ pub enum ConfigError {
         /// What would have been accepted.
         expected: &'static str,
     },
+    /// A value the circuit breaker (`multidb-circuit`) refuses. The message speaks of this
+    /// crate's builder field; `source` is the breaker's own error.
+    #[error("{field} must be {expected}, got {value}")]
+    Circuit {
+        /// The builder method / field name, e.g. `"failures_detection_window"`.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+        /// The circuit breaker's error.
+        #[source]
+        source: multidb_circuit::ConfigError,
+    },
+    /// A value the health engine (`multidb-health`) refuses. The message speaks of this
+    /// crate's builder field; `source` is the engine's own error.
+    #[error("{field} must be {expected}, got {value}")]
+    HealthCheck {
+        /// The builder method / field name, e.g. `"health_check_probes"`.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+        /// The health engine's error.
+        #[source]
+        source: multidb_health::ConfigError,
+    },
+    /// `health_check_probes_delay` is too long for `health_check_timeout`: the pauses
+    /// between the probes of one check, `(probes - 1) × delay`, use up the whole timeout,
+    /// so every scheduled check would time out.
+    #[error(
+        "health_check_probes_delay {delay:?} is too long: {probes} probes pause {pauses:?} in all, which does not fit in health_check_timeout {timeout:?}; shorten the delay, use fewer probes or lengthen the timeout",
+        pauses = .delay.saturating_mul(.probes.saturating_sub(1))
+    )]
+    ProbeScheduleTooLong {
+        /// `health_check_probes`.
+        probes: u32,
+        /// `health_check_probes_delay`.
+        delay: Duration,
+        /// `health_check_timeout`: the budget of one whole check.
+        timeout: Duration,
+    },
 }
 
 impl ConfigError {
@@ -186,6 +229,16 @@ pub enum MultiDbError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// The client's control task ended while the client was open (a bug: it should never
+    /// happen): no failover can happen any more, so commands fail instead of going on
+    /// silently on a database nobody watches. Close the client and make a new one.
+    #[error(
+        "the client's control task stopped ({reason}): no failover is possible; make a new client"
+    )]
+    ControlPlaneStopped {
+        /// What ended it.
+        reason: String,
+    },
     /// A method of the blocking client was called on a thread inside a tokio runtime,
     /// where blocking would stall or deadlock it: use the async client there, or call the
     /// blocking one from a thread of its own (`std::thread::spawn`).

@@ -232,4 +232,19 @@ mod tests {
         assert!(weight.to_string().contains("weight"), "{weight}");
         assert!(!weight.to_string().contains("pw123"), "{weight}");
     }
+
+    #[test]
+    fn durations_above_one_hundred_years_are_refused_like_the_builder_does() {
+        for json in [
+            r#"{"databases":[{"url":"redis://h:1","grace_period":"200years"}]}"#,
+            r#"{"databases":[{"url":"redis://h:1"}],"health_check_interval":"101years"}"#,
+            r#"{"databases":[{"url":"redis://h:1"}],"failover_delay":"11years"}"#,
+        ] {
+            let err = serde_json::from_str::<MultiDbConfig>(json).unwrap_err();
+            assert!(
+                err.to_string().contains("at most 100 years"),
+                "{json}: {err}"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Every invalid configuration gives its own `ConfigError`, naming the field and value.
 #![allow(clippy::unwrap_used)]
 
+use std::error::Error as _;
 use std::time::Duration;
 
 use multidb_client::{ConfigError, DatabaseConfig, MultiDbClient, MultiDbConfig};
@@ -11,7 +12,10 @@ fn db() -> DatabaseConfig {
 
 fn field_of(err: &ConfigError) -> &'static str {
     match err {
-        ConfigError::InvalidValue { field, .. } => field,
+        ConfigError::InvalidValue { field, .. }
+        | ConfigError::Circuit { field, .. }
+        | ConfigError::HealthCheck { field, .. } => field,
+        ConfigError::ProbeScheduleTooLong { .. } => "health_check_probes_delay",
         ConfigError::InvalidWeight { .. } => "weight",
         ConfigError::NoDatabases => "databases",
         ConfigError::DuplicateEndpoint { .. } => "duplicate",
@@ -156,6 +160,23 @@ fn each_bad_builder_value_is_rejected_with_its_field() {
                 .database(db().health_check_url("ftp://x"))
                 .build()
         }),
+        ("failures_detection_window", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .failures_detection_window(Duration::from_millis(5))
+                .build()
+        }),
+        ("health_check_probes_delay", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .health_check_probes_delay(Duration::from_secs(2))
+                .build()
+        }),
+        ("grace_period", || {
+            MultiDbConfig::builder()
+                .database(db().grace_period(Duration::MAX))
+                .build()
+        }),
     ];
     for (field, make) in cases {
         let err = make().expect_err(field);
@@ -199,4 +220,272 @@ fn from_urls_needs_one_weight_per_url() {
     );
     let err = MultiDbClient::from_urls(Vec::<String>::new(), []).unwrap_err();
     assert_eq!(err, ConfigError::NoDatabases);
+}
+
+/// A builder with one database, every other setting default.
+fn one_db() -> multidb_client::MultiDbConfigBuilder {
+    MultiDbConfig::builder().database(db())
+}
+
+#[test]
+fn window_too_narrow_for_the_circuit_buckets_is_refused_saying_the_minimum() {
+    for window in [Duration::from_millis(5), Duration::from_nanos(9_999_999)] {
+        let err = one_db()
+            .failures_detection_window(window)
+            .build()
+            .unwrap_err();
+        let ConfigError::Circuit { field, value, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(*field, "failures_detection_window");
+        assert_eq!(*value, format!("{window:?}"));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("failures_detection_window must be at least 10ms"),
+            "{text}"
+        );
+        let source = err.source().expect("the circuit's error is kept");
+        assert!(
+            source
+                .downcast_ref::<multidb_circuit::ConfigError>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
+}
+
+#[test]
+fn circuit_and_health_engine_refusals_keep_their_source() {
+    type Case = (
+        &'static str,
+        &'static str,
+        fn() -> Result<MultiDbConfig, ConfigError>,
+    );
+    let cases: &[Case] = &[
+        ("circuit", "failures_detection_window", || {
+            one_db().failures_detection_window(Duration::ZERO).build()
+        }),
+        ("circuit", "failure_rate_threshold", || {
+            one_db().failure_rate_threshold(f64::NAN).build()
+        }),
+        ("circuit", "min_num_failures", || {
+            one_db().min_num_failures(0).build()
+        }),
+        ("health", "health_check_probes", || {
+            one_db().health_check_probes(0).build()
+        }),
+        ("health", "health_check_timeout", || {
+            one_db().health_check_timeout(Duration::ZERO).build()
+        }),
+        ("health", "health_check_interval", || {
+            one_db().health_check_interval(Duration::ZERO).build()
+        }),
+    ];
+    for (engine, field, make) in cases {
+        let err = make().expect_err(field);
+        assert_eq!(field_of(&err), *field, "{err}");
+        let source = err.source().unwrap_or_else(|| panic!("{field}: no source"));
+        let kept = match *engine {
+            "circuit" => {
+                matches!(err, ConfigError::Circuit { .. })
+                    && source
+                        .downcast_ref::<multidb_circuit::ConfigError>()
+                        .is_some()
+            }
+            _ => {
+                matches!(err, ConfigError::HealthCheck { .. })
+                    && source
+                        .downcast_ref::<multidb_health::ConfigError>()
+                        .is_some()
+            }
+        };
+        assert!(kept, "{field}: {err:?}");
+        assert!(err.to_string().starts_with(field), "{err}");
+    }
+}
+
+#[test]
+fn probe_schedule_that_cannot_fit_its_timeout_is_refused_with_the_budget() {
+    // 3 probes 2 s apart pause 4 s: a 3 s check would always time out.
+    let err = one_db()
+        .health_check_probes(3)
+        .health_check_probes_delay(Duration::from_secs(2))
+        .health_check_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::ProbeScheduleTooLong {
+            probes: 3,
+            delay: Duration::from_secs(2),
+            timeout: Duration::from_secs(3),
+        }
+    );
+    let text = err.to_string();
+    assert!(text.starts_with("health_check_probes_delay 2s"), "{text}");
+    assert!(
+        text.contains("pause 4s") && text.contains("health_check_timeout 3s"),
+        "{text}"
+    );
+    // Pauses exactly as long as the timeout leave no time for the probes either.
+    let err = one_db()
+        .health_check_probes_delay(Duration::from_millis(1500))
+        .build()
+        .unwrap_err();
+    assert_eq!(field_of(&err), "health_check_probes_delay", "{err}");
+}
+
+#[test]
+fn durations_above_one_hundred_years_are_refused_naming_the_field() {
+    type Case = (
+        &'static str,
+        fn(Duration) -> Result<MultiDbConfig, ConfigError>,
+    );
+    let cases: &[Case] = &[
+        ("grace_period", |d| {
+            MultiDbConfig::builder()
+                .database(db().grace_period(d))
+                .build()
+        }),
+        ("response_timeout", |d| {
+            MultiDbConfig::builder()
+                .database(db().response_timeout(Some(d)))
+                .build()
+        }),
+        ("connection_timeout", |d| {
+            MultiDbConfig::builder()
+                .database(db().connection_timeout(d))
+                .build()
+        }),
+        ("health_check_interval", |d| {
+            one_db().health_check_interval(d).build()
+        }),
+        ("health_check_timeout", |d| {
+            one_db().health_check_timeout(d).build()
+        }),
+        ("health_check_probes_delay", |d| {
+            one_db().health_check_probes_delay(d).build()
+        }),
+        ("min_probe_interval", |d| {
+            one_db().min_probe_interval(d).build()
+        }),
+        ("failures_detection_window", |d| {
+            one_db().failures_detection_window(d).build()
+        }),
+        ("failover_delay", |d| one_db().failover_delay(d).build()),
+        ("auto_fallback_interval", |d| {
+            one_db().auto_fallback_interval(Some(d)).build()
+        }),
+        ("retry_backoff_base", |d| {
+            one_db().retry_backoff_base(d).retry_backoff_cap(d).build()
+        }),
+        ("retry_backoff_cap", |d| {
+            one_db().retry_backoff_cap(d).build()
+        }),
+    ];
+    let too_long = [
+        MultiDbConfig::MAX_DURATION + Duration::from_nanos(1),
+        Duration::MAX,
+    ];
+    for (field, make) in cases {
+        for d in too_long {
+            let err = make(d).expect_err(field);
+            let ConfigError::InvalidValue {
+                field: got,
+                value,
+                expected,
+            } = &err
+            else {
+                panic!("{field}: {err:?}");
+            };
+            assert_eq!((*got, *expected), (*field, "at most 100 years"), "{err}");
+            assert_eq!(*value, format!("{d:?}"));
+        }
+    }
+}
+
+#[test]
+fn failover_budget_above_one_hundred_years_is_refused() {
+    let year = Duration::from_secs(365 * 24 * 60 * 60);
+    let err = one_db()
+        .failover_delay(year * 11)
+        .failover_attempts(10)
+        .build()
+        .unwrap_err();
+    assert_eq!(field_of(&err), "failover_delay", "{err}");
+    assert!(err.to_string().contains("× 10 failover_attempts"), "{err}");
+    let err = one_db()
+        .failover_delay(Duration::from_secs(u64::MAX / 2))
+        .failover_attempts(3)
+        .build()
+        .unwrap_err();
+    assert_eq!(field_of(&err), "failover_delay", "{err}");
+    assert!(
+        one_db()
+            .failover_delay(year * 10)
+            .failover_attempts(10)
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn defaults_and_sensible_edge_values_build() {
+    type Case = (&'static str, fn() -> Result<MultiDbConfig, ConfigError>);
+    let cases: &[Case] = &[
+        ("defaults", || one_db().build()),
+        ("3 probes 500ms apart in 3s, window 2s", || {
+            one_db()
+                .health_check_probes(3)
+                .health_check_probes_delay(Duration::from_millis(500))
+                .health_check_timeout(Duration::from_secs(3))
+                .failures_detection_window(Duration::from_secs(2))
+                .build()
+        }),
+        ("pauses just under the timeout", || {
+            one_db()
+                .health_check_probes_delay(Duration::from_millis(1499))
+                .build()
+        }),
+        ("one probe needs no pause", || {
+            one_db()
+                .health_check_probes(1)
+                .health_check_probes_delay(Duration::from_secs(60))
+                .health_check_timeout(Duration::from_millis(1))
+                .build()
+        }),
+        ("shortest window", || {
+            one_db()
+                .failures_detection_window(MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW)
+                .build()
+        }),
+        ("every duration at its maximum", || {
+            MultiDbConfig::builder()
+                .database(
+                    db().grace_period(MultiDbConfig::MAX_DURATION)
+                        .response_timeout(Some(MultiDbConfig::MAX_DURATION))
+                        .connection_timeout(MultiDbConfig::MAX_DURATION),
+                )
+                .health_check_interval(MultiDbConfig::MAX_DURATION)
+                .health_check_timeout(MultiDbConfig::MAX_DURATION)
+                .min_probe_interval(MultiDbConfig::MAX_DURATION)
+                .failures_detection_window(MultiDbConfig::MAX_DURATION)
+                .failover_delay(MultiDbConfig::MAX_DURATION)
+                .failover_attempts(1)
+                .auto_fallback_interval(Some(MultiDbConfig::MAX_DURATION))
+                .retry_backoff_cap(MultiDbConfig::MAX_DURATION)
+                .build()
+        }),
+        ("no response timeout, no auto-fallback", || {
+            MultiDbConfig::builder()
+                .database(db().response_timeout(None).grace_period(Duration::ZERO))
+                .auto_fallback_interval(None)
+                .build()
+        }),
+    ];
+    for (name, make) in cases {
+        if let Err(err) = make() {
+            panic!("{name}: {err}");
+        }
+    }
 }

@@ -126,6 +126,7 @@ async fn dropping_the_client_closes_a_connection_left_half_made() {
                 .weight(0.5)
                 .connection_timeout(Duration::from_secs(3600)),
         )
+        .health_check_probes(1)
         .health_check_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
