@@ -5,9 +5,16 @@
 //! Lettuce), so a probe also repairs a broken connection: the connection manager
 //! reconnects on the probe's failure.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt as _;
 use redis::Value;
 use redis::aio::ConnectionLike as _;
+use tokio::sync::broadcast;
 
+use crate::event::Event;
 use crate::member::Database;
 use crate::{HealthCheck, Unhealthy};
 
@@ -68,4 +75,53 @@ impl HealthCheck<Database> for EchoCheck {
     fn name(&self) -> &str {
         "echo"
     }
+}
+
+/// A health check whose panics are caught, logged at `warn` and announced as
+/// [`Event::CallbackPanicked`]; the probe then counts as failed. Every check the client
+/// runs is wrapped in one.
+pub(crate) struct Caught {
+    check: Arc<dyn HealthCheck<Database>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Caught {
+    pub(crate) fn wrap(
+        check: Arc<dyn HealthCheck<Database>>,
+        events: broadcast::Sender<Event>,
+    ) -> Arc<dyn HealthCheck<Database>> {
+        Arc::new(Caught { check, events })
+    }
+}
+
+#[async_trait::async_trait]
+impl HealthCheck<Database> for Caught {
+    async fn check(&self, db: &Database) -> Result<(), Unhealthy> {
+        match AssertUnwindSafe(self.check.check(db)).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let message = panic_message(&*panic).to_owned();
+                let what = format!("health check \"{}\" of {}", self.check.name(), db.id);
+                tracing::warn!(database = %db.id, endpoint = %db.endpoint, check = self.check.name(), message = %message, "health check panicked: the probe counts as failed");
+                let _ = self.events.send(Event::CallbackPanicked {
+                    what,
+                    message: message.clone(),
+                });
+                Err(Unhealthy::new(format!("panicked: {message}")))
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.check.name()
+    }
+}
+
+/// A panic's message, for logs and events.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }

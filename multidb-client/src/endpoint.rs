@@ -44,6 +44,21 @@ impl Endpoint {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address without the database number (`127.0.0.1:6379`); a name as it is.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn address(&self) -> &str {
+        match self.0.rsplit_once('/') {
+            Some((address, db))
+                if !address.is_empty()
+                    && db.bytes().all(|b| b.is_ascii_digit())
+                    && !db.is_empty() =>
+            {
+                address
+            }
+            _ => &self.0,
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {

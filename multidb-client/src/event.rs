@@ -84,6 +84,15 @@ pub enum Event {
         /// How many channels, patterns and sharded channels.
         channels: usize,
     },
+    /// Application code the client runs — a custom failover strategy or health check —
+    /// panicked. The client carried on: a strategy's decision was made by the default
+    /// weighted strategy instead, a check's probe counted as failed.
+    CallbackPanicked {
+        /// What panicked, e.g. `failover strategy` or `health check "ping" of db1`.
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
     /// A database was added.
     DatabaseAdded {
         /// Its id.

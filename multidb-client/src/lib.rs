@@ -90,9 +90,11 @@ mod event;
 #[cfg(feature = "lag-aware")]
 mod lag_aware;
 mod member;
+mod outcome;
 mod pinned;
 mod pubsub;
 mod replay;
+mod request;
 mod retry;
 #[cfg(feature = "sentinel")]
 mod sentinel;

@@ -8,10 +8,9 @@ use std::time::Duration;
 use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock};
 use tokio::sync::Notify;
 
-use crate::config::{CircuitSettings, DatabaseConfig};
+use crate::config::DatabaseConfig;
 use crate::connection::MemberConnection;
 use crate::endpoint::Endpoint;
-use crate::error::ConfigError;
 use crate::event::{DatabaseId, DatabaseInfo};
 
 /// The circuit breakers' clock: tokio time, so paused-time tests drive them too.
@@ -48,6 +47,21 @@ impl TokioClock {
     }
 }
 
+impl TokioClock {
+    /// The instant `at` after the origin; about 30 years from now if that is past what
+    /// `Instant` can hold (a pin of `Duration::MAX`, a huge grace period).
+    pub(crate) fn instant_at(&self, at: Duration) -> tokio::time::Instant {
+        self.origin.checked_add(at).unwrap_or_else(far_future)
+    }
+}
+
+/// A deadline that never comes in practice, and never overflows.
+pub(crate) fn far_future() -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(Duration::from_secs(30 * 365 * 86_400))
+        .unwrap_or(now)
+}
+
 impl Clock for TokioClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
@@ -64,13 +78,13 @@ pub struct Database {
     pub(crate) weight_bits: AtomicU64,
     pub(crate) connection: MemberConnection,
     pub(crate) circuit: CircuitBreaker<TokioClock>,
-    pub(crate) healthy: AtomicBool,
+    healthy: AtomicBool,
     /// Set when the database stops being active; in-flight commands on it are woken and
     /// failed fast instead of waiting out their timeouts.
     pub(crate) evicted: Notify,
     /// A command failed on it since its last passing health check: commands sent to it
     /// arm the eviction signal.
-    pub(crate) suspect: AtomicBool,
+    suspect: AtomicBool,
     pub(crate) eviction_epoch: AtomicU64,
     pub(crate) config: DatabaseConfig,
 }
@@ -79,22 +93,9 @@ impl Database {
     pub(crate) fn new(
         id: DatabaseId,
         config: DatabaseConfig,
-        circuit: &CircuitSettings,
+        circuit_config: CircuitConfig,
         clock: TokioClock,
     ) -> Result<Self, crate::MultiDbError> {
-        let circuit_config = CircuitConfig::builder()
-            .failure_rate_threshold(circuit.failure_rate_threshold)
-            .min_num_failures(circuit.min_num_failures)
-            .window(circuit.window)
-            .grace_period(config.grace_period)
-            .build()
-            .map_err(|e| {
-                crate::MultiDbError::Config(ConfigError::InvalidValue {
-                    field: "circuit",
-                    value: e.to_string(),
-                    expected: "a valid circuit configuration",
-                })
-            })?;
         let connection = MemberConnection::open(&config)?;
         Ok(Database {
             id,
@@ -146,6 +147,32 @@ impl Database {
 
     pub(crate) fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Its last health result; the controller's to write.
+    pub(crate) fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Release);
+    }
+
+    /// Whether a command failed on it since its last passing health check.
+    pub(crate) fn is_suspect(&self) -> bool {
+        self.suspect.load(Ordering::Acquire)
+    }
+
+    /// A path saw it fail: its commands arm the eviction signal from now on.
+    pub(crate) fn mark_suspect(&self) {
+        self.suspect.store(true, Ordering::Release);
+    }
+
+    /// A health check passed: back to the plain hot path.
+    pub(crate) fn clear_suspect(&self) {
+        self.suspect.store(false, Ordering::Release);
+    }
+
+    /// How the failover counter names it, as redis-py does: `host:port/weight`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metric_label(&self) -> String {
+        format!("{}/{}", self.endpoint.address(), self.weight())
     }
 
     /// Wakes every command in flight on this database so it fails fast.

@@ -26,15 +26,15 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::client::MultiDbClient;
-use crate::command::{CmdRequest, PipelineRequest, Request};
 use crate::config::Source;
 use crate::connection::{DriverGuard, MemberConnection};
-use crate::control::Inner;
+use crate::control::Controller;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
 use crate::event::DatabaseId;
 use crate::member::Database;
-use crate::replay;
+use crate::outcome::Outcome;
+use crate::request::{CmdRequest, PipelineRequest, Request};
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
@@ -48,18 +48,15 @@ impl MultiDbClient {
     /// [`MultiDbError::PinnedDatabaseLost`] when the active database's circuit is open or
     /// connecting to it fails (take another one once the client has failed over).
     pub async fn pinned(&self) -> Result<PinnedConnection, MultiDbError> {
-        self.inner.initialize().await?;
-        let Some(db) = self.inner.active.load_full() else {
-            return Err(if self.inner.is_closed() {
-                MultiDbError::Closed
-            } else {
-                self.inner
-                    .unavailable_error()
-                    .unwrap_or(MultiDbError::NoDatabases)
-            });
+        self.controller.initialize().await?;
+        let router = self.controller.router();
+        let Some(db) = router.active() else {
+            return Err(router
+                .unavailable_error()
+                .unwrap_or(MultiDbError::NoDatabases));
         };
         let con = if let Source::Url(info) = &db.config.source {
-            let (con, driver) = connect(&self.inner, &db, info).await?;
+            let (con, driver) = connect(&self.controller, &db, info).await?;
             Pinned::Dedicated {
                 con,
                 _driver: driver,
@@ -70,7 +67,7 @@ impl MultiDbClient {
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");
         Ok(PinnedConnection {
-            inner: self.inner.clone(),
+            controller: self.controller.clone(),
             db_index: db.connection.get_db(),
             db,
             con: Some(con),
@@ -81,7 +78,7 @@ impl MultiDbClient {
 
 /// Opens a dedicated connection, counting the attempt in the member's circuit.
 async fn connect(
-    inner: &Inner,
+    controller: &Controller,
     db: &Database,
     info: &redis::ConnectionInfo,
 ) -> Result<(MultiplexedConnection, DriverGuard), MultiDbError> {
@@ -103,18 +100,15 @@ async fn connect(
         .await
     {
         Ok(made) => {
-            permit.success();
+            controller
+                .outcomes()
+                .settle(controller.router(), db, permit, Outcome::Answered);
             Ok(made)
         }
         Err(e) => {
-            if replay::error_failure(&e).is_some() {
-                permit.failure();
-                if inner.config.health.probe_on_failure {
-                    inner.monitor.request_check(&db.id);
-                }
-            } else {
-                permit.success();
-            }
+            let outcomes = controller.outcomes();
+            let outcome = outcomes.classify_connect(&e);
+            outcomes.settle(controller.router(), db, permit, outcome);
             Err(lost(format!("could not connect: {e}")))
         }
     }
@@ -142,7 +136,7 @@ enum Pinned {
 ///
 /// Outcomes count in the database's circuit breaker like those of ordinary commands.
 pub struct PinnedConnection {
-    inner: Arc<Inner>,
+    controller: Arc<Controller>,
     db: Arc<Database>,
     db_index: i64,
     /// `None` once lost: the socket is closed so the server drops its state (and any
@@ -180,11 +174,11 @@ impl PinnedConnection {
 
     /// Why the bound database may not take a command now, if so.
     fn refusal(&self) -> Option<&'static str> {
-        if self.inner.is_closed() {
+        let router = self.controller.router();
+        if router.is_closed() {
             return Some("the client is closed");
         }
-        let active = self.inner.active.load();
-        if !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, &self.db)) {
+        if !router.is_active(&self.db) {
             return Some("it is no longer the active database");
         }
         None
@@ -243,18 +237,15 @@ impl PinnedConnection {
                     .to_owned(),
             ));
         };
-        let busy_errors = self.inner.config.circuit.busy_errors_are_failures;
-        let failure = match &result {
-            Ok(output) => request.busy(output, busy_errors),
-            Err(e) => replay::error_failure(e).is_some(),
-        };
-        if !failure {
-            permit.success();
+        let failure = self.controller.outcomes().record(
+            self.controller.router(),
+            &db,
+            permit,
+            request,
+            &result,
+        );
+        if failure.is_none() {
             return result;
-        }
-        permit.failure();
-        if self.inner.config.health.probe_on_failure {
-            self.inner.monitor.request_check(&db.id);
         }
         match result {
             // A busy reply: the database is alive and the connection still good.

@@ -28,7 +28,8 @@ pub(crate) enum Sent {
 }
 
 /// `Some(sent)` when the error is a failure of the database, `None` when it is an answer.
-pub(crate) fn error_failure(err: &RedisError) -> Option<Sent> {
+/// Busy replies (`LOADING`…) are failures only when `busy_errors_are_failures`.
+pub(crate) fn error_failure(err: &RedisError, busy_errors_are_failures: bool) -> Option<Sent> {
     if err.is_connection_refusal() {
         return Some(Sent::No);
     }
@@ -38,7 +39,7 @@ pub(crate) fn error_failure(err: &RedisError) -> Option<Sent> {
         }
         // The handshake failed: nothing of ours was sent.
         ErrorKind::AuthenticationFailed => Some(Sent::No),
-        ErrorKind::Server(kind) if is_busy(kind) => Some(Sent::No),
+        ErrorKind::Server(kind) if busy_errors_are_failures && is_busy(kind) => Some(Sent::No),
         _ => None,
     }
 }
@@ -220,10 +221,18 @@ mod tests {
     #[test]
     fn refused_is_unsent_timeouts_are_maybe_sent_and_answers_are_not_failures() {
         let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(error_failure(&refused), Some(Sent::No));
+        assert_eq!(error_failure(&refused, true), Some(Sent::No));
         let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        assert_eq!(error_failure(&timeout), Some(Sent::Maybe));
+        assert_eq!(error_failure(&timeout, true), Some(Sent::Maybe));
         let answer = RedisError::from((ErrorKind::Server(ServerErrorKind::ResponseError), "ERR"));
-        assert_eq!(error_failure(&answer), None);
+        assert_eq!(error_failure(&answer, true), None);
+    }
+
+    #[test]
+    fn busy_error_replies_are_failures_only_when_configured() {
+        let loading =
+            RedisError::from((ErrorKind::Server(ServerErrorKind::BusyLoading), "LOADING"));
+        assert_eq!(error_failure(&loading, true), Some(Sent::No));
+        assert_eq!(error_failure(&loading, false), None);
     }
 }

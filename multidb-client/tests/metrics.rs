@@ -10,7 +10,7 @@ use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig};
 use multidb_testkit::{FakeRedis, Fault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_switch_counts_with_from_to_and_reason() {
+async fn a_failover_counts_once_with_redis_pys_attributes_and_the_initial_choice_does_not() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     recorder.install().unwrap();
@@ -40,24 +40,23 @@ async fn every_switch_counts_with_from_to_and_reason() {
         .into_iter()
         .filter(|(key, ..)| key.key().name() == "redis.client.geofailover.failovers")
         .collect();
-    let reasons: Vec<String> = counted
-        .iter()
-        .filter_map(|(key, _, _, value)| {
-            let reason = key
-                .key()
-                .labels()
-                .find(|l| l.key() == "reason")?
-                .value()
-                .to_owned();
-            matches!(value, DebugValue::Counter(1)).then_some(reason)
-        })
-        .collect();
-    assert!(reasons.iter().any(|r| r == "initial"), "{reasons:?}");
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r == "circuit_opened" || r == "health_check_failed"),
-        "{reasons:?}"
+    let label = |key: &metrics_util::CompositeKey, name: &str| {
+        key.key()
+            .labels()
+            .find(|l| l.key() == name)
+            .map(|l| l.value().to_owned())
+    };
+    // One failover, from a to b, automatic; the initial choice is not a failover.
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    let (key, _, _, value) = &counted[0];
+    assert!(matches!(value, DebugValue::Counter(1)), "{value:?}");
+    let a_label = format!("{}/1", a.addr());
+    let b_label = format!("{}/0.5", b.addr());
+    assert_eq!(label(key, "db.client.geofailover.fail_from"), Some(a_label));
+    assert_eq!(label(key, "db.client.geofailover.fail_to"), Some(b_label));
+    assert_eq!(
+        label(key, "db.client.geofailover.reason").as_deref(),
+        Some("automatic")
     );
     client.close().await;
 }

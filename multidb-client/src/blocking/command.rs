@@ -109,7 +109,7 @@ impl redis::ConnectionLike for MultiDbClient {
     }
 
     fn is_open(&self) -> bool {
-        !self.shared.client.inner.is_closed()
+        !self.shared.client.controller.router().is_closed()
     }
 }
 

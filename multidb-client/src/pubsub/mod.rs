@@ -54,15 +54,16 @@ impl MultiDbClient {
     /// when connecting to the active database fails (retry: later failures are handled by
     /// the subscriber itself).
     pub async fn pubsub(&self) -> Result<Subscriber, MultiDbError> {
-        let inner = &self.inner;
-        inner.initialize().await?;
-        if let Some(e) = inner.lock().members.values().find_map(|db| unsupported(db)) {
+        let controller = &self.controller;
+        controller.initialize().await?;
+        if let Some(e) = controller.members().iter().find_map(|db| unsupported(db)) {
             return Err(e);
         }
         // Subscribed before the active database is read, so no switch slips between.
-        let events = inner.events();
-        let active = inner.active.load_full().ok_or_else(|| {
-            inner
+        let events = controller.events();
+        let router = controller.router();
+        let active = router.active().ok_or_else(|| {
+            router
                 .unavailable_error()
                 .unwrap_or(MultiDbError::NoDatabases)
         })?;
@@ -73,7 +74,7 @@ impl MultiDbClient {
         let (deliver, messages) = mpsc::unbounded_channel();
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let worker = Worker {
-            inner: inner.clone(),
+            controller: controller.clone(),
             registry: registry.clone(),
             link: Some(link),
             deliver,

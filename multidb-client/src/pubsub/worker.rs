@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::link::{Link, is_connection_error};
 use super::registry::{Kind, Registry};
-use crate::control::Inner;
+use crate::control::Controller;
 use crate::error::MultiDbError;
 use crate::event::Event;
 
@@ -36,7 +36,7 @@ pub(crate) enum Request {
 }
 
 pub(crate) struct Worker {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) controller: Arc<Controller>,
     pub(crate) registry: Arc<Mutex<Registry>>,
     pub(crate) link: Option<Link>,
     pub(crate) deliver: mpsc::UnboundedSender<Msg>,
@@ -64,12 +64,12 @@ impl Worker {
         mut events: broadcast::Receiver<Event>,
     ) {
         loop {
-            let inner = self.inner.clone();
-            let closed = inner.switched.notified();
+            let controller = self.controller.clone();
+            let closed = controller.router().switched();
             tokio::pin!(closed);
             // Registered before the check, so a close() in between still wakes us.
             closed.as_mut().enable();
-            if inner.is_closed() {
+            if controller.router().is_closed() {
                 self.set_link(None);
                 return;
             }
@@ -126,7 +126,7 @@ impl Worker {
     async fn lost(&mut self) {
         if let Some(link) = self.link.take() {
             tracing::warn!(database = %link.database, "pubsub connection lost; reconnecting");
-            self.inner.monitor.request_check(&link.database);
+            self.controller.router().request_probe(link.database);
         }
         self.set_link(None);
         self.follow().await;
@@ -139,7 +139,7 @@ impl Worker {
         subscribe: bool,
         name: &str,
     ) -> Result<(), MultiDbError> {
-        if self.inner.is_closed() {
+        if self.controller.router().is_closed() {
             return Err(MultiDbError::Closed);
         }
         let changed = self.registry().apply(kind, subscribe, name);
@@ -170,12 +170,13 @@ impl Worker {
     /// until they are where the client points (a switch may land while one is under way).
     async fn follow(&mut self) {
         loop {
-            if self.inner.is_closed() {
+            let router = self.controller.router();
+            if router.is_closed() {
                 self.set_link(None);
                 return;
             }
             // No active database (every one removed): keep what we have.
-            let Some(target) = self.inner.active.load_full() else {
+            let Some(target) = router.active() else {
                 return;
             };
             if self.link.as_ref().is_some_and(|l| l.database == target.id) {
@@ -199,7 +200,7 @@ impl Worker {
                     self.retry_delay = FIRST_RETRY;
                     self.retry_at = None;
                     tracing::info!(database = %target.id, channels, "pubsub resubscribed");
-                    self.inner.publish(Event::Resubscribed {
+                    self.controller.router().announce(Event::Resubscribed {
                         database: target.id,
                         channels,
                     });
@@ -210,7 +211,7 @@ impl Worker {
                     // failed attempt, as the first request may fall in the monitor's rate
                     // limit (which also bounds these).
                     if matches!(e, MultiDbError::Redis(_)) {
-                        self.inner.monitor.request_check(&target.id);
+                        self.controller.router().request_probe(target.id);
                     }
                     self.retry_at = Some(Instant::now() + self.retry_delay);
                     self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY);

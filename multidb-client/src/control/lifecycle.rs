@@ -1,0 +1,191 @@
+//! Start and end: `initialize()`, making members, `close()`.
+//!
+//! `close()` may race `initialize()` and `add_database()`: it marks the router closed
+//! before it takes the state lock, and both check that mark under the lock before they
+//! insert a member or start the control task, so whatever they made is either closed by
+//! `close()` or discarded by themselves. Nothing is left open.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use multidb_health::{HealthStatus, MonitorError};
+
+use super::task;
+use super::{Controller, new_engine};
+use crate::checks::Caught;
+use crate::config::DatabaseConfig;
+use crate::error::{ConfigError, FailedDatabase, MultiDbError};
+use crate::event::DatabaseId;
+use crate::member::Database;
+
+impl Controller {
+    /// Health-checks every database, applies the initial policy, picks the active database
+    /// and starts the control task. Concurrent and repeated calls initialize once; a
+    /// failed call may be retried.
+    pub(crate) async fn initialize(self: &Arc<Self>) -> Result<(), MultiDbError> {
+        if self.router.is_closed() {
+            return Err(MultiDbError::Closed);
+        }
+        self.initialized
+            .get_or_try_init(|| self.clone().initialize_once())
+            .await
+            .map(|&()| ())
+    }
+
+    async fn initialize_once(self: Arc<Self>) -> Result<(), MultiDbError> {
+        let mut created = Vec::new();
+        for config in self.config.databases.clone() {
+            match self.create_member(config) {
+                Ok(db) => created.push(db),
+                Err(e) => {
+                    self.discard(&created);
+                    return Err(e);
+                }
+            }
+        }
+        // Full, fresh checks: the configured probes, delay and policy.
+        let results = futures_util::future::join_all(
+            created.iter().map(|db| self.monitor.check_fresh(&db.id)),
+        )
+        .await;
+        let now = self.now();
+        let mut state = self.lock();
+        if self.router.is_closed() {
+            drop(state);
+            self.discard(&created);
+            return Err(MultiDbError::Closed);
+        }
+        let mut failed = Vec::new();
+        for (db, result) in created.iter().zip(results) {
+            let healthy = result.as_ref().is_ok_and(|s| s.healthy);
+            db.set_healthy(healthy);
+            if !healthy {
+                failed.push(FailedDatabase {
+                    id: db.id,
+                    endpoint: db.endpoint.clone(),
+                    reason: reason_of(&result),
+                });
+            }
+            // Known-unique ids and validated weights: the engine cannot refuse them. The
+            // circuit holds the grace period, so the engine adds none of its own.
+            let _ = state
+                .engine
+                .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now);
+            state.members.insert(db.id, db.clone());
+        }
+        let Ok(decision) = state.engine.initialize(self.config.failover.initial, now) else {
+            state.members.clear();
+            // A fresh engine for the next attempt.
+            state.engine = new_engine(&self.config);
+            drop(state);
+            self.discard(&created);
+            return Err(MultiDbError::InitialHealthCheckFailed {
+                policy: self.config.failover.initial,
+                failed,
+            });
+        };
+        for db in &created {
+            if !db.is_healthy() {
+                // Known to the breaker as unusable until a probe says otherwise.
+                db.circuit.trip();
+            }
+        }
+        let rx = self
+            .circuit_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(rx) = rx {
+            state.task = Some(task::spawn(
+                Arc::downgrade(&self),
+                self.reschedule.clone(),
+                self.monitor.subscribe(),
+                rx,
+            ));
+        }
+        self.settle(&mut state, Some(decision));
+        Ok(())
+    }
+
+    /// Makes a member: its connection, breaker, listener and health target.
+    pub(super) fn create_member(
+        &self,
+        config: DatabaseConfig,
+    ) -> Result<Arc<Database>, MultiDbError> {
+        let id = DatabaseId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let circuit = self.config.circuit_config(&config)?;
+        let target = self.config.target_config(&config)?;
+        let db = Arc::new(Database::new(id, config, circuit, self.clock())?);
+        let tx = self.circuit_tx.clone();
+        db.circuit.on_transition(move |t| {
+            let _ = tx.send((id, t.clone()));
+        });
+        let checks = self.checks_for(&db);
+        self.monitor
+            .add_target(id, db.clone(), checks, target)
+            .map_err(|e| match e {
+                MonitorError::ShutDown => MultiDbError::Closed,
+                e => MultiDbError::Config(ConfigError::invalid(
+                    "health",
+                    e.to_string(),
+                    "a valid health target",
+                )),
+            })?;
+        Ok(db)
+    }
+
+    /// The health checks `db` runs: the client-wide ones, each caught so that a panic is
+    /// announced.
+    pub(super) fn checks_for(&self, _db: &Database) -> Vec<Arc<dyn crate::HealthCheck<Database>>> {
+        let state = self.lock();
+        state
+            .checks
+            .iter()
+            .map(|check| Caught::wrap(check.clone(), self.events.clone()))
+            .collect()
+    }
+
+    /// Undoes `create_member` for members never inserted.
+    pub(super) fn discard(&self, created: &[Arc<Database>]) {
+        for db in created {
+            self.monitor.remove_target(&db.id);
+            db.close();
+        }
+    }
+
+    /// Stops the control task and every health check, and closes every member. Commands
+    /// then fail with [`MultiDbError::Closed`]. Idempotent.
+    pub(crate) async fn close(&self) {
+        if self.router.close() {
+            return;
+        }
+        let (task, members) = {
+            let mut state = self.lock();
+            let members: Vec<_> = std::mem::take(&mut state.members).into_values().collect();
+            (state.task.take(), members)
+        };
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        for db in &members {
+            self.monitor.remove_target(&db.id);
+        }
+        self.monitor.shutdown().await;
+        self.router.set_active(None);
+        for db in members {
+            db.close();
+        }
+        self.router.wake_waiters();
+    }
+}
+
+fn reason_of(result: &Result<HealthStatus, MonitorError>) -> String {
+    match result {
+        Ok(s) => s
+            .reason
+            .as_ref()
+            .map_or_else(|| "unhealthy".to_owned(), |r| r.reason().to_owned()),
+        Err(e) => e.to_string(),
+    }
+}

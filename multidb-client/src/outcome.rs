@@ -1,0 +1,105 @@
+//! The outcome policy: the one place that says what an attempt's result means for its
+//! database and reports it.
+//!
+//! In the spirit of tower's retry `Policy`, every path — plain commands, pinned
+//! connections, their dedicated connects — hands the result of an attempt here. The policy
+//! classifies it ([`Outcome`]), settles the attempt's circuit permit, and on a failure
+//! reports the database to the [`Router`] (it turns suspect and is probed at once). The
+//! settings it honours (`busy_errors_are_failures`) are read here and nowhere else, so no
+//! path can classify differently from another.
+
+use multidb_circuit::Permit;
+use redis::RedisResult;
+
+use crate::control::Router;
+use crate::member::{Database, TokioClock};
+use crate::replay::{self, Sent};
+use crate::request::Request;
+
+/// What one attempt's result says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The database answered: a reply, or an error reply such as `WRONGTYPE` (it is alive).
+    Answered,
+    /// The database failed; `sent` says whether the request may have been applied.
+    Failed(Sent),
+}
+
+impl Outcome {
+    /// `Some(sent)` for a failure.
+    pub(crate) fn failure(self) -> Option<Sent> {
+        match self {
+            Outcome::Answered => None,
+            Outcome::Failed(sent) => Some(sent),
+        }
+    }
+}
+
+/// See the module docs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutcomePolicy {
+    busy_errors_are_failures: bool,
+    clock: TokioClock,
+}
+
+impl OutcomePolicy {
+    pub(crate) fn new(busy_errors_are_failures: bool, clock: TokioClock) -> Self {
+        OutcomePolicy {
+            busy_errors_are_failures,
+            clock,
+        }
+    }
+
+    /// What `result` of `request` says about the database.
+    pub(crate) fn classify<R: Request + ?Sized>(
+        &self,
+        request: &R,
+        result: &RedisResult<R::Output>,
+    ) -> Outcome {
+        let failure = match result {
+            Ok(output) => request
+                .busy(output, self.busy_errors_are_failures)
+                .then_some(Sent::No),
+            Err(e) => replay::error_failure(e, self.busy_errors_are_failures),
+        };
+        failure.map_or(Outcome::Answered, Outcome::Failed)
+    }
+
+    /// What a connection attempt's error says (no request was sent).
+    pub(crate) fn classify_connect(&self, err: &redis::RedisError) -> Outcome {
+        replay::error_failure(err, self.busy_errors_are_failures)
+            .map_or(Outcome::Answered, |_| Outcome::Failed(Sent::No))
+    }
+
+    /// Settles `permit` by `outcome` and reports a failure of `db` to the router.
+    pub(crate) fn settle(
+        &self,
+        router: &Router,
+        db: &Database,
+        permit: Permit<'_, TokioClock>,
+        outcome: Outcome,
+    ) {
+        match outcome {
+            Outcome::Answered => permit.success_at(self.clock.success_time()),
+            Outcome::Failed(sent) => {
+                permit.failure();
+                router.report_failure(db);
+                tracing::debug!(database = %db.id, endpoint = %db.endpoint, ?sent, "command failed on database");
+            }
+        }
+    }
+
+    /// Classifies and settles in one go; the failure, if any.
+    pub(crate) fn record<R: Request + ?Sized>(
+        &self,
+        router: &Router,
+        db: &Database,
+        permit: Permit<'_, TokioClock>,
+        request: &R,
+        result: &RedisResult<R::Output>,
+    ) -> Option<Sent> {
+        let outcome = self.classify(request, result);
+        self.settle(router, db, permit, outcome);
+        outcome.failure()
+    }
+}
