@@ -61,17 +61,15 @@ mod clock;
 mod coarse;
 mod config;
 mod error;
-mod permit;
 mod state;
 mod transition;
 mod window;
 
-pub use breaker::CircuitBreaker;
+pub use breaker::{CircuitBreaker, Permit};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use coarse::CoarseClock;
 pub use config::{CircuitConfig, CircuitConfigBuilder, MAX_HALF_OPEN};
 pub use error::{CallError, ConfigError, Rejected};
-pub use permit::Permit;
 pub use state::State;
 pub use transition::{Transition, TransitionReason};
 pub use window::WindowCounts;

@@ -22,31 +22,13 @@ use std::time::Duration;
 
 use multidb_circuit::CircuitConfig;
 use multidb_health::{ProbeConfig, TargetConfig};
-use redis::ConnectionInfo;
 
-use crate::connection::{DynConnection, boxed};
-use crate::endpoint::{Endpoint, Protocol, parse_url, redact_url};
+use crate::endpoint::{Endpoint, Protocol, redact_url};
 use crate::error::ConfigError;
 use crate::member::Database;
+use crate::source::{MemberSpec, Source, TlsSettings, boxed};
+use crate::url::parse_url;
 use crate::{FailoverStrategy, HealthCheck, HealthPolicy, InitialHealthCheck};
-
-/// Where a member's connection comes from.
-#[derive(Clone)]
-pub(crate) enum Source {
-    /// A URL: the client opens and manages the connection.
-    Url(Box<ConnectionInfo>),
-    /// A connection the application made.
-    Connection(Arc<dyn DynConnection>),
-    /// A Redis Cluster, from seed node URLs.
-    #[cfg(feature = "cluster")]
-    Cluster(Vec<ConnectionInfo>),
-    /// A master found through Redis Sentinel.
-    #[cfg(feature = "sentinel")]
-    Sentinel {
-        sentinels: Vec<ConnectionInfo>,
-        master: String,
-    },
-}
 
 /// One member database: where it is and how to treat it.
 ///
@@ -64,23 +46,10 @@ pub(crate) enum Source {
 #[derive(Clone)]
 #[must_use]
 pub struct DatabaseConfig {
-    pub(crate) source: Source,
+    pub(crate) spec: MemberSpec,
     pub(crate) endpoint: Endpoint,
     pub(crate) weight: f64,
     pub(crate) grace_period: Duration,
-    pub(crate) health_check_url: Option<String>,
-    pub(crate) response_timeout: Option<Duration>,
-    pub(crate) connection_timeout: Duration,
-    pub(crate) tls: TlsSettings,
-}
-
-/// Certificates for a `rediss://` member (feature `tls`). Verification is always on.
-#[derive(Clone, Default)]
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
-pub(crate) struct TlsSettings {
-    pub(crate) root_cert: Option<Vec<u8>>,
-    pub(crate) client_cert: Option<Vec<u8>>,
-    pub(crate) client_key: Option<Vec<u8>>,
 }
 
 /// Defaults of a member database.
@@ -179,14 +148,16 @@ impl DatabaseConfig {
 
     fn with_source(endpoint: Endpoint, source: Source) -> Self {
         DatabaseConfig {
-            source,
+            spec: MemberSpec {
+                source,
+                health_check_url: None,
+                response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+                connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+                tls: TlsSettings::default(),
+            },
             endpoint,
             weight: DEFAULT_WEIGHT,
             grace_period: DEFAULT_GRACE_PERIOD,
-            health_check_url: None,
-            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
-            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
-            tls: TlsSettings::default(),
         }
     }
 
@@ -194,7 +165,7 @@ impl DatabaseConfig {
     /// (feature `tls`). Certificates are always verified.
     #[cfg(feature = "tls")]
     pub fn tls_root_cert(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.root_cert = Some(ca_pem.into());
+        self.spec.tls.root_cert = Some(ca_pem.into());
         self
     }
 
@@ -206,8 +177,8 @@ impl DatabaseConfig {
         cert_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Self {
-        self.tls.client_cert = Some(cert_pem.into());
-        self.tls.client_key = Some(key_pem.into());
+        self.spec.tls.client_cert = Some(cert_pem.into());
+        self.spec.tls.client_key = Some(key_pem.into());
         self
     }
 
@@ -229,7 +200,7 @@ impl DatabaseConfig {
     /// (e.g. `https://cluster.example.com:9443`). Stored with the database; used by the
     /// lag-aware check.
     pub fn health_check_url(mut self, url: impl Into<String>) -> Self {
-        self.health_check_url = Some(url.into());
+        self.spec.health_check_url = Some(url.into());
         self
     }
 
@@ -237,20 +208,20 @@ impl DatabaseConfig {
     /// 500 ms; `None` waits forever — only for blocking commands, better done on a
     /// dedicated connection). URL members only.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.response_timeout = timeout;
+        self.spec.response_timeout = timeout;
         self
     }
 
     /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT) may take (default 1 s). URL
     /// members only.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = timeout;
+        self.spec.connection_timeout = timeout;
         self
     }
 
     /// The RESP version (default: from the URL's `?protocol=`, else RESP2). URL members only.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
-        if let Source::Url(info) = &mut self.source {
+        if let Source::Url(info) = &mut self.spec.source {
             let redis = info.redis_settings().clone().set_protocol(protocol.into());
             **info = info.as_ref().clone().set_redis_settings(redis);
         }
@@ -259,7 +230,7 @@ impl DatabaseConfig {
 
     /// The ACL user name (overrides the URL's). URL members only.
     pub fn username(mut self, username: impl AsRef<str>) -> Self {
-        if let Source::Url(info) = &mut self.source {
+        if let Source::Url(info) = &mut self.spec.source {
             let redis = info.redis_settings().clone().set_username(username);
             **info = info.as_ref().clone().set_redis_settings(redis);
         }
@@ -268,7 +239,7 @@ impl DatabaseConfig {
 
     /// The password (overrides the URL's; never shown anywhere). URL members only.
     pub fn password(mut self, password: impl AsRef<str>) -> Self {
-        if let Source::Url(info) = &mut self.source {
+        if let Source::Url(info) = &mut self.spec.source {
             let redis = info.redis_settings().clone().set_password(password);
             **info = info.as_ref().clone().set_redis_settings(redis);
         }
@@ -296,7 +267,7 @@ impl DatabaseConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         validate_weight(&self.endpoint, self.weight)?;
         at_most_max("grace_period", self.grace_period)?;
-        if let Some(timeout) = self.response_timeout {
+        if let Some(timeout) = self.spec.response_timeout {
             if timeout.is_zero() {
                 return Err(ConfigError::invalid(
                     "response_timeout",
@@ -306,9 +277,9 @@ impl DatabaseConfig {
             }
             at_most_max("response_timeout", timeout)?;
         }
-        nonzero("connection_timeout", self.connection_timeout)?;
-        at_most_max("connection_timeout", self.connection_timeout)?;
-        if let Some(url) = &self.health_check_url
+        nonzero("connection_timeout", self.spec.connection_timeout)?;
+        at_most_max("connection_timeout", self.spec.connection_timeout)?;
+        if let Some(url) = &self.spec.health_check_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
             return Err(ConfigError::InvalidUrl {
@@ -341,12 +312,12 @@ impl fmt::Debug for DatabaseConfig {
             .field("grace_period", &self.grace_period)
             .field(
                 "health_check_url",
-                &self.health_check_url.as_deref().map(redact_url),
+                &self.spec.health_check_url.as_deref().map(redact_url),
             )
-            .field("response_timeout", &self.response_timeout)
-            .field("connection_timeout", &self.connection_timeout)
-            .field("tls_root_cert", &self.tls.root_cert.is_some())
-            .field("tls_client_cert", &self.tls.client_cert.is_some())
+            .field("response_timeout", &self.spec.response_timeout)
+            .field("connection_timeout", &self.spec.connection_timeout)
+            .field("tls_root_cert", &self.spec.tls.root_cert.is_some())
+            .field("tls_client_cert", &self.spec.tls.client_cert.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -762,7 +733,7 @@ impl MultiDbConfig {
     pub(crate) fn target_config(&self, db: &DatabaseConfig) -> Result<TargetConfig, ConfigError> {
         let h = &self.health;
         let probe = self.probe_config()?;
-        let (timeout_field, timeout) = match db.response_timeout {
+        let (timeout_field, timeout) = match db.spec.response_timeout {
             Some(t) if t < h.timeout => ("response_timeout", t),
             _ => ("health_check_timeout", h.timeout),
         };

@@ -24,35 +24,8 @@ use redis::{
 };
 use tokio::task::AbortHandle;
 
-use crate::config::{DatabaseConfig, Source};
 use crate::error::MultiDbError;
-
-/// An application-made connection, cloneable behind a trait object.
-pub(crate) trait DynConnection: Send + Sync {
-    fn clone_box(&self) -> Box<dyn DynConnectionLike>;
-}
-
-/// `ConnectionLike` plus what a boxed clone needs.
-pub(crate) trait DynConnectionLike: ConnectionLike + Send + Sync {}
-impl<T: ConnectionLike + Send + Sync> DynConnectionLike for T {}
-
-struct AppConnection<C>(C);
-
-impl<C> DynConnection for AppConnection<C>
-where
-    C: ConnectionLike + Clone + Send + Sync + 'static,
-{
-    fn clone_box(&self) -> Box<dyn DynConnectionLike> {
-        Box::new(self.0.clone())
-    }
-}
-
-pub(crate) fn boxed<C>(connection: C) -> Arc<dyn DynConnection>
-where
-    C: ConnectionLike + Clone + Send + Sync + 'static,
-{
-    Arc::new(AppConnection(connection))
-}
+use crate::source::{DynConnection, DynConnectionLike, MemberSpec, Source};
 
 /// A connection to one member database. Cheap to clone (clones share the underlying
 /// connection); implements `redis::aio::ConnectionLike`, so every `redis::AsyncCommands`
@@ -104,7 +77,7 @@ impl fmt::Debug for MemberConnection {
 
 impl MemberConnection {
     /// The connection a database config describes; connects on first use.
-    pub(crate) fn open(config: &DatabaseConfig) -> Result<Self, MultiDbError> {
+    pub(crate) fn open(config: &MemberSpec) -> Result<Self, MultiDbError> {
         match &config.source {
             Source::Url(info) => Ok(MemberConnection {
                 inner: Inner::Managed(ManagedHandle::new(Managed::new(info, config)?)),
@@ -201,10 +174,7 @@ pub(crate) struct Connector {
 impl Connector {
     // Without TLS nothing can fail here.
     #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps))]
-    pub(crate) fn new(
-        info: &ConnectionInfo,
-        config: &DatabaseConfig,
-    ) -> Result<Self, MultiDbError> {
+    pub(crate) fn new(info: &ConnectionInfo, config: &MemberSpec) -> Result<Self, MultiDbError> {
         #[cfg(feature = "tls")]
         let tls = match info.addr() {
             ConnectionAddr::TcpTls { insecure: true, .. } => {
@@ -373,7 +343,7 @@ struct Live {
 }
 
 impl Managed {
-    fn new(info: &ConnectionInfo, config: &DatabaseConfig) -> Result<Arc<Self>, MultiDbError> {
+    fn new(info: &ConnectionInfo, config: &MemberSpec) -> Result<Arc<Self>, MultiDbError> {
         Ok(Arc::new(Managed {
             connector: Arc::new(Connector::new(info, config)?),
             redis: info.redis_settings().clone(),

@@ -1,4 +1,4 @@
-//! Parsing member URLs and showing them without their secrets.
+//! Showing member URLs without their secrets (parsing them is the `url` module's).
 //!
 //! A URL may carry a password (`redis://user:secret@host:6379/0`). The parsed
 //! [`redis::ConnectionInfo`] keeps it for connecting; everything a person can read — `Debug`,
@@ -6,20 +6,7 @@
 
 use std::fmt;
 
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
-
-use crate::error::ConfigError;
-
-/// Schemes a member URL may use.
-const SCHEMES: &[&str] = &[
-    "redis",
-    "rediss",
-    "valkey",
-    "valkeys",
-    "unix",
-    "redis+unix",
-    "valkey+unix",
-];
+use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion};
 
 /// Where a member lives, as it may be shown: `host:port/db`, never a password.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -135,42 +122,6 @@ fn redact_query(url: &str) -> String {
     format!("{head}{}{fragment}", pairs.join("&"))
 }
 
-/// A member URL, parsed and checked.
-pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, ConfigError> {
-    let shown = redact_url(url);
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    let Some(scheme) = scheme else {
-        return Err(ConfigError::InvalidUrl {
-            url: shown,
-            reason: "expected scheme://host:port, e.g. redis://127.0.0.1:6379/0".to_owned(),
-        });
-    };
-    if !SCHEMES.contains(&scheme.as_str()) {
-        return Err(ConfigError::UnsupportedScheme { url: shown, scheme });
-    }
-    if matches!(scheme.as_str(), "rediss" | "valkeys") && !cfg!(feature = "tls") {
-        return Err(ConfigError::TlsNotEnabled { url: shown });
-    }
-    let info = url
-        .into_connection_info()
-        .map_err(|e| ConfigError::InvalidUrl {
-            url: shown.clone(),
-            reason: e.detail().map_or_else(
-                || e.to_string(),
-                |detail| format!("{}: {detail}", e.category()),
-            ),
-        })?;
-    if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr()
-        && host.is_empty()
-    {
-        return Err(ConfigError::InvalidUrl {
-            url: shown,
-            reason: "missing host".to_owned(),
-        });
-    }
-    Ok(info)
-}
-
 /// The RESP version a member speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -216,25 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn parse_rejects_other_schemes_and_names_the_scheme() {
-        let err = parse_url("http://user:pw@h:1").unwrap_err();
-        assert!(
-            matches!(err, ConfigError::UnsupportedScheme { ref scheme, .. } if scheme == "http")
-        );
-        assert!(!err.to_string().contains("pw@"));
-    }
-
-    #[test]
-    fn parse_error_never_shows_the_password() {
-        let err = parse_url("redis://u:topsecret@h:1/notanumber").unwrap_err();
-        assert!(!err.to_string().contains("topsecret"), "{err}");
-        let err = parse_url("redis://u:topsecret@:1/0").unwrap_err();
-        assert!(!err.to_string().contains("topsecret"), "{err}");
-    }
-
-    #[test]
     fn endpoint_shows_address_and_db_only() {
-        let info = parse_url("redis://u:topsecret@127.0.0.1:6390/3").unwrap();
+        let info =
+            redis::IntoConnectionInfo::into_connection_info("redis://u:topsecret@127.0.0.1:6390/3")
+                .unwrap();
         let e = Endpoint::from_info(&info);
         assert_eq!(e.to_string(), "127.0.0.1:6390/3");
         assert!(!format!("{e:?}").contains("topsecret"));

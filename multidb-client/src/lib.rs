@@ -100,8 +100,10 @@ mod retry;
 mod sentinel;
 #[cfg(feature = "serde")]
 mod serde_config;
+mod source;
 #[cfg(feature = "tls")]
 mod tls;
+mod url;
 
 pub use checks::{EchoCheck, PingCheck};
 pub use client::MultiDbClient;

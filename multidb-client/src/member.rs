@@ -8,10 +8,10 @@ use std::time::Duration;
 use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock};
 use tokio::sync::Notify;
 
-use crate::config::DatabaseConfig;
 use crate::connection::MemberConnection;
 use crate::endpoint::Endpoint;
 use crate::event::{DatabaseId, DatabaseInfo};
+use crate::source::MemberSpec;
 
 /// The circuit breakers' clock: tokio time, so paused-time tests drive them too.
 #[derive(Clone, Copy, Debug)]
@@ -86,28 +86,30 @@ pub struct Database {
     /// arm the eviction signal.
     suspect: AtomicBool,
     pub(crate) eviction_epoch: AtomicU64,
-    pub(crate) config: DatabaseConfig,
+    pub(crate) spec: MemberSpec,
 }
 
 impl Database {
     pub(crate) fn new(
         id: DatabaseId,
-        config: DatabaseConfig,
+        endpoint: Endpoint,
+        weight: f64,
+        spec: MemberSpec,
         circuit_config: CircuitConfig,
         clock: TokioClock,
     ) -> Result<Self, crate::MultiDbError> {
-        let connection = MemberConnection::open(&config)?;
+        let connection = MemberConnection::open(&spec)?;
         Ok(Database {
             id,
-            endpoint: config.endpoint.clone(),
-            weight_bits: AtomicU64::new(config.weight.to_bits()),
+            endpoint,
+            weight_bits: AtomicU64::new(weight.to_bits()),
             connection,
             circuit: CircuitBreaker::with_clock(circuit_config, clock),
             healthy: AtomicBool::new(false),
             evicted: Notify::new(),
             suspect: AtomicBool::new(false),
             eviction_epoch: AtomicU64::new(0),
-            config,
+            spec,
         })
     }
 
@@ -128,12 +130,12 @@ impl Database {
 
     /// The Redis Enterprise REST endpoint configured for it, if any.
     pub fn health_check_url(&self) -> Option<&str> {
-        self.config.health_check_url.as_deref()
+        self.spec.health_check_url.as_deref()
     }
 
     /// Its response timeout (bounds each probe of the default checks).
     pub fn response_timeout(&self) -> Option<Duration> {
-        self.config.response_timeout
+        self.spec.response_timeout
     }
 
     /// Its current weight.

@@ -4,14 +4,13 @@
 //! In the spirit of tower's retry `Policy`, every path — plain commands, pinned
 //! connections, their dedicated connects — hands the result of an attempt here. The policy
 //! classifies it ([`Outcome`]), settles the attempt's circuit permit, and on a failure
-//! reports the database to the [`Router`] (it turns suspect and is probed at once). The
+//! reports the database to the router ([`Reports`]) (it turns suspect and is probed at once). The
 //! settings it honours (`busy_errors_are_failures`) are read here and nowhere else, so no
 //! path can classify differently from another.
 
 use multidb_circuit::Permit;
 use redis::RedisResult;
 
-use crate::control::Router;
 use crate::member::{Database, TokioClock};
 use crate::replay::{self, Sent};
 use crate::request::Request;
@@ -33,6 +32,12 @@ impl Outcome {
             Outcome::Failed(sent) => Some(sent),
         }
     }
+}
+
+/// Where failures are reported: the control plane's router (probe-confirmed detection).
+pub(crate) trait Reports {
+    /// `db` failed at the connection level.
+    fn report_failure(&self, db: &Database);
 }
 
 /// See the module docs.
@@ -74,7 +79,7 @@ impl OutcomePolicy {
     /// Settles `permit` by `outcome` and reports a failure of `db` to the router.
     pub(crate) fn settle(
         &self,
-        router: &Router,
+        router: &dyn Reports,
         db: &Database,
         permit: Permit<'_, TokioClock>,
         outcome: Outcome,
@@ -92,7 +97,7 @@ impl OutcomePolicy {
     /// Classifies and settles in one go; the failure, if any.
     pub(crate) fn record<R: Request + ?Sized>(
         &self,
-        router: &Router,
+        router: &dyn Reports,
         db: &Database,
         permit: Permit<'_, TokioClock>,
         request: &R,

@@ -26,7 +26,6 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::client::MultiDbClient;
-use crate::config::Source;
 use crate::connection::{DriverGuard, MemberConnection};
 use crate::control::Controller;
 use crate::endpoint::Endpoint;
@@ -35,6 +34,7 @@ use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::outcome::Outcome;
 use crate::request::{CmdRequest, PipelineRequest, Request};
+use crate::source::Source;
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
@@ -55,7 +55,7 @@ impl MultiDbClient {
                 .unavailable_error()
                 .unwrap_or(MultiDbError::NoDatabases));
         };
-        let con = if let Source::Url(info) = &db.config.source {
+        let con = if let Source::Url(info) = &db.spec.source {
             let (con, driver) = connect(&self.controller, &db, info).await?;
             Pinned::Dedicated {
                 con,
@@ -96,7 +96,7 @@ async fn connect(
     };
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
     match connector
-        .connect_owned(info.redis_settings(), config, db.config.connection_timeout)
+        .connect_owned(info.redis_settings(), config, db.spec.connection_timeout)
         .await
     {
         Ok(made) => {

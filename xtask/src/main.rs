@@ -3,6 +3,7 @@
 //! - `ci`: the whole gate CI runs — formatting, the supply-chain check, clippy with warnings
 //!   denied on every target and feature, the test suite with all features, and rustdoc with
 //!   warnings denied.
+//! - `imports`: each crate's modules import one way (no circles; see the `imports` module).
 //! - `deny`: the supply-chain check alone, `cargo deny check` against `deny.toml` (see the
 //!   `deny` module for the offline advisory database).
 //! - `bench`: every benchmark in one run, summarized into `BENCHMARKS.md` (see the `bench`
@@ -11,6 +12,7 @@
 
 mod bench;
 mod deny;
+mod imports;
 mod render;
 
 use std::env;
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("ci") => ci(),
         Some("deny") => deny::deny(workspace_root()),
+        Some("imports") => imports::check(workspace_root()),
         Some("bench") if rest.first().is_some_and(|a| a == "--quote") => {
             bench::quote_in_readme(workspace_root())
         }
@@ -52,6 +55,7 @@ tasks:
   ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
            every client example, and the drill's SVG timeline rendered in headless Chromium
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
+  imports  each crate's modules import one way: fails on an import circle
   drill    run the failover drill example (arguments are passed on)
   drill-picture  a short drill, its SVG timeline rendered in headless Chromium and checked
   soak     the chaos soak for longer: --seconds N (default 600), --seed S to replay";
@@ -59,6 +63,7 @@ tasks:
 fn ci() -> Result<(), String> {
     let started = Instant::now();
     run("fmt", &["fmt", "--all", "--", "--check"], &[])?;
+    imports::check(workspace_root())?;
     deny::deny(workspace_root())?;
     run(
         "clippy",

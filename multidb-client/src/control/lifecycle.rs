@@ -34,7 +34,7 @@ impl Controller {
 
     async fn initialize_once(self: Arc<Self>) -> Result<(), MultiDbError> {
         let mut created = Vec::new();
-        for config in self.config.databases.clone() {
+        for config in &self.config.databases {
             match self.create_member(config) {
                 Ok(db) => created.push(db),
                 Err(e) => {
@@ -110,12 +110,19 @@ impl Controller {
     /// Makes a member: its connection, breaker, listener and health target.
     pub(super) fn create_member(
         &self,
-        config: DatabaseConfig,
+        config: &DatabaseConfig,
     ) -> Result<Arc<Database>, MultiDbError> {
         let id = DatabaseId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let circuit = self.config.circuit_config(&config)?;
-        let target = self.config.target_config(&config)?;
-        let db = Arc::new(Database::new(id, config, circuit, self.clock())?);
+        let circuit = self.config.circuit_config(config)?;
+        let target = self.config.target_config(config)?;
+        let db = Arc::new(Database::new(
+            id,
+            config.endpoint.clone(),
+            config.weight,
+            config.spec.clone(),
+            circuit,
+            self.clock(),
+        )?);
         let tx = self.circuit_tx.clone();
         db.circuit.on_transition(move |t| {
             let _ = tx.send((id, t.clone()));

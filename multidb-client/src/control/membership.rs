@@ -41,7 +41,7 @@ impl Controller {
         self: &Arc<Self>,
         config: DatabaseConfig,
     ) -> Result<DatabaseId, MultiDbError> {
-        let db = self.create_member(config)?;
+        let db = self.create_member(&config)?;
         let status = self.monitor.check_fresh(&db.id).await;
         let healthy = status.as_ref().is_ok_and(|s| s.healthy);
         db.set_healthy(healthy);

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::error::MultiDbError;
 use crate::event::{DatabaseId, Event};
 use crate::member::Database;
+use crate::outcome::Reports;
 use crate::retry::RetryBudget;
 
 /// Whether commands have a database to go to, as the controller last decided.
@@ -147,14 +148,6 @@ impl Router {
 
     // ---- reporting -------------------------------------------------------------------
 
-    /// A path saw `db` fail at the connection level: its commands arm the eviction signal
-    /// from now on, and (probe-confirmed detection) it is probed at once, rate-limited, so
-    /// that a failed probe fails over.
-    pub(crate) fn report_failure(&self, db: &Database) {
-        db.mark_suspect();
-        self.request_probe(db.id);
-    }
-
     /// Asks for an on-demand probe of `id`, if probing on failure is on.
     pub(crate) fn request_probe(&self, id: DatabaseId) {
         if self.probe_on_failure {
@@ -196,5 +189,15 @@ impl Router {
         self.availability
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Reports for Router {
+    /// A path saw `db` fail at the connection level: its commands arm the eviction signal
+    /// from now on, and (probe-confirmed detection) it is probed at once, rate-limited, so
+    /// that a failed probe fails over.
+    fn report_failure(&self, db: &Database) {
+        db.mark_suspect();
+        self.request_probe(db.id);
     }
 }

@@ -4,8 +4,8 @@
 use redis::ConnectionAddr;
 use serde_json::Value;
 
-use crate::config::Source;
 use crate::member::Database;
+use crate::source::Source;
 
 /// A Redis endpoint of a member: host, and port when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub(crate) fn redis_addrs(db: &Database) -> Vec<RedisAddr> {
             _ => None,
         }
     }
-    match &db.config.source {
+    match &db.spec.source {
         Source::Url(info) => of(info.addr()).into_iter().collect(),
         #[cfg(feature = "cluster")]
         Source::Cluster(seeds) => seeds.iter().filter_map(|s| of(s.addr())).collect(),

@@ -11,7 +11,7 @@ use redis::{AsyncConnectionConfig, ConnectionInfo, ProtocolVersion, PushInfo, Re
 use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
-use crate::config::Source;
+use crate::source::Source;
 use std::sync::Arc;
 
 use crate::connection::{Connector, DriverGuard};
@@ -38,10 +38,10 @@ impl Link {
             .set_protocol(ProtocolVersion::RESP3);
         let (tx, pushes) = mpsc::unbounded_channel();
         let config = AsyncConnectionConfig::new()
-            .set_response_timeout(db.config.response_timeout)
+            .set_response_timeout(db.spec.response_timeout)
             .set_push_sender(tx);
         let (con, driver) = connector
-            .connect_owned(&settings, config, db.config.connection_timeout)
+            .connect_owned(&settings, config, db.spec.connection_timeout)
             .await?;
         Ok(Link {
             database: db.id,
@@ -83,7 +83,7 @@ impl Link {
 
 /// The error for a member a subscriber cannot open its own connection to, if it is one.
 pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
-    let made_by = match &db.config.source {
+    let made_by = match &db.spec.source {
         Source::Url(_) => return None,
         #[cfg(feature = "sentinel")]
         Source::Sentinel { .. } => return None,
@@ -104,7 +104,7 @@ pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
 /// own; for a Sentinel member, the master the Sentinels name now.
 #[cfg_attr(not(feature = "sentinel"), allow(clippy::unused_async))]
 async fn target(db: &Database) -> Result<(Arc<Connector>, ConnectionInfo), MultiDbError> {
-    match &db.config.source {
+    match &db.spec.source {
         Source::Url(info) => {
             if let Some(connector) = db.connection.connector() {
                 return Ok((connector, (**info).clone()));
@@ -113,7 +113,7 @@ async fn target(db: &Database) -> Result<(Arc<Connector>, ConnectionInfo), Multi
         #[cfg(feature = "sentinel")]
         Source::Sentinel { .. } => {
             let info = db.connection.sentinel_master().await?;
-            return Ok((Arc::new(Connector::new(&info, &db.config)?), info));
+            return Ok((Arc::new(Connector::new(&info, &db.spec)?), info));
         }
         _ => {}
     }

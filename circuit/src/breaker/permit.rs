@@ -4,7 +4,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::time::Duration;
 
-use crate::breaker::{CircuitBreaker, Outcome};
+use super::{CircuitBreaker, Outcome};
 use crate::clock::Clock;
 use crate::error::CallError;
 use crate::state::{State, Word};

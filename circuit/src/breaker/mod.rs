@@ -7,6 +7,10 @@
 //! period (`state`, `try_acquire`, `record_*`, `trip`) makes the transition, so the breaker
 //! needs no timer task.
 
+mod permit;
+
+pub use permit::Permit;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -15,7 +19,6 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock, duration_to_nanos};
 use crate::config::CircuitConfig;
 use crate::error::{CallError, Rejected};
-use crate::permit::Permit;
 use crate::state::{EPISODE_MASK, State, Word};
 use crate::transition::{Listeners, Transition, TransitionReason};
 use crate::window::{SlidingWindow, WindowCounts};

@@ -1,0 +1,73 @@
+//! Where a member's connection comes from and how it is made: the part of a
+//! [`crate::DatabaseConfig`] the connection and the member need, below both of them (the
+//! configuration knows this module; this module knows no configuration).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::ConnectionInfo;
+use redis::aio::ConnectionLike;
+
+/// Where a member's connection comes from.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// A URL: the client opens and manages the connection.
+    Url(Box<ConnectionInfo>),
+    /// A connection the application made.
+    Connection(Arc<dyn DynConnection>),
+    /// A Redis Cluster, from seed node URLs.
+    #[cfg(feature = "cluster")]
+    Cluster(Vec<ConnectionInfo>),
+    /// A master found through Redis Sentinel.
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+    },
+}
+
+/// How to reach one member and treat its connection.
+#[derive(Clone)]
+pub(crate) struct MemberSpec {
+    pub(crate) source: Source,
+    pub(crate) health_check_url: Option<String>,
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) tls: TlsSettings,
+}
+
+/// Certificates for a `rediss://` member (feature `tls`). Verification is always on.
+#[derive(Clone, Default)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct TlsSettings {
+    pub(crate) root_cert: Option<Vec<u8>>,
+    pub(crate) client_cert: Option<Vec<u8>>,
+    pub(crate) client_key: Option<Vec<u8>>,
+}
+
+/// An application-made connection, cloneable behind a trait object.
+pub(crate) trait DynConnection: Send + Sync {
+    fn clone_box(&self) -> Box<dyn DynConnectionLike>;
+}
+
+/// `ConnectionLike` plus what a boxed clone needs.
+pub(crate) trait DynConnectionLike: ConnectionLike + Send + Sync {}
+impl<T: ConnectionLike + Send + Sync> DynConnectionLike for T {}
+
+struct AppConnection<C>(C);
+
+impl<C> DynConnection for AppConnection<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn clone_box(&self) -> Box<dyn DynConnectionLike> {
+        Box::new(self.0.clone())
+    }
+}
+
+pub(crate) fn boxed<C>(connection: C) -> Arc<dyn DynConnection>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    Arc::new(AppConnection(connection))
+}
