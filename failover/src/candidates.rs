@@ -20,11 +20,24 @@ pub(crate) struct Candidate<Id> {
     pub(crate) available: bool,
     /// When it becomes (or became) stable; meaningful only while `available`.
     pub(crate) stable_at: Duration,
+    /// May stay active but must not become active while an ungated candidate can.
+    pub(crate) gated: bool,
 }
 
 impl<Id> Candidate<Id> {
     pub(crate) fn is_stable(&self, now: Duration) -> bool {
         self.available && self.stable_at <= now
+    }
+
+    fn view(&self, index: usize, now: Duration) -> CandidateView<'_, Id> {
+        CandidateView {
+            id: &self.id,
+            weight: self.weight,
+            available: self.available,
+            stable: self.is_stable(now),
+            gated: self.gated,
+            index,
+        }
     }
 }
 
@@ -86,13 +99,7 @@ impl<Id: PartialEq> Candidates<Id> {
     }
 
     pub(crate) fn view(&self, index: usize, now: Duration) -> Option<CandidateView<'_, Id>> {
-        self.list.get(index).map(|c| CandidateView {
-            id: &c.id,
-            weight: c.weight,
-            available: c.available,
-            stable: c.is_stable(now),
-            index,
-        })
+        self.list.get(index).map(|c| c.view(index, now))
     }
 
     /// The strategy's pick among the candidates `eligible` accepts, as a position. A
@@ -110,13 +117,7 @@ impl<Id: PartialEq> Candidates<Id> {
             .iter()
             .enumerate()
             .filter(|(i, c)| eligible(*i, c))
-            .map(|(index, c)| CandidateView {
-                id: &c.id,
-                weight: c.weight,
-                available: c.available,
-                stable: c.is_stable(now),
-                index,
-            })
+            .map(|(index, c)| c.view(index, now))
             .collect();
         if views.is_empty() {
             return None;
@@ -139,27 +140,42 @@ impl<Id: PartialEq> Candidates<Id> {
             .map(|v| v.index)
     }
 
-    /// Failover choice: the best stable available candidate, else the best available one.
+    /// Failover choice: the best stable available ungated candidate, else the best
+    /// available ungated one; only then the gated ones, in the same order (any database
+    /// beats none).
     pub(crate) fn failover_choice(&mut self, now: Duration) -> Option<usize> {
-        self.best(now, |_, c| c.is_stable(now))
-            .or_else(|| self.best(now, |_, c| c.available))
+        [false, true].into_iter().find_map(|gated| {
+            self.best(now, |_, c| c.gated == gated && c.is_stable(now))
+                .or_else(|| self.best(now, |_, c| c.gated == gated && c.available))
+        })
     }
 
     /// The candidate that should replace the (available) `active`, if any: the best among
-    /// the active and every stable available candidate, when that is not the active.
+    /// the active and every stable available ungated candidate, when that is not the
+    /// active. The active competes gated or not: gating alone never moves traffic.
     pub(crate) fn outranking(&mut self, active: usize, now: Duration) -> Option<usize> {
-        self.best(now, |i, c| i == active || c.is_stable(now))
+        self.best(now, |i, c| i == active || (c.is_stable(now) && !c.gated))
             .filter(|&best| best != active)
     }
 
-    /// The best available candidate, stable or not.
+    /// The best available candidate, stable or not; a gated one only if none is ungated.
     pub(crate) fn best_available(&mut self, now: Duration) -> Option<usize> {
-        self.best(now, |_, c| c.available)
+        self.ungated_first(now, |c| c.available)
     }
 
-    /// The best candidate regardless of availability.
+    /// The best candidate regardless of availability; a gated one only if all are.
     pub(crate) fn best_of_all(&mut self, now: Duration) -> Option<usize> {
-        self.best(now, |_, _| true)
+        self.ungated_first(now, |_| true)
+    }
+
+    /// The best ungated candidate `eligible` accepts, else the best gated one.
+    fn ungated_first(
+        &mut self,
+        now: Duration,
+        eligible: impl Fn(&Candidate<Id>) -> bool,
+    ) -> Option<usize> {
+        self.best(now, |_, c| !c.gated && eligible(c))
+            .or_else(|| self.best(now, |_, c| c.gated && eligible(c)))
     }
 
     /// The earliest moment after `now` at which an available candidate becomes stable.

@@ -44,8 +44,8 @@
 //! candidates and their availability and return no decision; the status is
 //! [`Status::Uninitialized`]. `initialize(policy)` counts the available candidates; if the
 //! [`InitialPolicy`] is not met it fails with an [`InitialError`] listing which were
-//! available and which failed; otherwise it picks the best available one and reports it as
-//! `Decision { from: None, reason: Initial }`. The default policy is one available: the
+//! available and which failed; otherwise it picks the best available one (ungated if any
+//! is, see *Gating*) and reports it as `Decision { from: None, reason: Initial }`. The default policy is one available: the
 //! others join when they recover. (With a majority policy, one database of two down blocks
 //! start-up — this is why it is not the default.)
 //!
@@ -58,7 +58,7 @@
 //!
 //! **Failover.** When the active database becomes unavailable, the engine switches at once
 //! to the best stable available candidate, or, if none is stable, the best available one
-//! (something beats nothing). The reason follows the cause: [`Unavailability::CircuitOpen`]
+//! (something beats nothing) — ungated candidates first, see *Gating*. The reason follows the cause: [`Unavailability::CircuitOpen`]
 //! gives [`SwitchReason::CircuitOpened`], [`Unavailability::HealthCheckFailed`] gives
 //! [`SwitchReason::HealthCheckFailed`].
 //!
@@ -74,17 +74,17 @@
 //! **Auto-fallback.** With `auto_fallback_interval = Some(i)`, at every multiple of `i`
 //! since `initialize` (call [`tick`](FailoverEngine::tick) at
 //! [`next_deadline`](FailoverEngine::next_deadline)) the engine switches to a stable
-//! available candidate that the strategy ranks above the active database
+//! available ungated candidate that the strategy ranks above the active database
 //! ([`SwitchReason::AutoFallback`]). Between checks, a better database waits: fallback is a
 //! deliberate, rate-limited move. `None` disables it.
 //!
 //! **Manual switch** ([`switch_to`](FailoverEngine::switch_to)): the target must be
-//! available. The choice sticks — unlike redis-py, where the next fallback check undoes it —
+//! available; it may be gated (the operator decides). The choice sticks — unlike redis-py, where the next fallback check undoes it —
 //! until the database becomes unavailable and the engine fails over away from it.
 //! Auto-fallback, weight changes and additions leave it alone.
 //!
-//! **Forced switch** ([`force`](FailoverEngine::force)): the target must be available; it
-//! is then pinned until `now + duration` (saturating, so `Duration::MAX` pins for good): use
+//! **Forced switch** ([`force`](FailoverEngine::force)): the target must be available (it
+//! may be gated, as for a manual switch); it is then pinned until `now + duration` (saturating, so `Duration::MAX` pins for good): use
 //! it for maintenance or drills. While the pinned database is available, nothing moves
 //! traffic automatically — auto-fallback, weight changes and additions leave it alone. A pin
 //! holds a working database, not a dead one: if the pinned database becomes unavailable,
@@ -105,6 +105,32 @@
 //! one ([`SwitchReason::DatabaseRemoved`]). [`set_weight`](FailoverEngine::set_weight)
 //! re-evaluates and switches ([`SwitchReason::WeightChanged`]) if the best eligible database
 //! changed.
+//!
+//! **Gating** ([`set_gated`](FailoverEngine::set_gated)): a gated candidate is available —
+//! it may stay active, it serves — but must not *become* active while an ungated
+//! alternative exists; think of a Redis Enterprise member whose PING passes but whose
+//! replication lags. Candidates start ungated; grace periods run as usual while gated.
+//! - Gating never moves traffic off the active database by itself: gating it returns no
+//!   decision, and a gated active database stays until it becomes unavailable, an operator
+//!   switches or forces another, or a move that happens anyway (auto-fallback, a weight
+//!   change, an addition, a pin ending) finds an *ungated* stable candidate that outranks
+//!   it. An ungated candidate that becomes available while a gated active database works
+//!   waits for auto-fallback like any other.
+//! - Gated candidates are not targets while ungated ones are: the failover choice is the
+//!   best stable ungated available candidate, else the best ungated available one, else
+//!   (any database beats none) the best stable gated one, else the best gated available
+//!   one. The same order serves removal of the active database, additions, weight changes
+//!   and pin ends; fallback considers only ungated stable candidates as replacements;
+//!   [`initialize`](FailoverEngine::initialize) takes a gated database only if no
+//!   ungated one is available (its [`InitialPolicy`] counts available candidates, gated
+//!   or not).
+//! - Ungating while the active database works switches nothing (auto-fallback will, as for
+//!   a newly stable candidate). While the active database is unavailable a gating change
+//!   runs the failover choice again, like a candidate recovering
+//!   ([`SwitchReason::Recovered`]).
+//! - [`switch_to`](FailoverEngine::switch_to) and [`force`](FailoverEngine::force) accept
+//!   a gated target: the operator decides (a lag-aware client refuses lagging targets
+//!   itself).
 //!
 //! **Reporting.** Every [`Decision`] has `from` equal to the previously active database and
 //! `to` equal to the new one, never the same; each switch is reported exactly once. When

@@ -21,6 +21,10 @@ pub struct CandidateView<'a, Id> {
     pub available: bool,
     /// Whether it has been available for at least its grace period.
     pub stable: bool,
+    /// Whether it is gated ([`set_gated`](crate::FailoverEngine::set_gated)): it may stay
+    /// active but must not become active while an ungated candidate can. A strategy sees
+    /// gated candidates only when the engine has no ungated one to offer.
+    pub gated: bool,
     /// Insertion order among the current candidates: 0 for the oldest.
     pub index: usize,
 }
@@ -28,9 +32,12 @@ pub struct CandidateView<'a, Id> {
 /// Picks the database to use among eligible candidates.
 ///
 /// The engine passes only candidates that may become active at that moment, in insertion
-/// order, and never an empty slice. Returning `None` means "none of these is acceptable":
-/// the engine then keeps its current database (or, when choosing among stable candidates
-/// during a failover, widens the choice to every available one).
+/// order, and never an empty slice. Gated candidates are not among them while an ungated
+/// one can be chosen: they are offered in passes of their own, after the ungated ones came
+/// to nothing (the active database is the exception: it competes with the candidates that
+/// could replace it, gated or not). Returning `None` means "none of these is acceptable":
+/// the engine then keeps its current database, or, during a failover, widens the choice
+/// one pass at a time — stable ungated, available ungated, stable gated, available gated.
 ///
 /// Implementations must be deterministic (same input, same answer) and cheap: they run while
 /// the client holds the engine's lock.
@@ -81,6 +88,7 @@ mod tests {
             weight,
             available: true,
             stable: true,
+            gated: false,
             index,
         }
     }

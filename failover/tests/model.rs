@@ -35,6 +35,10 @@ enum Event {
         id: u8,
         weight: u32,
     },
+    SetGated {
+        id: u8,
+        gated: bool,
+    },
     SwitchTo {
         id: u8,
     },
@@ -58,6 +62,7 @@ fn event() -> impl Strategy<Value = Event> {
         6 => (id.clone(), any::<bool>(), any::<bool>())
             .prop_map(|(id, up, circuit)| Event::SetAvailable { id, up, circuit }),
         1 => (id.clone(), weight).prop_map(|(id, weight)| Event::SetWeight { id, weight }),
+        3 => (id.clone(), any::<bool>()).prop_map(|(id, gated)| Event::SetGated { id, gated }),
         1 => id.clone().prop_map(|id| Event::SwitchTo { id }),
         1 => (id, prop_oneof![Just(0u64), Just(30), Just(120)]).prop_map(|(id, secs)| Event::Force { id, secs }),
         1 => Just(Event::ReleaseForce),
@@ -91,6 +96,7 @@ struct Cand {
     grace: u64,
     up: bool,
     stable_at: u64,
+    gated: bool,
 }
 
 /// The reference model.
@@ -132,14 +138,18 @@ impl Model {
         best.map(|c| c.id)
     }
 
+    /// Ungated before gated; within each, stable before merely available.
     fn failover_choice(&self) -> Option<u8> {
-        self.best(|c| self.stable(c))
-            .or_else(|| self.best(|c| c.up))
+        self.best(|c| !c.gated && self.stable(c))
+            .or_else(|| self.best(|c| !c.gated && c.up))
+            .or_else(|| self.best(|c| c.gated && self.stable(c)))
+            .or_else(|| self.best(|c| c.gated && c.up))
     }
 
+    /// Only stable ungated candidates may replace the active one, gated or not.
     fn outranking(&self) -> Option<u8> {
         let a = self.active?;
-        self.best(|c| c.id == a || self.stable(c))
+        self.best(|c| c.id == a || (!c.gated && self.stable(c)))
             .filter(|&b| b != a)
     }
 
@@ -190,6 +200,7 @@ impl Model {
                     grace,
                     up,
                     stable_at: self.now,
+                    gated: false,
                 });
                 if self.can_switch() {
                     if !self.active_up() {
@@ -207,7 +218,8 @@ impl Model {
                     self.active = None;
                     self.manual = false;
                     self.pin = None;
-                    if let Some(to) = self.failover_choice().or_else(|| self.best(|_| true)) {
+                    let rest = || self.best(|c| !c.gated).or_else(|| self.best(|_| true));
+                    if let Some(to) = self.failover_choice().or_else(rest) {
                         go(self, to, SwitchReason::DatabaseRemoved);
                     }
                 }
@@ -250,6 +262,22 @@ impl Model {
                     && let Some(to) = self.normal_choice()
                 {
                     go(self, to, SwitchReason::WeightChanged);
+                }
+            }
+            Event::SetGated { id, gated } => {
+                let c = self
+                    .cands
+                    .iter_mut()
+                    .find(|c| c.id == id)
+                    .expect("validated");
+                if c.gated != gated {
+                    c.gated = gated;
+                    if self.can_switch()
+                        && !self.active_up()
+                        && let Some(to) = self.failover_choice()
+                    {
+                        go(self, to, SwitchReason::Recovered);
+                    }
                 }
             }
             Event::SwitchTo { id } => {
@@ -317,7 +345,9 @@ impl Model {
         match *event {
             Event::Add { id, weight: 0, .. } => Err(format!("weight {id}")),
             Event::Add { id, .. } if self.find(id).is_some() => Err(format!("duplicate {id}")),
-            Event::Remove { id } | Event::SetAvailable { id, .. } => unknown(id),
+            Event::Remove { id } | Event::SetAvailable { id, .. } | Event::SetGated { id, .. } => {
+                unknown(id)
+            }
             Event::SetWeight { id, weight } => unknown(id).and_then(|()| {
                 if weight == 0 {
                     Err(format!("weight {id}"))
@@ -339,7 +369,10 @@ impl Model {
     }
 
     fn initialize(&mut self) -> Outcome {
-        let Some(to) = self.best(|c| c.up) else {
+        let Some(to) = self
+            .best(|c| c.up && !c.gated)
+            .or_else(|| self.best(|c| c.up))
+        else {
             return Outcome::Error("initial".into());
         };
         self.init = true;
@@ -407,6 +440,7 @@ fn apply(e: &mut FailoverEngine<u8>, now: &mut u64, event: &Event) -> Outcome {
         Event::Remove { id } => e.remove(&id, t),
         Event::SetAvailable { id, up, circuit } => e.set_available(&id, up, cause(circuit), t),
         Event::SetWeight { id, weight } => e.set_weight(&id, f64::from(weight), t),
+        Event::SetGated { id, gated } => e.set_gated(&id, gated, t),
         Event::SwitchTo { id } => e.switch_to(&id, t),
         Event::Force { id, secs: d } => e.force(&id, secs(d), t),
         Event::ReleaseForce => Ok(e.release_force(t)),
@@ -447,41 +481,53 @@ fn run(fallback: bool, steps: &[(u64, Event)]) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for (dt, event) in steps {
         now += dt;
-        let before = e.active().copied();
-        let pinned_before = e.pinned_until().filter(|&p| p > secs(now));
-        let fallback_due = m.init && m.next_fallback.is_some_and(|d| d <= now);
+        let before = Before::of(&e, &m, now);
         let got = apply(&mut e, &mut now, event);
         let want = m.step(now, event);
         assert_eq!(got, want, "at {now} s after {event:?}");
         assert_eq!(e.active().copied(), m.active, "active at {now} s");
         assert_eq!(e.pinned_until(), m.pin.map(secs), "pin at {now} s");
         assert_eq!(e.status(secs(now)), m.status(now), "status at {now} s");
-        check_invariants(
-            &e,
-            &m,
-            now,
-            event,
-            before,
-            pinned_before,
-            fallback_due,
-            &got,
-        );
+        check_invariants(&e, &m, now, event, &before, &got);
         outcomes.push(got);
     }
     outcomes
 }
 
-#[allow(clippy::too_many_arguments)] // one place that sees the whole step
+/// What the invariants need to know about the engine before a step.
+struct Before {
+    active: Option<u8>,
+    active_up: bool,
+    /// A pin still in force at the step's time.
+    pinned: Option<Duration>,
+    /// A pin that lapsed by the step's time, processed first as its expiry.
+    pin_lapsed: bool,
+    fallback_due: bool,
+}
+
+impl Before {
+    fn of(e: &FailoverEngine<u8>, m: &Model, now: u64) -> Self {
+        let active = e.active().copied();
+        Self {
+            active,
+            active_up: e.candidates().any(|v| Some(*v.id) == active && v.available),
+            pinned: e.pinned_until().filter(|&p| p > secs(now)),
+            pin_lapsed: e.pinned_until().is_some_and(|p| p <= secs(now)),
+            fallback_due: m.init && m.next_fallback.is_some_and(|d| d <= now),
+        }
+    }
+}
+
+#[allow(clippy::too_many_lines)] // one place that sees the whole step
 fn check_invariants(
     e: &FailoverEngine<u8>,
     m: &Model,
     now: u64,
     event: &Event,
-    before: Option<u8>,
-    pinned_before: Option<Duration>,
-    fallback_due: bool,
+    was: &Before,
     got: &Outcome,
 ) {
+    let (before, pinned_before, fallback_due) = (was.active, was.pinned, was.fallback_due);
     let after = e.active().copied();
     // Each switch reported exactly once, from the previous active to the new one.
     match got {
@@ -529,6 +575,7 @@ fn check_invariants(
     {
         let outranks = |v: &CandidateView<'_, u8>| {
             v.stable
+                && !v.gated
                 && v.weight
                     .total_cmp(&a.weight)
                     .then(a.index.cmp(&v.index))
@@ -537,6 +584,26 @@ fn check_invariants(
         assert!(
             !views.iter().any(outranks),
             "stayed on {after:?} past a fallback check at {now} s"
+        );
+    }
+    // Gating never moves traffic off a working active database by itself (a pin that
+    // lapsed before the call is processed first, as its expiry, and may).
+    if matches!(event, Event::SetGated { .. }) && was.active_up && !was.pin_lapsed {
+        assert_eq!(after, before, "gating moved traffic at {now} s");
+    }
+    // An automatic switch lands on a gated database only when no ungated one is available
+    // (unless the call's own event gated it after a lapsed pin's switch).
+    let gated_by_event = |to: u8| matches!(*event, Event::SetGated { id, gated: true } if id == to);
+    if let Outcome::Switched(Some(d)) = got
+        && !matches!(d.reason, SwitchReason::Manual | SwitchReason::Forced)
+        && !gated_by_event(d.to)
+        && views.iter().any(|v| *v.id == d.to && v.gated)
+    {
+        assert!(
+            !views.iter().any(|v| v.available && !v.gated),
+            "{:?} switched to gated {} past an ungated one at {now} s",
+            d.reason,
+            d.to
         );
     }
     // Pins hold until expiry unless an operator acts or the pinned database goes away or

@@ -9,9 +9,9 @@ use crate::{Decision, EngineError, InitialError, InitialPolicy, SwitchReason, Un
 use super::{FailoverEngine, check_weight, next_multiple};
 
 impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
-    /// Adds a candidate. One added as available is stable at once (the caller has just
-    /// checked it). Once initialized, switches to it ([`SwitchReason::DatabaseAdded`]) if
-    /// it outranks the active database, or if the active one is unavailable and it is
+    /// Adds a candidate, ungated. One added as available is stable at once (the caller has
+    /// just checked it). Once initialized, switches to it ([`SwitchReason::DatabaseAdded`])
+    /// if it outranks the active database, or if the active one is unavailable and it is
     /// available — unless a pin holds or the active database was chosen manually.
     ///
     /// # Errors
@@ -37,6 +37,7 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
             grace_period,
             available,
             stable_at: now,
+            gated: false,
         });
         if self.may_switch() {
             if self.active_available() {
@@ -52,8 +53,9 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     }
 
     /// Removes a candidate. Removing the active database switches to the best eligible one
-    /// ([`SwitchReason::DatabaseRemoved`]) — the best available, or if none is, the best of
-    /// the rest so the client still has a target — and ends a pin on it. Removing the last
+    /// ([`SwitchReason::DatabaseRemoved`]) — the failover choice (ungated before gated), or
+    /// if none is available, the best of the rest (ungated first) so the client still has a
+    /// target — and ends a pin on it. Removing the last
     /// candidate leaves no active database (no decision: there is nothing to switch to).
     ///
     /// # Errors
@@ -93,7 +95,8 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
 
     /// Changes a candidate's weight, then re-evaluates: if another eligible database is now
     /// the best, switches to it ([`SwitchReason::WeightChanged`]) — unless a pin holds or
-    /// the active database was chosen manually.
+    /// the active database was chosen manually. A gated candidate is not eligible while the
+    /// active database is available.
     ///
     /// # Errors
     /// [`EngineError::UnknownCandidate`] if `id` is not a candidate;
@@ -132,7 +135,8 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     /// grace period (at once before [`initialize`](Self::initialize)).
     ///
     /// If the active database becomes unavailable, switches at once to the best stable
-    /// available candidate, else the best available one, with the reason from `cause`; if
+    /// available ungated candidate, else the best available ungated one, else the same
+    /// among the gated ones (any database beats none), with the reason from `cause`; if
     /// none is available, nothing changes and [`status`](Self::status) reports the outage.
     /// If it was pinned by [`force`](Self::force), the pin ends at once and the failover is
     /// reported as [`SwitchReason::ForcedDatabaseFailed`] (with nothing to fail over to, the
@@ -183,10 +187,55 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         Ok(self.finish(change, now))
     }
 
+    /// Gates or ungates a candidate. A gated candidate is available as far as serving goes —
+    /// it may stay active — but must not *become* active while an ungated alternative
+    /// exists: failover, recovery, fallback, additions, weight changes, removal, pin ends
+    /// and [`initialize`](Self::initialize) pick it only when no ungated candidate is
+    /// available (any database beats none). Use it for a database that answers but lags
+    /// behind (Redis Enterprise replication lag). Candidates start ungated; grace periods
+    /// run as usual while gated.
+    ///
+    /// Gating never moves traffic by itself: gating the active database returns no
+    /// decision, and it stays active until it becomes unavailable, an operator switches or
+    /// forces another, or a move that happens anyway (auto-fallback, a weight change, an
+    /// addition, a pin ending) finds an ungated candidate that outranks it. Ungating while
+    /// the active database works does not switch either: auto-fallback handles it, as for
+    /// a newly stable candidate. If the active database is unavailable, the failover choice
+    /// runs again and switches as when a candidate recovers ([`SwitchReason::Recovered`]).
+    /// (With the default strategy the engine has already failed over to any available
+    /// candidate, gated or not, so this matters only for a strategy that refused all of
+    /// them.)
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownCandidate`] if `id` is not a candidate.
+    pub fn set_gated(
+        &mut self,
+        id: &Id,
+        gated: bool,
+        now: Duration,
+    ) -> Result<Option<Decision<Id>>, EngineError<Id>> {
+        let Some(pos) = self.candidates.position(id) else {
+            return Err(EngineError::UnknownCandidate(id.clone()));
+        };
+        let (now, mut change) = self.begin(now);
+        let candidate = &mut self.candidates.list[pos];
+        if candidate.gated != gated {
+            candidate.gated = gated;
+            if self.may_switch()
+                && !self.active_available()
+                && let Some(to) = self.candidates.failover_choice(now)
+            {
+                self.switch(&mut change, to, SwitchReason::Recovered);
+            }
+        }
+        Ok(self.finish(change, now))
+    }
+
     /// Lets time pass: processes an expired pin (normal selection,
     /// [`SwitchReason::ForceExpired`] if it picks another database) and a due auto-fallback
-    /// check ([`SwitchReason::AutoFallback`] if a stable available candidate outranks the
-    /// active one, unless it was chosen manually). Call it at
+    /// check ([`SwitchReason::AutoFallback`] if a stable available ungated candidate
+    /// outranks the active one, unless it was chosen manually; the active one competes
+    /// whether gated or not). Call it at
     /// [`next_deadline`](Self::next_deadline); extra calls are harmless.
     pub fn tick(&mut self, now: Duration) -> Option<Decision<Id>> {
         let (now, mut change) = self.begin(now);
@@ -207,7 +256,9 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
 
     /// Manually switches to `id` ([`SwitchReason::Manual`]; no decision if it is already
     /// active). The choice sticks: auto-fallback, weight changes and additions do not move
-    /// away from it, only its unavailability does. Ends any pin.
+    /// away from it, only its unavailability does. Ends any pin. A gated `id` is accepted:
+    /// the operator decides (a client that gates on replication lag refuses lagging targets
+    /// itself, before calling this).
     ///
     /// # Errors
     /// [`EngineError::UnknownCandidate`], [`EngineError::NotInitialized`], or
@@ -235,7 +286,8 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     /// [`set_available`](Self::set_available)). At expiry normal selection resumes
     /// ([`SwitchReason::ForceExpired`]). A new force replaces the pin;
     /// [`release_force`](Self::release_force), removing the pinned database or
-    /// [`switch_to`](Self::switch_to) ends it.
+    /// [`switch_to`](Self::switch_to) ends it. As with `switch_to`, a gated `id` is
+    /// accepted: the operator decides.
     ///
     /// # Errors
     /// [`EngineError::UnknownCandidate`], [`EngineError::NotInitialized`], or
@@ -258,7 +310,7 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     }
 
     /// Ends a [`force`](Self::force) pin early. Normal selection then runs exactly as at
-    /// expiry — a stable available candidate that outranks the active database, or, if the
+    /// expiry — a stable available ungated candidate that outranks the active database, or, if the
     /// active one is unavailable, the failover choice — and switches with
     /// [`SwitchReason::ForceReleased`] if it picks another database. Afterwards the active
     /// database is chosen automatically (not sticky like [`switch_to`](Self::switch_to)).
@@ -275,8 +327,9 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
         self.finish(change, now)
     }
 
-    /// Picks the first active database: checks `policy` against the available candidates,
-    /// then takes the best available one, stable or not. Calling it again re-runs it from
+    /// Picks the first active database: checks `policy` against the available candidates
+    /// (gated or not), then takes the best available ungated one, stable or not, or if
+    /// every available candidate is gated, the best of those. Calling it again re-runs it from
     /// scratch (pin, manual choice and fallback schedule are reset).
     ///
     /// # Errors

@@ -26,7 +26,8 @@ impl<Id: Clone + Eq + fmt::Debug> FailoverEngine<Id> {
     }
 
     /// Ends the pin and runs normal selection, as when it expires: if the active database
-    /// is available, a stable candidate that outranks it; otherwise the failover choice.
+    /// is available, a stable ungated candidate that outranks it; otherwise the failover
+    /// choice.
     pub(super) fn end_pin(&mut self, change: &mut Change<Id>, now: Duration, reason: SwitchReason) {
         self.pinned_until = None;
         let to = if self.active_available() {
