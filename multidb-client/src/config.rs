@@ -25,7 +25,7 @@ use multidb_health::{ProbeConfig, TargetConfig};
 
 use crate::endpoint::{Endpoint, Protocol, redact_url};
 use crate::error::ConfigError;
-use crate::member::Database;
+use crate::member::{CheckPlan, Database};
 use crate::source::{MemberSpec, Source, TlsSettings, boxed};
 use crate::url::parse_url;
 use crate::{FailoverStrategy, HealthCheck, HealthPolicy, InitialHealthCheck};
@@ -50,6 +50,10 @@ pub struct DatabaseConfig {
     pub(crate) endpoint: Endpoint,
     pub(crate) weight: f64,
     pub(crate) grace_period: Duration,
+    pub(crate) checks: CheckPlan,
+    /// The lag-aware check for this database, instead of the client-wide one.
+    #[cfg(feature = "lag-aware")]
+    pub(crate) lag_aware: Option<crate::LagAwareCheck>,
 }
 
 /// Defaults of a member database.
@@ -158,6 +162,9 @@ impl DatabaseConfig {
             endpoint,
             weight: DEFAULT_WEIGHT,
             grace_period: DEFAULT_GRACE_PERIOD,
+            checks: CheckPlan::default(),
+            #[cfg(feature = "lag-aware")]
+            lag_aware: None,
         }
     }
 
@@ -196,11 +203,41 @@ impl DatabaseConfig {
         self
     }
 
-    /// The Redis Enterprise cluster REST endpoint for the lag-aware health check
-    /// (e.g. `https://cluster.example.com:9443`). Stored with the database; used by the
-    /// lag-aware check.
+    /// The Redis Enterprise cluster REST endpoint of this database (e.g.
+    /// `https://cluster.example.com:9443`, feature `lag-aware`): the database then also
+    /// runs the lag-aware check ([`crate::LagAwareCheck`]), with the client-wide settings
+    /// of [`MultiDbConfigBuilder::lag_aware_check`] or this database's own
+    /// ([`Self::lag_aware_check`]). **Lag gates, it does not evict**: a lagging database is
+    /// not made active (failover or fallback target) while another one is usable, but lag
+    /// alone never moves traffic off the active database while its other checks pass —
+    /// unless [`MultiDbConfigBuilder::evict_on_lag`] says so. Without the feature,
+    /// `build()` refuses it.
     pub fn health_check_url(mut self, url: impl Into<String>) -> Self {
         self.spec.health_check_url = Some(url.into());
+        self
+    }
+
+    /// The lag-aware check settings (REST credentials, CA, lag tolerance) for this
+    /// database, instead of the client-wide ones (feature `lag-aware`; used with
+    /// [`Self::health_check_url`]).
+    #[cfg(feature = "lag-aware")]
+    pub fn lag_aware_check(mut self, check: crate::LagAwareCheck) -> Self {
+        self.lag_aware = Some(check);
+        self
+    }
+
+    /// Adds a health check this database runs on top of the client-wide ones (all must
+    /// pass). `PING` stays: replacing is [`Self::replace_health_checks`].
+    pub fn health_check(mut self, check: Arc<dyn HealthCheck<Database>>) -> Self {
+        self.checks.added.push(check);
+        self
+    }
+
+    /// This database runs these checks instead of the client-wide ones (`PING`
+    /// included), plus any added with [`Self::health_check`]. At least one check must be
+    /// left: `build()` refuses an empty list.
+    pub fn replace_health_checks(mut self, checks: Vec<Arc<dyn HealthCheck<Database>>>) -> Self {
+        self.checks.replaced = Some(checks);
         self
     }
 
@@ -279,13 +316,26 @@ impl DatabaseConfig {
         }
         nonzero("connection_timeout", self.spec.connection_timeout)?;
         at_most_max("connection_timeout", self.spec.connection_timeout)?;
-        if let Some(url) = &self.spec.health_check_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(ConfigError::InvalidUrl {
-                url: redact_url(url),
-                reason: "health_check_url must be an http:// or https:// URL".to_owned(),
-            });
+        if let Some(url) = &self.spec.health_check_url {
+            if !cfg!(feature = "lag-aware") {
+                return Err(ConfigError::FeatureNotEnabled {
+                    field: "health_check_url",
+                    feature: "lag-aware",
+                });
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "health_check_url must be an http:// or https:// URL".to_owned(),
+                });
+            }
+        }
+        if self.checks.is_empty_replacement() {
+            return Err(ConfigError::invalid(
+                "replace_health_checks",
+                "[]",
+                "at least one health check",
+            ));
         }
         Ok(())
     }
@@ -340,8 +390,12 @@ pub(crate) struct HealthSettings {
     pub(crate) probes_delay: Duration,
     pub(crate) timeout: Duration,
     pub(crate) policy: HealthPolicy,
-    pub(crate) checks: Vec<Arc<dyn HealthCheck<Database>>>,
+    pub(crate) checks: CheckPlan,
     pub(crate) probe_on_failure: bool,
+    #[cfg(feature = "lag-aware")]
+    pub(crate) lag_aware: Option<crate::LagAwareCheck>,
+    #[cfg(feature = "lag-aware")]
+    pub(crate) evict_on_lag: bool,
     pub(crate) min_probe_interval: Duration,
 }
 
@@ -398,7 +452,11 @@ impl MultiDbConfig {
                     probes_delay: Duration::from_millis(500),
                     timeout: Duration::from_secs(3),
                     policy: HealthPolicy::All,
-                    checks: Vec::new(),
+                    checks: CheckPlan::default(),
+                    #[cfg(feature = "lag-aware")]
+                    lag_aware: None,
+                    #[cfg(feature = "lag-aware")]
+                    evict_on_lag: false,
                     probe_on_failure: true,
                     min_probe_interval: Duration::from_millis(100),
                 },
@@ -560,12 +618,37 @@ impl MultiDbConfigBuilder {
         /// Capacity of the events channel (default 1024).
         event_capacity: usize => event_capacity);
 
-    /// Adds a health check run on every database (the default, when none is added, is
-    /// [`crate::PingCheck`]). Several checks must all pass.
+    /// Adds a health check every database runs, on top of [`crate::PingCheck`] (all must
+    /// pass). Replacing `PING` is explicit: [`Self::replace_health_checks`].
     pub fn health_check(mut self, check: Arc<dyn HealthCheck<Database>>) -> Self {
-        self.config.health.checks.push(check);
+        self.config.health.checks.added.push(check);
         self
     }
+
+    /// Every database runs these checks instead of [`crate::PingCheck`], plus any added
+    /// with [`Self::health_check`]; a database may still add or replace its own
+    /// ([`DatabaseConfig::health_check`]). `build()` refuses an empty list.
+    pub fn replace_health_checks(mut self, checks: Vec<Arc<dyn HealthCheck<Database>>>) -> Self {
+        self.config.health.checks.replaced = Some(checks);
+        self
+    }
+
+    /// The lag-aware check settings (REST credentials, CA, lag tolerance) of every database
+    /// with a [`DatabaseConfig::health_check_url`] (feature `lag-aware`; default
+    /// [`crate::LagAwareCheck::default`]). A database may have its own
+    /// ([`DatabaseConfig::lag_aware_check`]).
+    #[cfg(feature = "lag-aware")]
+    pub fn lag_aware_check(mut self, check: crate::LagAwareCheck) -> Self {
+        self.config.health.lag_aware = Some(check);
+        self
+    }
+
+    setter!(
+        #[cfg(feature = "lag-aware")]
+        /// The stricter rule for lag (feature `lag-aware`): a lagging database counts as
+        /// unhealthy, so lag alone fails over the active database (default false: lag only
+        /// keeps a database from becoming active).
+        evict_on_lag: bool => health.evict_on_lag);
 
     /// Chooses among healthy databases (default: highest weight, ties by order added).
     pub fn failover_strategy(
@@ -589,6 +672,13 @@ impl MultiDbConfigBuilder {
     /// check do not fit in its timeout.
     pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
         let c = self.config;
+        if c.health.checks.is_empty_replacement() {
+            return Err(ConfigError::invalid(
+                "replace_health_checks",
+                "[]",
+                "at least one health check",
+            ));
+        }
         if c.databases.is_empty() {
             return Err(ConfigError::NoDatabases);
         }
@@ -864,6 +954,27 @@ impl MultiDbConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(not(feature = "lag-aware"))]
+    fn a_health_check_url_needs_the_lag_aware_feature() {
+        let err = MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_url("redis://127.0.0.1:1")
+                    .unwrap()
+                    .health_check_url("https://cluster.example.com:9443"),
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::FeatureNotEnabled {
+                field: "health_check_url",
+                feature: "lag-aware"
+            }
+        );
+        assert!(err.to_string().contains("`lag-aware` feature"), "{err}");
+    }
 
     #[test]
     fn defaults_match_the_documented_values() {

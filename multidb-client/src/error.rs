@@ -56,6 +56,14 @@ pub enum ConfigError {
         /// The URL, password redacted.
         url: String,
     },
+    /// A setting that needs a cargo feature of multidb-client that is off.
+    #[error("{field} needs the `{feature}` feature of multidb-client")]
+    FeatureNotEnabled {
+        /// The builder method / field.
+        field: &'static str,
+        /// The feature to enable.
+        feature: &'static str,
+    },
     /// Two databases with the same endpoint.
     #[error("duplicate database endpoint `{endpoint}`: each database may be configured once")]
     DuplicateEndpoint {

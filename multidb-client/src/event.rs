@@ -42,6 +42,9 @@ pub struct DatabaseInfo {
     pub circuit: CircuitState,
     /// Whether its last health check passed (`false` before the first one).
     pub healthy: bool,
+    /// Whether its replication lag keeps it from becoming active (lag-aware check failing;
+    /// see [`crate::DatabaseConfig::health_check_url`]).
+    pub lagging: bool,
     /// Whether it is the active database.
     pub active: bool,
 }
@@ -74,6 +77,14 @@ pub enum Event {
         database: DatabaseId,
         /// Whether it is healthy now.
         healthy: bool,
+    },
+    /// A database's lag check result flipped: while `lagging`, it is not made active
+    /// (unless nothing else is usable); lag alone does not move traffic off it.
+    LagChanged {
+        /// The database.
+        database: DatabaseId,
+        /// Whether it lags now.
+        lagging: bool,
     },
     /// No database is usable: commands fail fast until one recovers.
     AllDatabasesUnhealthy,

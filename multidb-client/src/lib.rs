@@ -45,8 +45,19 @@
 //! - **No healthy database**: commands fail fast with
 //!   [`MultiDbError::TemporarilyUnavailable`] during the failover budget, then
 //!   [`MultiDbError::NoValidDatabase`]; traffic resumes by itself when a database recovers.
-//! - **Anti-flapping**: a database that failed serves again only after its grace period of
-//!   continuous health, and auto-fallback to a higher weight waits for the same.
+//! - **Anti-flapping**: a database that failed has its circuit held Open for its grace
+//!   period, then HalfOpen until a passing probe closes it; only then is it a candidate
+//!   again (auto-fallback included). When no database is usable, the first passing check
+//!   closes a circuit early: any database beats none.
+//! - **Health checks** go through the health engine: `PING` plus whatever is added
+//!   client-wide or per database (replacing `PING` is explicit); a database with a
+//!   `health_check_url` also runs the lag-aware check, which keeps a lagging database from
+//!   becoming active but never moves traffic off the active one by itself.
+//! - **Forced switches** end when the forced database fails (it is failed over at once) or
+//!   on [`MultiDbClient::release_forced`]; no duration can overflow a deadline.
+//! - **Nothing stops failover**: a panicking custom strategy or check is contained and
+//!   announced ([`Event::CallbackPanicked`]); should the control task end while the client
+//!   is open, commands fail with [`MultiDbError::ControlPlaneStopped`].
 //! - **Secrets**: passwords in URLs never appear in `Debug`, `Display`, events, errors or logs.
 //!
 //! ## What counts as a failure, and what is replayed
@@ -68,8 +79,10 @@
 //! - `serde`: `MultiDbConfig` deserializes from TOML/JSON, durations as `"500ms"`, `"5s"`.
 //! - `cluster`: Redis Cluster members ([`DatabaseConfig::from_cluster_urls`]).
 //! - `tls`: `rediss://` members (rustls), with a custom CA and client certificates.
-//! - `metrics`: a failover counter `redis.client.geofailover.failovers` (labels from, to,
-//!   reason) through the `metrics` facade.
+//! - `metrics`: redis-py's failover counter `redis.client.geofailover.failovers` (attributes
+//!   `db.client.geofailover.fail_from` / `fail_to` as `host:port/weight`, and
+//!   `db.client.geofailover.reason` `automatic` or `manual`), through the `metrics` facade,
+//!   counted only when the active database changes from one to another.
 //! - `sentinel`: members whose master is found through Redis Sentinel
 //!   ([`DatabaseConfig::from_sentinel`]).
 //! - `lag-aware`: [`LagAwareCheck`], the Redis Enterprise REST API health check that also

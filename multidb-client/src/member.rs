@@ -2,12 +2,14 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock};
 use tokio::sync::Notify;
 
+use crate::HealthCheck;
 use crate::connection::MemberConnection;
 use crate::endpoint::Endpoint;
 use crate::event::{DatabaseId, DatabaseInfo};
@@ -68,6 +70,35 @@ impl Clock for TokioClock {
     }
 }
 
+/// Which health checks a database runs: a base list (replaced or kept) plus additions.
+///
+/// Client-wide, the base is [`crate::PingCheck`]; for one database, the base is the
+/// client-wide list. Adding a check never removes the base: replacing it is explicit.
+#[derive(Clone, Default)]
+pub(crate) struct CheckPlan {
+    /// `Some`: these instead of the base.
+    pub(crate) replaced: Option<Vec<Arc<dyn HealthCheck<Database>>>>,
+    /// Run on top of the base (or of the replacement).
+    pub(crate) added: Vec<Arc<dyn HealthCheck<Database>>>,
+}
+
+impl CheckPlan {
+    /// The checks to run, over `base`.
+    pub(crate) fn resolve(
+        &self,
+        base: &[Arc<dyn HealthCheck<Database>>],
+    ) -> Vec<Arc<dyn HealthCheck<Database>>> {
+        let mut checks = self.replaced.clone().unwrap_or_else(|| base.to_vec());
+        checks.extend(self.added.iter().cloned());
+        checks
+    }
+
+    /// Whether it would run nothing over an empty base (a replacement by nothing).
+    pub(crate) fn is_empty_replacement(&self) -> bool {
+        self.replaced.as_ref().is_some_and(Vec::is_empty) && self.added.is_empty()
+    }
+}
+
 /// A member database as health checks and the client see it.
 ///
 /// Custom health checks implement [`crate::HealthCheck`]`<Database>` and get one of these
@@ -87,6 +118,9 @@ pub struct Database {
     suspect: AtomicBool,
     pub(crate) eviction_epoch: AtomicU64,
     pub(crate) spec: MemberSpec,
+    /// Its own health checks, over the client-wide ones.
+    pub(crate) checks: CheckPlan,
+    lagging: AtomicBool,
 }
 
 impl Database {
@@ -95,6 +129,7 @@ impl Database {
         endpoint: Endpoint,
         weight: f64,
         spec: MemberSpec,
+        checks: CheckPlan,
         circuit_config: CircuitConfig,
         clock: TokioClock,
     ) -> Result<Self, crate::MultiDbError> {
@@ -110,6 +145,8 @@ impl Database {
             suspect: AtomicBool::new(false),
             eviction_epoch: AtomicU64::new(0),
             spec,
+            checks,
+            lagging: AtomicBool::new(false),
         })
     }
 
@@ -156,6 +193,17 @@ impl Database {
         self.healthy.store(healthy, Ordering::Release);
     }
 
+    /// Whether its replication lag keeps it from becoming active (its last lag check
+    /// failed).
+    pub(crate) fn is_lagging(&self) -> bool {
+        self.lagging.load(Ordering::Acquire)
+    }
+
+    /// Its last lag-check result; the controller's to write.
+    pub(crate) fn set_lagging(&self, lagging: bool) {
+        self.lagging.store(lagging, Ordering::Release);
+    }
+
     /// Whether a command failed on it since its last passing health check.
     pub(crate) fn is_suspect(&self) -> bool {
         self.suspect.load(Ordering::Acquire)
@@ -197,6 +245,7 @@ impl Database {
             weight: self.weight(),
             circuit: self.circuit.state(),
             healthy: self.is_healthy(),
+            lagging: self.is_lagging(),
             active,
         }
     }

@@ -19,12 +19,14 @@ fn availability(uid: u64) -> String {
     format!("/v1/bdbs/{uid}/availability")
 }
 
-/// A client whose databases are `members` (Redis, REST API URL), checked only by `check`,
-/// one probe per check, scheduled checks an hour apart: every probe after `initialize` is
-/// one the test asked for. Not initialized yet.
+/// A client whose databases are `members` (Redis, REST API URL), checked by PING and by
+/// `check` as an evicting check (`evict_on_lag`, so a failed probe is a failed health
+/// check), one probe per check, scheduled checks an hour apart: every probe after
+/// `initialize` is one the test asked for. Not initialized yet.
 fn client(members: &[(&FakeRedis, String)], check: LagAwareCheck) -> MultiDbClient {
     let mut builder = MultiDbConfig::builder()
-        .health_check(Arc::new(check))
+        .lag_aware_check(check)
+        .evict_on_lag(true)
         .health_check_probes(1)
         .health_check_interval(Duration::from_secs(3600));
     for (i, (redis, rest)) in members.iter().enumerate() {
@@ -362,5 +364,131 @@ async fn a_client_fails_over_when_the_active_database_starts_lagging() {
         .await
         .unwrap();
     assert_eq!(b.keyspace_len(), 1);
+    client.close().await;
+}
+
+/// Three members a (1.0), b (0.8), c (0.5), each with its own bdb; lag gates (the default).
+async fn three_gated() -> (Vec<FakeRedis>, FakeRestApi, MultiDbClient, Vec<DatabaseId>) {
+    let api = FakeRestApi::start().await.unwrap();
+    let mut servers = Vec::new();
+    let mut builder = MultiDbConfig::builder()
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_millis(50))
+        .auto_fallback_interval(None);
+    for (uid, weight) in [(1, 1.0), (2, 0.8), (3, 0.5)] {
+        let redis = FakeRedis::start().await.unwrap();
+        api.add_bdb(uid, [BdbEndpoint::at(redis.addr())]);
+        builder = builder.database(
+            DatabaseConfig::from_url(&redis.url())
+                .unwrap()
+                .health_check_url(api.url())
+                .weight(weight),
+        );
+        servers.push(redis);
+    }
+    let client = MultiDbClient::new(builder.build().unwrap());
+    client.initialize().await.unwrap();
+    let ids = ids(&client);
+    (servers, api, client, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_on_the_active_database_keeps_its_traffic() {
+    let (servers, api, client, ids) = three_gated().await;
+    let mut events = client.events();
+    api.set_availability(1, Availability::Lagging);
+    let e = next_event(
+        &mut events,
+        "a lagging",
+        |e| matches!(e, Event::LagChanged { database, .. } if *database == ids[0]),
+    )
+    .await;
+    assert_eq!(
+        e,
+        Event::LagChanged {
+            database: ids[0],
+            lagging: true
+        }
+    );
+    assert_eq!(client.active_database(), Some(ids[0]));
+    assert!(client.databases()[0].lagging);
+    let mut con = client.clone();
+    redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        servers[0].keyspace_len(),
+        1,
+        "the write went to the lagging active database"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_database_is_skipped_as_a_failover_target() {
+    let (servers, api, client, ids) = three_gated().await;
+    let mut events = client.events();
+    api.set_availability(2, Availability::Lagging);
+    next_event(
+        &mut events,
+        "b lagging",
+        |e| matches!(e, Event::LagChanged { database, lagging: true } if *database == ids[1]),
+    )
+    .await;
+    servers[0].inject(multidb_testkit::Fault::Down);
+    let e = next_event(&mut events, "failover", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { .. })
+    })
+    .await;
+    assert!(
+        matches!(e, Event::ActiveDatabaseChanged { to, .. } if to == ids[2]),
+        "c, not the heavier but lagging b: {e:?}"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_database_beats_no_database() {
+    let (servers, api, client, ids) = three_gated().await;
+    let mut events = client.events();
+    api.set_availability(2, Availability::Lagging);
+    next_event(
+        &mut events,
+        "b lagging",
+        |e| matches!(e, Event::LagChanged { database, lagging: true } if *database == ids[1]),
+    )
+    .await;
+    servers[2].inject(multidb_testkit::Fault::Down);
+    next_event(
+        &mut events,
+        "c unhealthy",
+        |e| matches!(e, Event::HealthChanged { database, healthy: false } if *database == ids[2]),
+    )
+    .await;
+    servers[0].inject(multidb_testkit::Fault::Down);
+    let e = next_event(&mut events, "failover", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { .. })
+    })
+    .await;
+    assert!(
+        matches!(e, Event::ActiveDatabaseChanged { to, .. } if to == ids[1]),
+        "{e:?}"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_switch_to_a_lagging_database_is_refused() {
+    let (_servers, api, client, ids) = three_gated().await;
+    api.set_availability(2, Availability::Lagging);
+    let err = client.set_active_database(ids[1]).await.unwrap_err();
+    assert!(
+        matches!(&err, multidb_client::MultiDbError::UnhealthyDatabase { id, reason, .. } if *id == ids[1] && reason.contains("lagging")),
+        "{err}"
+    );
+    assert_eq!(client.active_database(), Some(ids[0]));
     client.close().await;
 }

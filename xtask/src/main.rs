@@ -79,6 +79,12 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     run("test", &["test", "--workspace", "--all-features"], &[])?;
+    // What only a build without features checks (settings that name a missing feature).
+    run(
+        "test-default-features",
+        &["test", "-p", "multidb-client", "--lib"],
+        &[],
+    )?;
     run(
         "doc",
         &["doc", "--workspace", "--all-features", "--no-deps"],

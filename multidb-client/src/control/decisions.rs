@@ -167,6 +167,36 @@ impl Controller {
         }
     }
 
+    /// A lag-check result of `db`: lag gates it from becoming active, never evicts it.
+    pub(super) fn on_lag(&self, db: &Arc<Database>, status: &HealthStatus, changed: bool) {
+        let lagging = !status.healthy;
+        db.set_lagging(lagging);
+        let now = self.now();
+        let mut state = self.lock();
+        if !state
+            .members
+            .get(&db.id)
+            .is_some_and(|m| Arc::ptr_eq(m, db))
+        {
+            return;
+        }
+        let decision = state.engine.set_gated(&db.id, lagging, now).ok().flatten();
+        self.settle(&mut state, decision);
+        drop(state);
+        if changed {
+            if lagging {
+                let reason = status.reason.as_ref().map(|r| r.reason().to_owned());
+                tracing::warn!(database = %db.id, endpoint = %db.endpoint, reason = ?reason, "database lagging: it is not made active while another is usable");
+            } else {
+                tracing::info!(database = %db.id, endpoint = %db.endpoint, "database caught up");
+            }
+            self.publish(Event::LagChanged {
+                database: db.id,
+                lagging,
+            });
+        }
+    }
+
     /// A transition of `id`'s circuit breaker.
     pub(super) fn on_circuit(&self, id: DatabaseId, transition: &Transition) {
         let Ok(db) = self.member(id) else {
@@ -243,6 +273,9 @@ impl Controller {
         for db in self.members() {
             if let Some(status) = self.monitor.status(&db.id) {
                 self.on_health(&db, &status, false);
+            }
+            if let Some(status) = self.gates.status(&db.id) {
+                self.on_lag(&db, &status, false);
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::checks::Caught;
 use crate::config::DatabaseConfig;
 use crate::error::{ConfigError, FailedDatabase, MultiDbError};
 use crate::event::DatabaseId;
-use crate::member::Database;
+use crate::member::{CheckPlan, Database};
 
 impl Controller {
     /// Health-checks every database, applies the initial policy, picks the active database
@@ -46,8 +46,9 @@ impl Controller {
         // Full, fresh checks: the configured probes, delay and policy.
         let results = futures_util::future::join_all(
             created.iter().map(|db| self.monitor.check_fresh(&db.id)),
-        )
-        .await;
+        );
+        let lags = futures_util::future::join_all(created.iter().map(|db| self.lag_of(db.id)));
+        let (results, lags) = futures_util::future::join(results, lags).await;
         let now = self.now();
         let mut state = self.lock();
         if self.router.is_closed() {
@@ -72,6 +73,11 @@ impl Controller {
                 .engine
                 .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now);
             state.members.insert(db.id, db.clone());
+        }
+        for (db, lag) in created.iter().zip(lags) {
+            let lagging = lag.is_some_and(|l| l.is_err());
+            db.set_lagging(lagging);
+            let _ = state.engine.set_gated(&db.id, lagging, now);
         }
         let Ok(decision) = state.engine.initialize(self.config.failover.initial, now) else {
             state.members.clear();
@@ -100,6 +106,7 @@ impl Controller {
                 Arc::downgrade(&self),
                 self.reschedule.clone(),
                 self.monitor.subscribe(),
+                self.gates.subscribe(),
                 rx,
             ));
         }
@@ -115,11 +122,13 @@ impl Controller {
         let id = DatabaseId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let circuit = self.config.circuit_config(config)?;
         let target = self.config.target_config(config)?;
+        let (plan, gate) = self.check_plan(config);
         let db = Arc::new(Database::new(
             id,
             config.endpoint.clone(),
             config.weight,
             config.spec.clone(),
+            plan,
             circuit,
             self.clock(),
         )?);
@@ -127,35 +136,87 @@ impl Controller {
         db.circuit.on_transition(move |t| {
             let _ = tx.send((id, t.clone()));
         });
-        let checks = self.checks_for(&db);
-        self.monitor
-            .add_target(id, db.clone(), checks, target)
-            .map_err(|e| match e {
-                MonitorError::ShutDown => MultiDbError::Closed,
-                e => MultiDbError::Config(ConfigError::invalid(
-                    "health",
-                    e.to_string(),
-                    "a valid health target",
-                )),
-            })?;
+        if let Some(gate) = gate {
+            let gate = Caught::wrap(gate, self.events.clone());
+            self.gates
+                .add_target(id, db.clone(), vec![gate], target.clone())
+                .map_err(monitor_error)?;
+        }
+        let added = self
+            .monitor
+            .add_target(id, db.clone(), self.checks_for(&db), target);
+        if let Err(e) = added {
+            self.gates.remove_target(&id);
+            return Err(monitor_error(e));
+        }
         Ok(db)
     }
 
-    /// The health checks `db` runs: the client-wide ones, each caught so that a panic is
-    /// announced.
-    pub(super) fn checks_for(&self, _db: &Database) -> Vec<Arc<dyn crate::HealthCheck<Database>>> {
-        let state = self.lock();
-        state
-            .checks
-            .iter()
-            .map(|check| Caught::wrap(check.clone(), self.events.clone()))
+    /// The health checks `db` runs: its own plan over the client-wide ones, each caught so
+    /// that a panic is announced.
+    pub(super) fn checks_for(&self, db: &Database) -> Vec<Arc<dyn crate::HealthCheck<Database>>> {
+        let client_wide = self.lock().checks.clone();
+        db.checks
+            .resolve(&client_wide)
+            .into_iter()
+            .map(|check| Caught::wrap(check, self.events.clone()))
             .collect()
+    }
+
+    /// The checks of a new member, and its gate: the lag check gates (on its own monitor),
+    /// or with `evict_on_lag` is one more check.
+    fn check_plan(
+        &self,
+        config: &DatabaseConfig,
+    ) -> (CheckPlan, Option<Arc<dyn crate::HealthCheck<Database>>>) {
+        let plan = config.checks.clone();
+        let gate = self.lag_check(config);
+        #[cfg(feature = "lag-aware")]
+        if self.config.health.evict_on_lag {
+            let mut plan = plan;
+            plan.added.extend(gate);
+            return (plan, None);
+        }
+        (plan, gate)
+    }
+
+    /// The lag-aware check of a database with a `health_check_url`: its own settings or
+    /// the client-wide ones.
+    #[cfg(feature = "lag-aware")]
+    fn lag_check(&self, config: &DatabaseConfig) -> Option<Arc<dyn crate::HealthCheck<Database>>> {
+        config.spec.health_check_url.as_ref()?;
+        let check = config
+            .lag_aware
+            .clone()
+            .or_else(|| self.config.health.lag_aware.clone())
+            .unwrap_or_default();
+        Some(Arc::new(check))
+    }
+
+    #[cfg(not(feature = "lag-aware"))]
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)] // as the feature's version
+    fn lag_check(&self, _config: &DatabaseConfig) -> Option<Arc<dyn crate::HealthCheck<Database>>> {
+        // build() refuses a health_check_url without the feature.
+        None
+    }
+
+    /// A fresh lag check of `id`: `None` when it has none, else whether it lags (and why).
+    pub(super) async fn lag_of(&self, id: DatabaseId) -> Option<Result<(), String>> {
+        self.gates.checks(&id)?;
+        Some(match self.gates.check_fresh(&id).await {
+            Ok(status) if status.healthy => Ok(()),
+            Ok(status) => Err(status
+                .reason
+                .map_or_else(|| "lagging".to_owned(), |r| r.reason().to_owned())),
+            Err(e) => Err(e.to_string()),
+        })
     }
 
     /// Undoes `create_member` for members never inserted.
     pub(super) fn discard(&self, created: &[Arc<Database>]) {
         for db in created {
             self.monitor.remove_target(&db.id);
+            self.gates.remove_target(&db.id);
             db.close();
         }
     }
@@ -177,8 +238,10 @@ impl Controller {
         }
         for db in &members {
             self.monitor.remove_target(&db.id);
+            self.gates.remove_target(&db.id);
         }
         self.monitor.shutdown().await;
+        self.gates.shutdown().await;
         self.router.set_active(None);
         for db in members {
             db.close();
@@ -194,5 +257,16 @@ fn reason_of(result: &Result<HealthStatus, MonitorError>) -> String {
             .as_ref()
             .map_or_else(|| "unhealthy".to_owned(), |r| r.reason().to_owned()),
         Err(e) => e.to_string(),
+    }
+}
+
+fn monitor_error(e: MonitorError) -> MultiDbError {
+    match e {
+        MonitorError::ShutDown => MultiDbError::Closed,
+        e => MultiDbError::Config(ConfigError::invalid(
+            "health",
+            e.to_string(),
+            "a valid health target",
+        )),
     }
 }

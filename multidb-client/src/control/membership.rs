@@ -42,8 +42,11 @@ impl Controller {
         config: DatabaseConfig,
     ) -> Result<DatabaseId, MultiDbError> {
         let db = self.create_member(&config)?;
-        let status = self.monitor.check_fresh(&db.id).await;
+        let (status, lag) =
+            futures_util::future::join(self.monitor.check_fresh(&db.id), self.lag_of(db.id)).await;
         let healthy = status.as_ref().is_ok_and(|s| s.healthy);
+        let lagging = lag.is_some_and(|l| l.is_err());
+        db.set_lagging(lagging);
         db.set_healthy(healthy);
         let now = self.now();
         let mut state = self.lock();
@@ -56,11 +59,29 @@ impl Controller {
             db.circuit.trip();
         }
         state.members.insert(db.id, db.clone());
-        let decision = state
-            .engine
-            .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now)
-            .ok()
-            .flatten();
+        // Gated before it is added, so that a lagging newcomer is never switched to.
+        let decision = if lagging {
+            let _ = state
+                .engine
+                .add(db.id, db.weight(), std::time::Duration::ZERO, false, now);
+            let _ = state.engine.set_gated(&db.id, true, now);
+            state
+                .engine
+                .set_available(
+                    &db.id,
+                    healthy,
+                    multidb_failover::Unavailability::HealthCheckFailed,
+                    now,
+                )
+                .ok()
+                .flatten()
+        } else {
+            state
+                .engine
+                .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now)
+                .ok()
+                .flatten()
+        };
         self.publish(Event::DatabaseAdded { database: db.id });
         tracing::info!(database = %db.id, endpoint = %db.endpoint, healthy, "database added");
         self.settle(&mut state, decision);
@@ -90,6 +111,7 @@ impl Controller {
             db
         };
         self.monitor.remove_target(&id);
+        self.gates.remove_target(&id);
         if let Some(db) = db {
             db.close();
         }

@@ -51,7 +51,7 @@ struct State {
     members: BTreeMap<DatabaseId, Arc<Database>>,
     /// Endpoints of databases being added: a concurrent addition of one is refused.
     joining: HashSet<Endpoint>,
-    /// The health checks every database runs.
+    /// The client-wide health checks (a database's own plan applies over them).
     checks: Vec<Arc<dyn HealthCheck<Database>>>,
     all_down_announced: bool,
     /// Strategy panics the engine had contained when last looked at.
@@ -67,6 +67,8 @@ pub(crate) struct Controller {
     outcomes: OutcomePolicy,
     state: Mutex<State>,
     monitor: HealthMonitor<DatabaseId, Database>,
+    /// Checks that only gate a database from becoming active (replication lag).
+    gates: HealthMonitor<DatabaseId, Database>,
     events: broadcast::Sender<Event>,
     initialized: OnceCell<()>,
     next_id: AtomicU32,
@@ -89,8 +91,8 @@ impl Controller {
             monitor.clone(),
             events.clone(),
         );
-        let mut checks: Vec<Arc<dyn HealthCheck<Database>>> = vec![Arc::new(PingCheck)];
-        checks.extend(config.health.checks.iter().cloned());
+        let ping: Arc<dyn HealthCheck<Database>> = Arc::new(PingCheck);
+        let checks = config.health.checks.resolve(&[ping]);
         Controller {
             outcomes: OutcomePolicy::new(
                 config.circuit.busy_errors_are_failures,
@@ -108,6 +110,7 @@ impl Controller {
                 task: None,
             }),
             monitor,
+            gates: HealthMonitor::new(),
             events,
             initialized: OnceCell::new(),
             next_id: AtomicU32::new(1),

@@ -3,6 +3,7 @@
 //!
 //! A manual or forced switch runs a full, fresh health check of the target through the
 //! health engine (the configured probes, delay and policy; never an older result). A
+//! target with a lag check must pass it too (a lagging database is refused). A
 //! passing check is the operator's evidence that the database serves again: it closes the
 //! target's circuit even inside its grace period, and is published like any other result.
 
@@ -30,11 +31,12 @@ impl Controller {
             endpoint: db.endpoint.clone(),
             reason,
         };
-        let status = self
-            .monitor
-            .check_fresh(&id)
-            .await
-            .map_err(|e| unhealthy(e.to_string()))?;
+        let (status, lag) =
+            futures_util::future::join(self.monitor.check_fresh(&id), self.lag_of(id)).await;
+        let status = status.map_err(|e| unhealthy(e.to_string()))?;
+        if let Some(Err(reason)) = lag {
+            return Err(unhealthy(format!("lagging: {reason}")));
+        }
         if !status.healthy {
             let reason = status.reason.as_ref().map_or_else(
                 || "health check failed".to_owned(),

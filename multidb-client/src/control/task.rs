@@ -25,12 +25,13 @@ pub(super) fn spawn(
     controller: Weak<Controller>,
     reschedule: Arc<Notify>,
     health: broadcast::Receiver<HealthEvent<DatabaseId>>,
+    gates: broadcast::Receiver<HealthEvent<DatabaseId>>,
     circuits: mpsc::UnboundedReceiver<(DatabaseId, Transition)>,
 ) -> tokio::task::JoinHandle<()> {
     let guard = StopGuard(controller.clone());
     tokio::spawn(async move {
         let _guard = guard;
-        run(controller, reschedule, health, circuits).await;
+        run(controller, reschedule, health, gates, circuits).await;
     })
 }
 
@@ -38,6 +39,7 @@ async fn run(
     controller: Weak<Controller>,
     reschedule: Arc<Notify>,
     mut health: broadcast::Receiver<HealthEvent<DatabaseId>>,
+    mut gates: broadcast::Receiver<HealthEvent<DatabaseId>>,
     mut circuits: mpsc::UnboundedReceiver<(DatabaseId, Transition)>,
 ) {
     loop {
@@ -58,6 +60,11 @@ async fn run(
         let step: Step = tokio::select! {
             event = health.recv() => match event {
                 Ok(event) => Step::Health(event),
+                Err(broadcast::error::RecvError::Lagged(_)) => Step::Resync,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            event = gates.recv() => match event {
+                Ok(event) => Step::Gate(event),
                 Err(broadcast::error::RecvError::Lagged(_)) => Step::Resync,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
@@ -84,6 +91,7 @@ async fn run(
 
 enum Step {
     Health(HealthEvent<DatabaseId>),
+    Gate(HealthEvent<DatabaseId>),
     Resync,
     Circuit(DatabaseId, Transition),
     Tick,
@@ -95,6 +103,11 @@ impl Controller {
             Step::Health(event) => {
                 if let Ok(db) = self.member(event.target) {
                     self.on_health(&db, &event.status, event.changed);
+                }
+            }
+            Step::Gate(event) => {
+                if let Ok(db) = self.member(event.target) {
+                    self.on_lag(&db, &event.status, event.changed);
                 }
             }
             Step::Resync => self.resync(),
