@@ -330,13 +330,7 @@ impl DatabaseConfig {
                 });
             }
         }
-        if self.checks.is_empty_replacement() {
-            return Err(ConfigError::invalid(
-                "replace_health_checks",
-                "[]",
-                "at least one health check",
-            ));
-        }
+        self.checks.validate()?;
         Ok(())
     }
 }
@@ -672,13 +666,7 @@ impl MultiDbConfigBuilder {
     /// check do not fit in its timeout.
     pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
         let c = self.config;
-        if c.health.checks.is_empty_replacement() {
-            return Err(ConfigError::invalid(
-                "replace_health_checks",
-                "[]",
-                "at least one health check",
-            ));
-        }
+        c.health.checks.validate()?;
         if c.databases.is_empty() {
             return Err(ConfigError::NoDatabases);
         }

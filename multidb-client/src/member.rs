@@ -93,9 +93,16 @@ impl CheckPlan {
         checks
     }
 
-    /// Whether it would run nothing over an empty base (a replacement by nothing).
-    pub(crate) fn is_empty_replacement(&self) -> bool {
-        self.replaced.as_ref().is_some_and(Vec::is_empty) && self.added.is_empty()
+    /// Refuses a replacement by nothing: a database must run at least one check.
+    pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
+        if self.replaced.as_ref().is_some_and(Vec::is_empty) && self.added.is_empty() {
+            return Err(crate::ConfigError::invalid(
+                "replace_health_checks",
+                "[]",
+                "at least one health check",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multidb_client::{
-    Database, DatabaseConfig, EchoCheck, HealthCheck, MultiDbClient, MultiDbConfig, Unhealthy,
+    Database, DatabaseConfig, EchoCheck, HealthCheck, MultiDbClient, MultiDbConfig,
+    MultiDbConfigBuilder, Unhealthy,
 };
 use multidb_testkit::FakeRedis;
 
@@ -26,6 +27,19 @@ impl HealthCheck<Database> for Refuses {
     }
 }
 
+/// A client of `builder`'s databases, one probe per check, scheduled checks an hour apart
+/// (every check is one the test caused), initialized.
+async fn initialized(builder: MultiDbConfigBuilder) -> MultiDbClient {
+    let config = builder
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    client
+}
+
 fn count(server: &FakeRedis, command: &str) -> usize {
     server
         .command_log()
@@ -38,18 +52,16 @@ fn count(server: &FakeRedis, command: &str) -> usize {
 async fn a_database_s_own_check_runs_on_it_alone() {
     let a = FakeRedis::start().await.unwrap();
     let b = FakeRedis::start().await.unwrap();
-    let config = MultiDbConfig::builder()
-        .database(
-            DatabaseConfig::from_url(&a.url())
-                .unwrap()
-                .health_check(Arc::new(Refuses)),
-        )
-        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
-        .health_check_probes(1)
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let client = initialized(
+        MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_url(&a.url())
+                    .unwrap()
+                    .health_check(Arc::new(Refuses)),
+            )
+            .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5)),
+    )
+    .await;
     let dbs = client.databases();
     assert!(!dbs[0].healthy && dbs[1].healthy, "{dbs:?}");
     assert_eq!(client.active_database(), Some(dbs[1].id));
@@ -59,14 +71,12 @@ async fn a_database_s_own_check_runs_on_it_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_a_client_wide_check_keeps_ping() {
     let a = FakeRedis::start().await.unwrap();
-    let config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_url(&a.url()).unwrap())
-        .health_check(Arc::new(EchoCheck))
-        .health_check_probes(1)
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let client = initialized(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_url(&a.url()).unwrap())
+            .health_check(Arc::new(EchoCheck)),
+    )
+    .await;
     assert_eq!(
         (count(&a, "PING"), count(&a, "ECHO")),
         (1, 1),
@@ -80,19 +90,16 @@ async fn adding_a_client_wide_check_keeps_ping() {
 async fn replacing_the_checks_is_explicit_client_wide_and_per_database() {
     let a = FakeRedis::start().await.unwrap();
     let b = FakeRedis::start().await.unwrap();
-    let config = MultiDbConfig::builder()
-        .database(
-            DatabaseConfig::from_url(&a.url())
-                .unwrap()
-                .replace_health_checks(vec![Arc::new(EchoCheck)]),
-        )
-        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
-        .health_check_probes(1)
-        .health_check_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let client = initialized(
+        MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_url(&a.url())
+                    .unwrap()
+                    .replace_health_checks(vec![Arc::new(EchoCheck)]),
+            )
+            .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5)),
+    )
+    .await;
     assert_eq!(
         (count(&a, "PING"), count(&a, "ECHO")),
         (0, 1),
@@ -108,14 +115,12 @@ async fn replacing_the_checks_is_explicit_client_wide_and_per_database() {
     client.close().await;
 
     let c = FakeRedis::start().await.unwrap();
-    let config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_url(&c.url()).unwrap())
-        .replace_health_checks(vec![Arc::new(EchoCheck)])
-        .health_check_probes(1)
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let client = initialized(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_url(&c.url()).unwrap())
+            .replace_health_checks(vec![Arc::new(EchoCheck)]),
+    )
+    .await;
     assert_eq!(
         (count(&c, "PING"), count(&c, "ECHO")),
         (0, 1),
@@ -129,19 +134,16 @@ async fn replacing_the_checks_is_explicit_client_wide_and_per_database() {
 async fn a_run_time_check_applies_to_every_database_over_its_own_plan() {
     let a = FakeRedis::start().await.unwrap();
     let b = FakeRedis::start().await.unwrap();
-    let config = MultiDbConfig::builder()
-        .database(
-            DatabaseConfig::from_url(&a.url())
-                .unwrap()
-                .replace_health_checks(vec![Arc::new(EchoCheck)]),
-        )
-        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
-        .health_check_probes(1)
-        .health_check_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let client = initialized(
+        MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_url(&a.url())
+                    .unwrap()
+                    .replace_health_checks(vec![Arc::new(EchoCheck)]),
+            )
+            .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5)),
+    )
+    .await;
     client.add_health_check(Arc::new(Refuses)).unwrap();
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
     // a replaced the client-wide checks: the run-time addition is one of them, so a keeps

@@ -122,11 +122,7 @@ impl Controller {
         db.set_healthy(healthy);
         let now = self.now();
         let mut state = self.lock();
-        if !state
-            .members
-            .get(&db.id)
-            .is_some_and(|m| Arc::ptr_eq(m, db))
-        {
+        if !state.is_member(db) {
             return;
         }
         if healthy {
@@ -173,11 +169,7 @@ impl Controller {
         db.set_lagging(lagging);
         let now = self.now();
         let mut state = self.lock();
-        if !state
-            .members
-            .get(&db.id)
-            .is_some_and(|m| Arc::ptr_eq(m, db))
-        {
+        if !state.is_member(db) {
             return;
         }
         let decision = state.engine.set_gated(&db.id, lagging, now).ok().flatten();

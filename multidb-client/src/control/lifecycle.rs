@@ -57,9 +57,8 @@ impl Controller {
             return Err(MultiDbError::Closed);
         }
         let mut failed = Vec::new();
-        for (db, result) in created.iter().zip(results) {
+        for ((db, result), lag) in created.iter().zip(results).zip(lags) {
             let healthy = result.as_ref().is_ok_and(|s| s.healthy);
-            db.set_healthy(healthy);
             if !healthy {
                 failed.push(FailedDatabase {
                     id: db.id,
@@ -67,17 +66,8 @@ impl Controller {
                     reason: reason_of(&result),
                 });
             }
-            // Known-unique ids and validated weights: the engine cannot refuse them. The
-            // circuit holds the grace period, so the engine adds none of its own.
-            let _ = state
-                .engine
-                .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now);
-            state.members.insert(db.id, db.clone());
-        }
-        for (db, lag) in created.iter().zip(lags) {
-            let lagging = lag.is_some_and(|l| l.is_err());
-            db.set_lagging(lagging);
-            let _ = state.engine.set_gated(&db.id, lagging, now);
+            // Before initialize the engine decides nothing.
+            let _ = state.admit(db, healthy, lag.is_some_and(|l| l.is_err()), now);
         }
         let Ok(decision) = state.engine.initialize(self.config.failover.initial, now) else {
             state.members.clear();
@@ -90,12 +80,6 @@ impl Controller {
                 failed,
             });
         };
-        for db in &created {
-            if !db.is_healthy() {
-                // Known to the breaker as unusable until a probe says otherwise.
-                db.circuit.trip();
-            }
-        }
         let rx = self
             .circuit_rx
             .lock()

@@ -46,8 +46,6 @@ impl Controller {
             futures_util::future::join(self.monitor.check_fresh(&db.id), self.lag_of(db.id)).await;
         let healthy = status.as_ref().is_ok_and(|s| s.healthy);
         let lagging = lag.is_some_and(|l| l.is_err());
-        db.set_lagging(lagging);
-        db.set_healthy(healthy);
         let now = self.now();
         let mut state = self.lock();
         if self.router.is_closed() {
@@ -55,33 +53,7 @@ impl Controller {
             self.discard(&[db]);
             return Err(MultiDbError::Closed);
         }
-        if !healthy {
-            db.circuit.trip();
-        }
-        state.members.insert(db.id, db.clone());
-        // Gated before it is added, so that a lagging newcomer is never switched to.
-        let decision = if lagging {
-            let _ = state
-                .engine
-                .add(db.id, db.weight(), std::time::Duration::ZERO, false, now);
-            let _ = state.engine.set_gated(&db.id, true, now);
-            state
-                .engine
-                .set_available(
-                    &db.id,
-                    healthy,
-                    multidb_failover::Unavailability::HealthCheckFailed,
-                    now,
-                )
-                .ok()
-                .flatten()
-        } else {
-            state
-                .engine
-                .add(db.id, db.weight(), std::time::Duration::ZERO, healthy, now)
-                .ok()
-                .flatten()
-        };
+        let decision = state.admit(&db, healthy, lagging, now);
         self.publish(Event::DatabaseAdded { database: db.id });
         tracing::info!(database = %db.id, endpoint = %db.endpoint, healthy, "database added");
         self.settle(&mut state, decision);

@@ -59,6 +59,52 @@ struct State {
     task: Option<JoinHandle<()>>,
 }
 
+impl State {
+    /// Whether `db` is a member now (not removed, nor replaced by a namesake).
+    fn is_member(&self, db: &Arc<Database>) -> bool {
+        self.members.get(&db.id).is_some_and(|m| Arc::ptr_eq(m, db))
+    }
+
+    /// Admits a checked member: in the table, to the engine (gated first when it lags, so
+    /// a lagging newcomer is never switched to), its circuit open when it failed. The
+    /// circuit holds the grace period, so the engine adds none of its own.
+    fn admit(
+        &mut self,
+        db: &Arc<Database>,
+        healthy: bool,
+        lagging: bool,
+        now: Duration,
+    ) -> Option<multidb_failover::Decision<DatabaseId>> {
+        db.set_healthy(healthy);
+        db.set_lagging(lagging);
+        if !healthy {
+            db.circuit.trip();
+        }
+        self.members.insert(db.id, db.clone());
+        // Known-unique ids and validated weights: the engine cannot refuse them.
+        if !lagging {
+            return self
+                .engine
+                .add(db.id, db.weight(), Duration::ZERO, healthy, now)
+                .ok()
+                .flatten();
+        }
+        let _ = self
+            .engine
+            .add(db.id, db.weight(), Duration::ZERO, false, now);
+        let _ = self.engine.set_gated(&db.id, true, now);
+        self.engine
+            .set_available(
+                &db.id,
+                healthy,
+                multidb_failover::Unavailability::HealthCheckFailed,
+                now,
+            )
+            .ok()
+            .flatten()
+    }
+}
+
 /// See the module docs.
 pub(crate) struct Controller {
     config: MultiDbConfig,

@@ -46,7 +46,7 @@ impl Controller {
         }
         let now = self.now();
         let mut state = self.lock();
-        if !state.members.get(&id).is_some_and(|m| Arc::ptr_eq(m, &db)) {
+        if !state.is_member(&db) {
             return Err(MultiDbError::UnknownDatabase { id });
         }
         db.set_healthy(true);
