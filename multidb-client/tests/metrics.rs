@@ -58,5 +58,26 @@ async fn a_failover_counts_once_with_redis_pys_attributes_and_the_initial_choice
         label(key, "db.client.geofailover.reason").as_deref(),
         Some("automatic")
     );
+
+    // Back by hand: a manual failover, from b to a.
+    a.recover();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    client.set_active_database(ids[0]).await.unwrap();
+    let manual: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| {
+            key.key().name() == "redis.client.geofailover.failovers"
+                && label(key, "db.client.geofailover.reason").as_deref() == Some("manual")
+        })
+        .collect();
+    assert_eq!(manual.len(), 1, "{manual:?}");
+    let (key, _, _, value) = &manual[0];
+    assert!(matches!(value, DebugValue::Counter(1)), "{value:?}");
+    assert_eq!(
+        label(key, "db.client.geofailover.fail_from"),
+        Some(format!("{}/0.5", b.addr()))
+    );
     client.close().await;
 }
