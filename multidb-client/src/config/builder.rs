@@ -1,0 +1,191 @@
+//! [`MultiDbConfigBuilder`]: every client-wide knob, with redis-py's names and defaults.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DatabaseConfig, MultiDbConfig};
+use crate::error::ConfigError;
+use crate::member::Database;
+use crate::{FailoverStrategy, HealthCheck, HealthPolicy, InitialHealthCheck};
+
+/// Builds a [`MultiDbConfig`]; every knob has redis-py's name (Rust style) and default.
+#[must_use]
+pub struct MultiDbConfigBuilder {
+    pub(super) config: MultiDbConfig,
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$($field).+ = value;
+            self
+        }
+    };
+}
+
+impl MultiDbConfigBuilder {
+    /// Adds a member database.
+    pub fn database(mut self, database: DatabaseConfig) -> Self {
+        self.config.databases.push(database);
+        self
+    }
+
+    setter!(
+        /// How often each database is health-checked (default 5 s).
+        health_check_interval: Duration => health.interval);
+    setter!(
+        /// Probes per health check (default 3, at least 1).
+        health_check_probes: u32 => health.probes);
+    setter!(
+        /// Pause between the probes of one check (default 500 ms).
+        health_check_probes_delay: Duration => health.probes_delay);
+    setter!(
+        /// Time limit of one whole health check, all probes included (default 3 s).
+        health_check_timeout: Duration => health.timeout);
+    setter!(
+        /// How probe results combine: all must pass (default), a majority, or any.
+        health_check_policy: HealthPolicy => health.policy);
+    setter!(
+        /// How many databases must be healthy for `initialize()` to succeed (default
+        /// [`InitialHealthCheck::OneAvailable`]; the others join when they recover).
+        initial_health_check: InitialHealthCheck => failover.initial);
+    setter!(
+        /// With no healthy database, how many `failover_delay` periods commands fail with
+        /// "temporarily unavailable" before "no valid database" (default 10).
+        failover_attempts: u32 => failover.attempts);
+    setter!(
+        /// See [`Self::failover_attempts`] (default 12 s).
+        failover_delay: Duration => failover.delay);
+    setter!(
+        /// How often to fall back to a healthier, higher-weight database (default 120 s;
+        /// `None` disables auto-fallback).
+        auto_fallback_interval: Option<Duration> => failover.auto_fallback_interval);
+    setter!(
+        /// Failures inside the detection window needed to open a circuit (default 1000).
+        min_num_failures: u32 => circuit.min_num_failures);
+    setter!(
+        /// Failure rate inside the window needed to open a circuit, in (0, 1] (default 0.1).
+        failure_rate_threshold: f64 => circuit.failure_rate_threshold);
+    setter!(
+        /// The sliding window over which failures are counted (default 2 s).
+        failures_detection_window: Duration => circuit.window);
+    setter!(
+        /// Whether `LOADING`, `MASTERDOWN`, `CLUSTERDOWN` and `TRYAGAIN` replies count as
+        /// failures of the database (default true). Other error replies (`WRONGTYPE`,
+        /// `ERR`, `NOSCRIPT`, `NOPERM`…) never do: the database answered.
+        busy_errors_are_failures: bool => circuit.busy_errors_are_failures);
+    setter!(
+        /// Probe a database at once when a command on it fails at the connection level, and
+        /// fail over if the probe fails too (default true).
+        probe_on_failure: bool => health.probe_on_failure);
+    setter!(
+        /// At most one on-demand probe per database per this interval (default 100 ms).
+        min_probe_interval: Duration => health.min_probe_interval);
+    setter!(
+        /// Retries of a failed command (default 10; 0 disables). Each retry re-reads the
+        /// active database, so it lands on the new one after a failover.
+        retry_attempts: u32 => retry.attempts);
+    setter!(
+        /// First retry backoff (default 10 ms), doubled each retry.
+        retry_backoff_base: Duration => retry.base);
+    setter!(
+        /// Longest retry backoff (default 1 s).
+        retry_backoff_cap: Duration => retry.cap);
+    setter!(
+        /// Randomize backoffs so clients do not retry in lockstep (default true).
+        retry_jitter: bool => retry.jitter);
+    setter!(
+        /// Retries may be at most this fraction of the requests of the last 10 s, plus
+        /// [`Self::retry_budget_min_per_second`] (default 0.2, in [0, 1]).
+        retry_budget_ratio: f64 => retry.budget_ratio);
+    setter!(
+        /// Retries always allowed per second whatever the traffic (default 10).
+        retry_budget_min_per_second: u32 => retry.budget_min_per_second);
+    setter!(
+        /// Also replay commands that are not idempotent (e.g. `INCR`) when they may already
+        /// have been applied, like redis-py does (default false: such a command fails with
+        /// [`crate::MultiDbError::MayHaveBeenApplied`]). Transactions are never replayed.
+        retry_non_idempotent: bool => retry.non_idempotent);
+    setter!(
+        /// Capacity of the events channel (default 1024).
+        event_capacity: usize => event_capacity);
+
+    /// Adds a health check every database runs, on top of [`crate::PingCheck`] (all must
+    /// pass). Replacing `PING` is explicit: [`Self::replace_health_checks`].
+    pub fn health_check(mut self, check: Arc<dyn HealthCheck<Database>>) -> Self {
+        self.config.health.checks.added.push(check);
+        self
+    }
+
+    /// Every database runs these checks instead of [`crate::PingCheck`], plus any added
+    /// with [`Self::health_check`]; a database may still add or replace its own
+    /// ([`DatabaseConfig::health_check`]). `build()` refuses an empty list.
+    pub fn replace_health_checks(mut self, checks: Vec<Arc<dyn HealthCheck<Database>>>) -> Self {
+        self.config.health.checks.replaced = Some(checks);
+        self
+    }
+
+    /// The lag-aware check settings (REST credentials, CA, lag tolerance) of every database
+    /// with a [`DatabaseConfig::health_check_url`] (feature `lag-aware`; default
+    /// [`crate::LagAwareCheck::default`]). A database may have its own
+    /// ([`DatabaseConfig::lag_aware_check`]).
+    #[cfg(feature = "lag-aware")]
+    pub fn lag_aware_check(mut self, check: crate::LagAwareCheck) -> Self {
+        self.config.health.lag_aware = Some(check);
+        self
+    }
+
+    setter!(
+        #[cfg(feature = "lag-aware")]
+        /// The stricter rule for lag (feature `lag-aware`): a lagging database counts as
+        /// unhealthy, so lag alone fails over the active database (default false: lag only
+        /// keeps a database from becoming active).
+        evict_on_lag: bool => health.evict_on_lag);
+
+    /// Chooses among healthy databases (default: highest weight, ties by order added).
+    pub fn failover_strategy(
+        mut self,
+        strategy: Arc<dyn FailoverStrategy<crate::DatabaseId>>,
+    ) -> Self {
+        self.config.failover.strategy = Some(strategy);
+        self
+    }
+
+    /// Checks everything and returns the configuration.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field that is wrong: no database, a bad weight,
+    /// duplicate endpoints, a zero duration where one makes no sense, a duration above
+    /// [`MultiDbConfig::MAX_DURATION`], and so on; [`ConfigError::Circuit`] or
+    /// [`ConfigError::HealthCheck`] for a value the circuit breaker or the health engine
+    /// refuses (zero probes, a failure rate outside (0, 1], a failure window shorter than
+    /// [`MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW`]…); and
+    /// [`ConfigError::ProbeScheduleTooLong`] when the pauses between the probes of a health
+    /// check do not fit in its timeout.
+    pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
+        let c = self.config;
+        c.health.checks.validate()?;
+        if c.databases.is_empty() {
+            return Err(ConfigError::NoDatabases);
+        }
+        let mut seen = HashSet::new();
+        for db in &c.databases {
+            db.validate()?;
+            if !seen.insert(db.endpoint.clone()) {
+                return Err(ConfigError::DuplicateEndpoint {
+                    endpoint: db.endpoint.to_string(),
+                });
+            }
+        }
+        c.validate_limits()?;
+        // The breaker and the health engine are the judges of their own settings: build
+        // them now, as the client will, so their refusals come before any I/O.
+        for db in &c.databases {
+            c.circuit_config(db)?;
+            c.target_config(db)?;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,349 @@
+//! [`DatabaseConfig`]: one member database — where it is and how to treat it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::limits::{at_most_max, nonzero};
+use crate::HealthCheck;
+use crate::endpoint::{Endpoint, Protocol, redact_url};
+use crate::error::ConfigError;
+use crate::member::{CheckPlan, Database};
+use crate::source::{MemberSpec, Source, TlsSettings, boxed};
+use crate::url::parse_url;
+
+/// One member database: where it is and how to treat it.
+///
+/// ```
+/// use multidb_client::DatabaseConfig;
+/// use std::time::Duration;
+///
+/// let db = DatabaseConfig::from_url("redis://:secret@127.0.0.1:6379/0")?
+///     .weight(0.8)
+///     .grace_period(Duration::from_secs(30));
+/// assert_eq!(db.endpoint().as_str(), "127.0.0.1:6379/0");
+/// assert!(!format!("{db:?}").contains("secret"));
+/// # Ok::<(), multidb_client::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct DatabaseConfig {
+    pub(crate) spec: MemberSpec,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) weight: f64,
+    pub(crate) grace_period: Duration,
+    pub(crate) checks: CheckPlan,
+    /// The lag-aware check for this database, instead of the client-wide one.
+    #[cfg(feature = "lag-aware")]
+    pub(crate) lag_aware: Option<crate::LagAwareCheck>,
+}
+
+/// Defaults of a member database.
+const DEFAULT_WEIGHT: f64 = 1.0;
+const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(60);
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl DatabaseConfig {
+    /// A database reached by URL: `redis://[user:password@]host:port[/db][?protocol=resp3]`,
+    /// `rediss://` (feature `tls`), `unix:///path`. Validates; does no I/O.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidUrl`], [`ConfigError::UnsupportedScheme`] or
+    /// [`ConfigError::TlsNotEnabled`], with the password redacted from the URL shown.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let info = parse_url(url)?;
+        Ok(Self::with_source(
+            Endpoint::from_info(&info),
+            Source::Url(Box::new(info)),
+        ))
+    }
+
+    /// A database reached through a connection the application made: any
+    /// `redis::aio::ConnectionLike + Clone + Send + Sync + 'static`, e.g. a
+    /// `redis::aio::ConnectionManager` or a pool's connection wrapper. The connection's own
+    /// timeouts and reconnects apply; [`Self::name`] sets how it is shown (default
+    /// `connection#N`).
+    pub fn from_connection<C>(connection: C) -> Self
+    where
+        C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::with_source(
+            Endpoint::named(format!("connection#{n}")),
+            Source::Connection(boxed(connection)),
+        )
+    }
+
+    /// A Redis Cluster member, from seed node URLs (feature `cluster`). The member is
+    /// healthy when every master answers.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoDatabases`] for an empty seed list, or a URL error as in
+    /// [`Self::from_url`].
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_urls<I, S>(seeds: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let infos = seeds
+            .into_iter()
+            .map(|s| parse_url(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = infos.first() else {
+            return Err(ConfigError::NoDatabases);
+        };
+        let endpoint = Endpoint::named(format!("cluster({})", Endpoint::from_info(first)));
+        Ok(Self::with_source(endpoint, Source::Cluster(infos)))
+    }
+
+    /// A member whose master is found through Redis Sentinel (feature `sentinel`): the
+    /// Sentinels' URLs and the name they monitor the master under. The member follows
+    /// Sentinel's promotions. Shown as `sentinel(NAME@first-sentinel)`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoDatabases`] for an empty Sentinel list, or a URL error as in
+    /// [`Self::from_url`].
+    #[cfg(feature = "sentinel")]
+    pub fn from_sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let infos = sentinels
+            .into_iter()
+            .map(|s| parse_url(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = infos.first() else {
+            return Err(ConfigError::NoDatabases);
+        };
+        let endpoint = Endpoint::named(format!(
+            "sentinel({master_name}@{})",
+            Endpoint::from_info(first)
+        ));
+        Ok(Self::with_source(
+            endpoint,
+            Source::Sentinel {
+                sentinels: infos,
+                master: master_name.to_owned(),
+            },
+        ))
+    }
+
+    fn with_source(endpoint: Endpoint, source: Source) -> Self {
+        DatabaseConfig {
+            spec: MemberSpec {
+                source,
+                health_check_url: None,
+                response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+                connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+                tls: TlsSettings::default(),
+            },
+            endpoint,
+            weight: DEFAULT_WEIGHT,
+            grace_period: DEFAULT_GRACE_PERIOD,
+            checks: CheckPlan::default(),
+            #[cfg(feature = "lag-aware")]
+            lag_aware: None,
+        }
+    }
+
+    /// Trust this CA (PEM) for a `rediss://` member instead of the system's roots
+    /// (feature `tls`). Certificates are always verified.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.spec.tls.root_cert = Some(ca_pem.into());
+        self
+    }
+
+    /// Authenticate to a `rediss://` member with this client certificate and key (PEM,
+    /// feature `tls`). The key is never shown.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.spec.tls.client_cert = Some(cert_pem.into());
+        self.spec.tls.client_key = Some(key_pem.into());
+        self
+    }
+
+    /// Its weight (default 1.0, must be finite and > 0): the healthy database with the
+    /// highest weight is active; ties go to the one added first.
+    pub fn weight(mut self, weight: f64) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// How long it must stay healthy after a failure before traffic falls back to it
+    /// (default 60 s): anti-flapping.
+    pub fn grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = grace_period;
+        self
+    }
+
+    /// The Redis Enterprise cluster REST endpoint of this database (e.g.
+    /// `https://cluster.example.com:9443`, feature `lag-aware`): the database then also
+    /// runs the lag-aware check ([`crate::LagAwareCheck`]), with the client-wide settings
+    /// of [`MultiDbConfigBuilder::lag_aware_check`] or this database's own
+    /// ([`Self::lag_aware_check`]). **Lag gates, it does not evict**: a lagging database is
+    /// not made active (failover or fallback target) while another one is usable, but lag
+    /// alone never moves traffic off the active database while its other checks pass —
+    /// unless [`MultiDbConfigBuilder::evict_on_lag`] says so. Without the feature,
+    /// `build()` refuses it.
+    pub fn health_check_url(mut self, url: impl Into<String>) -> Self {
+        self.spec.health_check_url = Some(url.into());
+        self
+    }
+
+    /// The lag-aware check settings (REST credentials, CA, lag tolerance) for this
+    /// database, instead of the client-wide ones (feature `lag-aware`; used with
+    /// [`Self::health_check_url`]).
+    #[cfg(feature = "lag-aware")]
+    pub fn lag_aware_check(mut self, check: crate::LagAwareCheck) -> Self {
+        self.lag_aware = Some(check);
+        self
+    }
+
+    /// Adds a health check this database runs on top of the client-wide ones (all must
+    /// pass). `PING` stays: replacing is [`Self::replace_health_checks`].
+    pub fn health_check(mut self, check: Arc<dyn HealthCheck<Database>>) -> Self {
+        self.checks.added.push(check);
+        self
+    }
+
+    /// This database runs these checks instead of the client-wide ones (`PING`
+    /// included), plus any added with [`Self::health_check`]. At least one check must be
+    /// left: `build()` refuses an empty list.
+    pub fn replace_health_checks(mut self, checks: Vec<Arc<dyn HealthCheck<Database>>>) -> Self {
+        self.checks.replaced = Some(checks);
+        self
+    }
+
+    /// How long a command may wait for its reply before it counts as a failure (default
+    /// 500 ms; `None` waits forever — only for blocking commands, better done on a
+    /// dedicated connection). URL members only.
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.spec.response_timeout = timeout;
+        self
+    }
+
+    /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT) may take (default 1 s). URL
+    /// members only.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.spec.connection_timeout = timeout;
+        self
+    }
+
+    /// The RESP version (default: from the URL's `?protocol=`, else RESP2). URL members only.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        if let Source::Url(info) = &mut self.spec.source {
+            let redis = info.redis_settings().clone().set_protocol(protocol.into());
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// The ACL user name (overrides the URL's). URL members only.
+    pub fn username(mut self, username: impl AsRef<str>) -> Self {
+        if let Source::Url(info) = &mut self.spec.source {
+            let redis = info.redis_settings().clone().set_username(username);
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// The password (overrides the URL's; never shown anywhere). URL members only.
+    pub fn password(mut self, password: impl AsRef<str>) -> Self {
+        if let Source::Url(info) = &mut self.spec.source {
+            let redis = info.redis_settings().clone().set_password(password);
+            **info = info.as_ref().clone().set_redis_settings(redis);
+        }
+        self
+    }
+
+    /// How this database is shown in events, errors and logs (default: `host:port/db`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.endpoint = Endpoint::named(name);
+        self
+    }
+
+    /// Where it lives, as shown (no password).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Its configured weight.
+    pub fn weight_value(&self) -> f64 {
+        self.weight
+    }
+
+    /// Checks what a database can check on its own (weight, durations, URLs): at
+    /// [`MultiDbConfigBuilder::build`] and for a database added at run time.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        validate_weight(&self.endpoint, self.weight)?;
+        at_most_max("grace_period", self.grace_period)?;
+        if let Some(timeout) = self.spec.response_timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::invalid(
+                    "response_timeout",
+                    timeout,
+                    "greater than zero, or None to wait forever",
+                ));
+            }
+            at_most_max("response_timeout", timeout)?;
+        }
+        nonzero("connection_timeout", self.spec.connection_timeout)?;
+        at_most_max("connection_timeout", self.spec.connection_timeout)?;
+        if let Some(url) = &self.spec.health_check_url {
+            if !cfg!(feature = "lag-aware") {
+                return Err(ConfigError::FeatureNotEnabled {
+                    field: "health_check_url",
+                    feature: "lag-aware",
+                });
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "health_check_url must be an http:// or https:// URL".to_owned(),
+                });
+            }
+        }
+        self.checks.validate()?;
+        Ok(())
+    }
+}
+
+/// Checks a database weight: finite and greater than zero.
+pub(crate) fn validate_weight(endpoint: &Endpoint, weight: f64) -> Result<(), ConfigError> {
+    // Written so that NaN fails the check.
+    if weight.is_finite() && weight > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidWeight {
+            endpoint: endpoint.to_string(),
+            value: weight,
+        })
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("endpoint", &self.endpoint)
+            .field("weight", &self.weight)
+            .field("grace_period", &self.grace_period)
+            .field(
+                "health_check_url",
+                &self.spec.health_check_url.as_deref().map(redact_url),
+            )
+            .field("response_timeout", &self.spec.response_timeout)
+            .field("connection_timeout", &self.spec.connection_timeout)
+            .field("tls_root_cert", &self.spec.tls.root_cert.is_some())
+            .field("tls_client_cert", &self.spec.tls.client_cert.is_some())
+            .finish_non_exhaustive()
+    }
+}
