@@ -129,6 +129,14 @@ async fn a_panicking_strategy_leaves_failover_working() {
         "{e:?}"
     );
     assert_eq!(b.keyspace_len(), 1, "the write landed on the secondary");
+    let e = next_event(&mut events, "the panic announced", |e| {
+        matches!(e, Event::CallbackPanicked { .. })
+    })
+    .await;
+    assert!(
+        matches!(&e, Event::CallbackPanicked { what, message } if what == "failover strategy" && message.contains("strategy bug")),
+        "{e:?}"
+    );
     client.close().await;
 }
 
@@ -299,6 +307,29 @@ async fn a_blip_on_every_database_ends_with_the_first_passing_check_not_the_grac
     })
     .await;
     let () = con.set("k", "v").await.unwrap();
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nothing_usable_every_member_is_probed_until_one_recovers() {
+    // Scheduled checks an hour apart: only recovery probing can bring a database back.
+    let (a, b, client) = pair(|c| c.health_check_interval(Duration::from_secs(3600))).await;
+    let mut events = client.events();
+    a.inject(Fault::Down);
+    b.inject(Fault::Down);
+    let mut con = client.clone();
+    let _ = con.set::<_, _, ()>("k", "v").await;
+    next_event(&mut events, "all unhealthy", |e| {
+        matches!(e, Event::AllDatabasesUnhealthy)
+    })
+    .await;
+    b.recover();
+    next_event(&mut events, "b healthy again", |e| {
+        matches!(e, Event::HealthChanged { healthy: true, .. })
+    })
+    .await;
+    let () = con.set("k", "v").await.unwrap();
+    assert_eq!(b.keyspace_len(), 1);
     client.close().await;
 }
 

@@ -194,3 +194,37 @@ async fn commands_after_close_report_closed() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_force_on_a_server_that_is_killed_ends_in_a_failover() {
+    let (_a, mut b, client) = two_servers().await;
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut events = client.events();
+    client
+        .force_active_database(ids[1], Duration::MAX)
+        .await
+        .unwrap();
+    b.kill();
+    let mut con = client.clone();
+    redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap();
+    let e = next_event(
+        &mut events,
+        "failover off the forced database",
+        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
+    )
+    .await;
+    assert_eq!(
+        e,
+        Event::ActiveDatabaseChanged {
+            from: Some(ids[1]),
+            to: ids[0],
+            reason: SwitchReason::ForcedDatabaseFailed
+        }
+    );
+    client.close().await;
+}

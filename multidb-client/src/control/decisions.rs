@@ -7,7 +7,9 @@
 //! event are on time) and a probe is asked for; a passing probe closes it and only then is
 //! the database a candidate again. One exception keeps any database better than none: when
 //! no database is usable, a passing check closes a circuit before its grace ends, so a 2 s
-//! blip on every member is not a 60 s outage.
+//! blip on every member is not a 60 s outage — and every unusable member is probed at once
+//! and then every 500 ms (or `health_check_interval`, if shorter) until one serves, so that
+//! recovery does not wait for the schedule either.
 
 use std::sync::Arc;
 
@@ -64,6 +66,13 @@ impl Controller {
         };
         let down = matches!(availability, Availability::Down { .. });
         self.router.set_availability(availability);
+        if !down {
+            state.recovery_probe_at = None;
+        } else if state.recovery_probe_at.is_none() {
+            // Probe every member at once, then on a short cadence, until one serves.
+            state.recovery_probe_at = Some(self.now());
+            self.reschedule();
+        }
         if down && !state.all_down_announced {
             state.all_down_announced = true;
             tracing::warn!("no healthy database: commands fail fast until one recovers");
@@ -232,15 +241,28 @@ impl Controller {
     /// period is over (looking at them makes them half-open, which is reported).
     pub(super) fn on_tick(&self) {
         let now = self.now();
-        let members = {
+        let (members, recover) = {
             let mut state = self.lock();
             let decision = state.engine.tick(now);
             self.settle(&mut state, decision);
-            state.members.values().cloned().collect::<Vec<_>>()
+            let recover = state.recovery_probe_at.is_some_and(|at| at <= now);
+            if recover {
+                let every = self
+                    .config
+                    .health
+                    .interval
+                    .min(super::RECOVERY_PROBE_INTERVAL);
+                state.recovery_probe_at = Some(now.saturating_add(every));
+            }
+            (state.members.values().cloned().collect::<Vec<_>>(), recover)
         };
         for db in members {
             if db.circuit.half_open_at().is_some_and(|at| at <= now) {
                 let _ = db.circuit.state();
+            }
+            let usable = db.is_healthy() && db.circuit.state() == CircuitState::Closed;
+            if recover && !usable {
+                self.monitor.request_check(&db.id);
             }
         }
     }
@@ -257,6 +279,7 @@ impl Controller {
             .next_deadline(self.now())
             .into_iter()
             .chain(circuits)
+            .chain(state.recovery_probe_at)
             .min()
     }
 

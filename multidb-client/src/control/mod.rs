@@ -45,6 +45,10 @@ use crate::outcome::OutcomePolicy;
 use crate::retry::RetryBudget;
 use crate::{HealthCheck, SwitchReason};
 
+/// While no database is usable, every unusable member is probed this often (or every
+/// `health_check_interval`, if shorter): recovery must not wait for the schedule.
+const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// What the state lock guards.
 struct State {
     engine: FailoverEngine<DatabaseId>,
@@ -54,6 +58,8 @@ struct State {
     /// The client-wide health checks (a database's own plan applies over them).
     checks: Vec<Arc<dyn HealthCheck<Database>>>,
     all_down_announced: bool,
+    /// While no database is usable: when every unusable member is probed next.
+    recovery_probe_at: Option<Duration>,
     /// Strategy panics the engine had contained when last looked at.
     strategy_panics: u64,
     task: Option<JoinHandle<()>>,
@@ -152,6 +158,7 @@ impl Controller {
                 joining: HashSet::new(),
                 checks,
                 all_down_announced: false,
+                recovery_probe_at: None,
                 strategy_panics: 0,
                 task: None,
             }),
