@@ -32,6 +32,7 @@ impl TokioClock {
     /// thread's last reading in between. A success only needs its window bucket (200 ms wide
     /// by default), and reading the clock costs about as much as the rest of the command
     /// path; after an idle spell at most 15 successes of a thread land in an older bucket.
+    #[inline]
     pub(crate) fn success_time(&self) -> Duration {
         thread_local! {
             static LAST: Cell<(u8, Option<tokio::time::Instant>)> = const { Cell::new((0, None)) };
@@ -212,6 +213,7 @@ impl Database {
     }
 
     /// Whether a command failed on it since its last passing health check.
+    #[inline]
     pub(crate) fn is_suspect(&self) -> bool {
         self.suspect.load(Ordering::Acquire)
     }

@@ -26,6 +26,7 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// `Some(sent)` for a failure.
+    #[inline]
     pub(crate) fn failure(self) -> Option<Sent> {
         match self {
             Outcome::Answered => None,
@@ -56,6 +57,7 @@ impl OutcomePolicy {
     }
 
     /// What `result` of `request` says about the database.
+    #[inline]
     pub(crate) fn classify<R: Request + ?Sized>(
         &self,
         request: &R,
@@ -77,6 +79,7 @@ impl OutcomePolicy {
     }
 
     /// Settles `permit` by `outcome` and reports a failure of `db` to the router.
+    #[inline]
     pub(crate) fn settle(
         &self,
         router: &dyn Reports,
@@ -95,6 +98,7 @@ impl OutcomePolicy {
     }
 
     /// Classifies and settles in one go; the failure, if any.
+    #[inline]
     pub(crate) fn record<R: Request + ?Sized>(
         &self,
         router: &dyn Reports,

@@ -46,6 +46,7 @@ struct StripedCounter([Stripe; STRIPES]);
 struct Stripe(AtomicU64);
 
 impl StripedCounter {
+    #[inline]
     fn add_one(&self) {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
@@ -99,6 +100,7 @@ impl RetryBudget {
     }
 
     /// Counts one request.
+    #[inline]
     pub(crate) fn record_request(&self) {
         self.requests.add_one();
     }

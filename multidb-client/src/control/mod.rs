@@ -175,16 +175,19 @@ impl Controller {
     }
 
     /// The configuration the client was made with.
+    #[inline]
     pub(crate) fn config(&self) -> &MultiDbConfig {
         &self.config
     }
 
     /// The read-only view the command paths use.
+    #[inline]
     pub(crate) fn router(&self) -> &Router {
         &self.router
     }
 
     /// The one outcome policy every path classifies and reports through.
+    #[inline]
     pub(crate) fn outcomes(&self) -> &OutcomePolicy {
         &self.outcomes
     }

@@ -79,17 +79,20 @@ impl Router {
     // ---- reading ---------------------------------------------------------------------
 
     /// The database commands go to now.
+    #[inline]
     pub(crate) fn active(&self) -> Option<Arc<Database>> {
         self.active.load_full()
     }
 
     /// Its id.
+    #[inline]
     pub(crate) fn active_id(&self) -> Option<DatabaseId> {
         self.active.load().as_ref().map(|db| db.id)
     }
 
     /// Whether `db` is the active database (by identity: a removed and re-added endpoint
     /// is another database).
+    #[inline]
     pub(crate) fn is_active(&self, db: &Database) -> bool {
         self.active
             .load()
@@ -98,21 +101,25 @@ impl Router {
     }
 
     /// Changes with every switch.
+    #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
 
     /// Resolves at the next switch (or when the controller learns none is coming). Create
     /// it before reading the state it waits on.
+    #[inline]
     pub(crate) fn switched(&self) -> Notified<'_> {
         self.switched.notified()
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// The retry budget every command draws from.
+    #[inline]
     pub(crate) fn budget(&self) -> &RetryBudget {
         &self.budget
     }
