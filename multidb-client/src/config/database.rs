@@ -188,11 +188,11 @@ impl DatabaseConfig {
     /// The Redis Enterprise cluster REST endpoint of this database (e.g.
     /// `https://cluster.example.com:9443`, feature `lag-aware`): the database then also
     /// runs the lag-aware check ([`crate::LagAwareCheck`]), with the client-wide settings
-    /// of [`MultiDbConfigBuilder::lag_aware_check`] or this database's own
+    /// of [`MultiDbConfigBuilder::lag_aware_check`](crate::MultiDbConfigBuilder::lag_aware_check) or this database's own
     /// ([`Self::lag_aware_check`]). **Lag gates, it does not evict**: a lagging database is
     /// not made active (failover or fallback target) while another one is usable, but lag
     /// alone never moves traffic off the active database while its other checks pass —
-    /// unless [`MultiDbConfigBuilder::evict_on_lag`] says so. Without the feature,
+    /// unless [`MultiDbConfigBuilder::evict_on_lag`](crate::MultiDbConfigBuilder::evict_on_lag) says so. Without the feature,
     /// `build()` refuses it.
     pub fn health_check_url(mut self, url: impl Into<String>) -> Self {
         self.spec.health_check_url = Some(url.into());
