@@ -29,6 +29,24 @@ async fn pair(
     (a, b, client)
 }
 
+/// Takes both databases down and waits until the client says none is usable (a command
+/// fails on the active one, so detection does not wait for the schedule).
+async fn take_both_down(
+    a: &FakeRedis,
+    b: &FakeRedis,
+    client: &MultiDbClient,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
+    a.inject(Fault::Down);
+    b.inject(Fault::Down);
+    let mut con = client.clone();
+    let _ = con.set::<_, _, ()>("k", "v").await;
+    next_event(events, "all unhealthy", |e| {
+        matches!(e, Event::AllDatabasesUnhealthy)
+    })
+    .await;
+}
+
 fn ids(client: &MultiDbClient) -> Vec<DatabaseId> {
     client.databases().iter().map(|d| d.id).collect()
 }
@@ -286,14 +304,8 @@ async fn a_blip_on_every_database_ends_with_the_first_passing_check_not_the_grac
     // Grace periods of 60 s (the default); the test's guard is 20 s.
     let (a, b, client) = pair(|c| c.health_check_interval(Duration::from_millis(50))).await;
     let mut events = client.events();
-    a.inject(Fault::Down);
-    b.inject(Fault::Down);
+    take_both_down(&a, &b, &client, &mut events).await;
     let mut con = client.clone();
-    let _ = con.set::<_, _, ()>("k", "v").await;
-    next_event(&mut events, "all unhealthy", |e| {
-        matches!(e, Event::AllDatabasesUnhealthy)
-    })
-    .await;
     a.recover();
     b.recover();
     next_event(&mut events, "a circuit closed early", |e| {
@@ -315,14 +327,8 @@ async fn with_nothing_usable_every_member_is_probed_until_one_recovers() {
     // Scheduled checks an hour apart: only recovery probing can bring a database back.
     let (a, b, client) = pair(|c| c.health_check_interval(Duration::from_secs(3600))).await;
     let mut events = client.events();
-    a.inject(Fault::Down);
-    b.inject(Fault::Down);
+    take_both_down(&a, &b, &client, &mut events).await;
     let mut con = client.clone();
-    let _ = con.set::<_, _, ()>("k", "v").await;
-    next_event(&mut events, "all unhealthy", |e| {
-        matches!(e, Event::AllDatabasesUnhealthy)
-    })
-    .await;
     b.recover();
     next_event(&mut events, "b healthy again", |e| {
         matches!(e, Event::HealthChanged { healthy: true, .. })

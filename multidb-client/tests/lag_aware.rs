@@ -392,6 +392,22 @@ async fn three_gated() -> (Vec<FakeRedis>, FakeRestApi, MultiDbClient, Vec<Datab
     (servers, api, client, ids)
 }
 
+/// Makes bdb `uid` (database `id`) lag and waits until the client says so.
+async fn make_lag(
+    api: &FakeRestApi,
+    uid: u64,
+    id: DatabaseId,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
+    api.set_availability(uid, Availability::Lagging);
+    next_event(
+        events,
+        "lagging",
+        |e| matches!(e, Event::LagChanged { database, lagging: true } if *database == id),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_on_the_active_database_keeps_its_traffic() {
     let (servers, api, client, ids) = three_gated().await;
@@ -431,13 +447,7 @@ async fn lag_on_the_active_database_keeps_its_traffic() {
 async fn a_lagging_database_is_skipped_as_a_failover_target() {
     let (servers, api, client, ids) = three_gated().await;
     let mut events = client.events();
-    api.set_availability(2, Availability::Lagging);
-    next_event(
-        &mut events,
-        "b lagging",
-        |e| matches!(e, Event::LagChanged { database, lagging: true } if *database == ids[1]),
-    )
-    .await;
+    make_lag(&api, 2, ids[1], &mut events).await;
     servers[0].inject(multidb_testkit::Fault::Down);
     let e = next_event(&mut events, "failover", |e| {
         matches!(e, Event::ActiveDatabaseChanged { .. })
@@ -454,13 +464,7 @@ async fn a_lagging_database_is_skipped_as_a_failover_target() {
 async fn a_lagging_database_beats_no_database() {
     let (servers, api, client, ids) = three_gated().await;
     let mut events = client.events();
-    api.set_availability(2, Availability::Lagging);
-    next_event(
-        &mut events,
-        "b lagging",
-        |e| matches!(e, Event::LagChanged { database, lagging: true } if *database == ids[1]),
-    )
-    .await;
+    make_lag(&api, 2, ids[1], &mut events).await;
     servers[2].inject(multidb_testkit::Fault::Down);
     next_event(
         &mut events,
