@@ -11,8 +11,6 @@
 //! and then every 500 ms (or `health_check_interval`, if shorter) until one serves, so that
 //! recovery does not wait for the schedule either.
 
-use std::sync::Arc;
-
 use multidb_circuit::{State as CircuitState, Transition, TransitionReason};
 use multidb_failover::{Decision, Status, Unavailability};
 use multidb_health::HealthStatus;
@@ -21,7 +19,6 @@ use super::router::Availability;
 use super::{Controller, State, is_manual};
 use crate::SwitchReason;
 use crate::event::{DatabaseId, Event};
-use crate::member::Database;
 
 impl Controller {
     /// Applies an optional decision, reports a contained strategy panic, and publishes the
@@ -126,14 +123,15 @@ impl Controller {
 
     /// A health result of `db`; `changed` when it flipped (the monitor says so), which is
     /// when it is announced.
-    pub(super) fn on_health(&self, db: &Arc<Database>, status: &HealthStatus, changed: bool) {
+    pub(super) fn on_health(&self, id: DatabaseId, status: &HealthStatus, changed: bool) {
         let healthy = status.healthy;
-        db.set_healthy(healthy);
         let now = self.now();
         let mut state = self.lock();
-        if !state.is_member(db) {
+        // A result for a database removed meanwhile is dropped.
+        let Some(db) = state.members.get(&id).cloned() else {
             return;
-        }
+        };
+        db.set_healthy(healthy);
         if healthy {
             db.clear_suspect();
             match db.circuit.state() {
@@ -173,14 +171,14 @@ impl Controller {
     }
 
     /// A lag-check result of `db`: lag gates it from becoming active, never evicts it.
-    pub(super) fn on_lag(&self, db: &Arc<Database>, status: &HealthStatus, changed: bool) {
+    pub(super) fn on_lag(&self, id: DatabaseId, status: &HealthStatus, changed: bool) {
         let lagging = !status.healthy;
-        db.set_lagging(lagging);
         let now = self.now();
         let mut state = self.lock();
-        if !state.is_member(db) {
+        let Some(db) = state.members.get(&id).cloned() else {
             return;
-        }
+        };
+        db.set_lagging(lagging);
         let decision = state.engine.set_gated(&db.id, lagging, now).ok().flatten();
         self.settle(&mut state, decision);
         drop(state);
@@ -287,10 +285,10 @@ impl Controller {
     pub(super) fn resync(&self) {
         for db in self.members() {
             if let Some(status) = self.monitor.status(&db.id) {
-                self.on_health(&db, &status, false);
+                self.on_health(db.id, &status, false);
             }
             if let Some(status) = self.gates.status(&db.id) {
-                self.on_lag(&db, &status, false);
+                self.on_lag(db.id, &status, false);
             }
         }
     }

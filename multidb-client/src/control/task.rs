@@ -100,16 +100,8 @@ enum Step {
 impl Controller {
     fn step(&self, step: Step) {
         match step {
-            Step::Health(event) => {
-                if let Ok(db) = self.member(event.target) {
-                    self.on_health(&db, &event.status, event.changed);
-                }
-            }
-            Step::Gate(event) => {
-                if let Ok(db) = self.member(event.target) {
-                    self.on_lag(&db, &event.status, event.changed);
-                }
-            }
+            Step::Health(event) => self.on_health(event.target, &event.status, event.changed),
+            Step::Gate(event) => self.on_lag(event.target, &event.status, event.changed),
             Step::Resync => self.resync(),
             Step::Circuit(id, transition) => self.on_circuit(id, &transition),
             Step::Tick => self.on_tick(),
