@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::next_event;
+use common::{next_event, switch_to};
 use multidb_client::{
     CandidateView, CircuitState, ConfigError, Database, DatabaseConfig, DatabaseId, Event,
     FailoverStrategy, HealthCheck, MultiDbClient, MultiDbConfig, MultiDbConfigBuilder,
@@ -63,19 +63,9 @@ async fn a_forced_database_of_duration_max_that_dies_is_failed_over() {
     b.inject(Fault::Down);
     let mut con = client.clone();
     let () = con.set("k", "v").await.unwrap();
-    let e = next_event(
-        &mut events,
-        "failover off the forced database",
-        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
-    )
-    .await;
     assert_eq!(
-        e,
-        Event::ActiveDatabaseChanged {
-            from: Some(ids[1]),
-            to: ids[0],
-            reason: SwitchReason::ForcedDatabaseFailed
-        }
+        switch_to(&mut events, "failover off the forced database", ids[0]).await,
+        (Some(ids[1]), SwitchReason::ForcedDatabaseFailed)
     );
     client.close().await;
 }
@@ -99,22 +89,8 @@ async fn a_force_expires_at_its_deadline_without_waiting_for_a_health_check() {
         .force_active_database(ids[1], Duration::from_millis(100))
         .await
         .unwrap();
-    let back = next_event(
-        &mut events,
-        "the pin's expiry",
-        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
-    )
-    .await;
-    assert!(
-        matches!(
-            back,
-            Event::ActiveDatabaseChanged {
-                reason: SwitchReason::ForceExpired,
-                ..
-            }
-        ),
-        "{back:?}"
-    );
+    let (_, reason) = switch_to(&mut events, "the pin's expiry", ids[0]).await;
+    assert_eq!(reason, SwitchReason::ForceExpired);
     client.close().await;
 }
 
@@ -280,22 +256,8 @@ async fn a_circuit_goes_open_then_half_open_then_closed_across_its_grace_period(
             (CircuitState::HalfOpen, CircuitState::Closed),
         ]
     );
-    let back = next_event(
-        &mut events,
-        "fallback to a",
-        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
-    )
-    .await;
-    assert!(
-        matches!(
-            back,
-            Event::ActiveDatabaseChanged {
-                reason: SwitchReason::AutoFallback,
-                ..
-            }
-        ),
-        "{back:?}"
-    );
+    let (_, reason) = switch_to(&mut events, "fallback to a", ids[0]).await;
+    assert_eq!(reason, SwitchReason::AutoFallback);
     client.close().await;
 }
 
@@ -349,22 +311,8 @@ async fn release_forced_ends_a_force_early() {
         .await
         .unwrap();
     client.release_forced().await.unwrap();
-    let e = next_event(
-        &mut events,
-        "back to the best",
-        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
-    )
-    .await;
-    assert!(
-        matches!(
-            e,
-            Event::ActiveDatabaseChanged {
-                reason: SwitchReason::ForceReleased,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    let (_, reason) = switch_to(&mut events, "back to the best", ids[0]).await;
+    assert_eq!(reason, SwitchReason::ForceReleased);
     client.close().await;
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::next_event;
+use common::{next_event, switch_to};
 use multidb_client::{
     ConfigError, DatabaseConfig, Event, MultiDbClient, MultiDbConfig, MultiDbError, SwitchReason,
 };
@@ -212,19 +212,9 @@ async fn an_endless_force_on_a_server_that_is_killed_ends_in_a_failover() {
         .query_async::<()>(&mut con)
         .await
         .unwrap();
-    let e = next_event(
-        &mut events,
-        "failover off the forced database",
-        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
-    )
-    .await;
     assert_eq!(
-        e,
-        Event::ActiveDatabaseChanged {
-            from: Some(ids[1]),
-            to: ids[0],
-            reason: SwitchReason::ForcedDatabaseFailed
-        }
+        switch_to(&mut events, "failover off the forced database", ids[0]).await,
+        (Some(ids[1]), SwitchReason::ForcedDatabaseFailed)
     );
     client.close().await;
 }

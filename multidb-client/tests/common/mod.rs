@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use multidb_client::{Event, MultiDbClient};
+use multidb_client::{DatabaseId, Event, MultiDbClient, SwitchReason};
 use tokio::sync::broadcast;
 
 /// A guard against hangs, not a way to wait: tests await events and finish long before.
@@ -30,6 +30,26 @@ pub async fn next_event(
     tokio::time::timeout(GUARD, wait)
         .await
         .unwrap_or_else(|_| panic!("no event {what} within {GUARD:?}"))
+}
+
+/// Awaits the switch to `to` (failing the test after [`GUARD`]) and returns where it came
+/// from and why.
+pub async fn switch_to(
+    events: &mut broadcast::Receiver<Event>,
+    what: &str,
+    to: DatabaseId,
+) -> (Option<DatabaseId>, SwitchReason) {
+    let wanted = to;
+    match next_event(
+        events,
+        what,
+        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == wanted),
+    )
+    .await
+    {
+        Event::ActiveDatabaseChanged { from, reason, .. } => (from, reason),
+        other => unreachable!("the predicate matched a switch, not {other:?}"),
+    }
 }
 
 /// Live tasks of the current tokio runtime.
