@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use redis::{RedisError, RedisFuture, RedisResult};
 
+use crate::category::CommandCategory;
 use crate::connection::MemberConnection;
 use crate::control::{Controller, Router};
 use crate::error::MultiDbError;
 use crate::member::Database;
+use crate::outcome::Outcome;
 use crate::replay::Sent;
 use crate::request::Request;
 
@@ -64,6 +66,11 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
 ) -> RedisFuture<'a, R::Output> {
     let router = controller.router();
     router.budget().record_request();
+    if let Some(blocking) = request.blocking() {
+        return Box::pin(async move {
+            crate::dedicated::execute(controller, local, &request, blocking).await
+        });
+    }
     let direct = local
         .current(router)
         .is_some_and(|(db, con)| !db.is_suspect() && con.current().is_some());
@@ -78,13 +85,15 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
         {
             let result = request.send_multiplexed(multiplexed).await;
             con.observe(generation, &result);
-            match controller
+            let sent = match controller
                 .outcomes()
                 .record(router, db, permit, &request, &result)
             {
-                None => return result,
-                Some(sent) => failed = Some((db.clone(), Some(result), sent)),
-            }
+                Outcome::Answered => return result,
+                Outcome::Rejected => Sent::No,
+                Outcome::Failed(sent) => sent,
+            };
+            failed = Some((db.clone(), Some(result), sent));
         }
         Box::pin(execute_slow(controller, local, &request, failed)).await
     })
@@ -95,7 +104,7 @@ type Failed<T> = (Arc<Database>, Option<RedisResult<T>>, Sent);
 
 /// The general way: attempts on any kind of member, after a failed first attempt (given)
 /// or none; backoff, waiting for a switch, initializing on first use.
-async fn execute_slow<R: Request + ?Sized>(
+pub(crate) async fn execute_slow<R: Request + ?Sized>(
     controller: &Arc<Controller>,
     local: &mut Local,
     request: &R,
@@ -104,6 +113,10 @@ async fn execute_slow<R: Request + ?Sized>(
     let router = controller.router();
     let retry_settings = &controller.config().retry;
     let mut delays: Option<Box<dyn Iterator<Item = std::time::Duration> + Send>> = None;
+    let mut category = None;
+    // The database of the first attempt: admin commands go to no other.
+    let mut origin = failed.as_ref().map(|(db, ..)| db.id);
+    let mut last: Option<Failed<R::Output>> = None;
     loop {
         let (db, result, sent) = if let Some(failed) = failed.take() {
             failed
@@ -119,6 +132,13 @@ async fn execute_slow<R: Request + ?Sized>(
                     .map_err(MultiDbError::into_redis)?;
                 continue;
             };
+            if let Some((previous, result, sent)) = last.take() {
+                let category = *category.get_or_insert_with(|| request.category());
+                if category == CommandCategory::Admin && origin != Some(db.id) {
+                    return give_up(&previous, result, sent, false);
+                }
+            }
+            origin.get_or_insert(db.id);
             match attempt(controller, db, con, request).await {
                 Attempt::Done(result) => return result,
                 Attempt::NotSent => {
@@ -131,7 +151,13 @@ async fn execute_slow<R: Request + ?Sized>(
             }
         };
         // Something failed: retry if the policy, the attempts and the budget allow.
-        let replay_ok = sent == Sent::No || request.replayable(retry_settings.non_idempotent);
+        let replay_ok = sent == Sent::No || {
+            let category = *category.get_or_insert_with(|| request.category());
+            category
+                <= retry_settings
+                    .replay_up_to
+                    .min(CommandCategory::MAX_REPLAYABLE)
+        };
         let delays = delays.get_or_insert_with(|| Box::new(crate::retry::backoff(retry_settings)));
         let retry = if replay_ok {
             delays.next().filter(|_| router.budget().try_withdraw())
@@ -141,6 +167,7 @@ async fn execute_slow<R: Request + ?Sized>(
         let Some(delay) = retry else {
             return give_up(&db, result, sent, replay_ok);
         };
+        last = Some((db.clone(), result, sent));
         tracing::trace!(database = %db.id, ?delay, "retrying command");
         // Wait for the backoff or for a switch, whichever comes first.
         let switched = pin!(router.switched());
@@ -188,6 +215,19 @@ async fn attempt<R: Request + ?Sized>(
     let Ok(permit) = db.circuit.try_acquire() else {
         return Attempt::NotSent;
     };
+    // Connect first: a connection that cannot be made sent nothing.
+    if let Err(e) = con.ready().await {
+        let outcomes = controller.outcomes();
+        let outcome = outcomes.classify_connect(&e);
+        outcomes.settle(controller.router(), db, permit, outcome);
+        return match outcome {
+            Outcome::Answered => Attempt::Done(Err(e)),
+            Outcome::Rejected | Outcome::Failed(_) => Attempt::Failed {
+                result: Err(e),
+                sent: Sent::No,
+            },
+        };
+    }
     // Only a database that just failed may be evicted soon: arm the eviction signal (a lock
     // inside tokio's Notify) for commands sent to such a one, and keep the healthy path free
     // of it. Commands sent before the first failure end by their own timeout no later than
@@ -216,8 +256,12 @@ async fn attempt<R: Request + ?Sized>(
         .outcomes()
         .record(router, db, permit, request, &result)
     {
-        None => Attempt::Done(result),
-        Some(sent) => Attempt::Failed { result, sent },
+        Outcome::Answered => Attempt::Done(result),
+        Outcome::Rejected => Attempt::Failed {
+            result,
+            sent: Sent::No,
+        },
+        Outcome::Failed(sent) => Attempt::Failed { result, sent },
     }
 }
 

@@ -153,6 +153,19 @@ impl MemberConnection {
         }
     }
 
+    /// Makes the connection now if it is not made, without sending anything: an error here
+    /// means no command was written.
+    pub(crate) async fn ready(&mut self) -> RedisResult<()> {
+        match &mut self.inner {
+            Inner::Managed(m) => m.ready().await,
+            Inner::Custom(..) => Ok(()),
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => c.connection().await.map(drop),
+            #[cfg(feature = "sentinel")]
+            Inner::Sentinel(s) => s.connection().await.map(drop),
+        }
+    }
+
     /// After a send on [`Self::current`]: a broken connection is retired, so the next use
     /// makes a new one.
     pub(crate) fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
@@ -520,16 +533,22 @@ impl ManagedHandle {
             .map(|(generation, con)| (con, *generation))
     }
 
+    /// The current connection, made now if there is none.
+    async fn ready(&mut self) -> RedisResult<()> {
+        if self.current().is_none() {
+            let live = self.shared.connection().await?;
+            self.current = Some((live.generation, live.con.clone()));
+        }
+        Ok(())
+    }
+
     /// Sends with the current connection, made now if there is none.
     async fn send<'a, T, F, Fut>(&'a mut self, send: F) -> RedisResult<T>
     where
         F: FnOnce(&'a mut MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>> + 'a,
     {
-        if self.current().is_none() {
-            let live = self.shared.connection().await?;
-            self.current = Some((live.generation, live.con.clone()));
-        }
+        self.ready().await?;
         let ManagedHandle { shared, current } = self;
         // Set just above when it was not.
         let Some((generation, con)) = current.as_mut() else {

@@ -213,8 +213,9 @@ pub enum MultiDbError {
         /// The id asked for.
         id: DatabaseId,
     },
-    /// A command failed after it may have reached the server; it was not replayed because it
-    /// is not idempotent (or is an atomic transaction). Check before retrying it.
+    /// A command failed after it may have reached the server; it was not replayed because
+    /// its [`crate::CommandCategory`] is beyond `replay_up_to` (or is never replayed: a
+    /// transaction, a script, an admin command). Check before retrying it.
     #[error("command may have been applied on {id} ({endpoint}) and was not retried: {source}")]
     MayHaveBeenApplied {
         /// The database it was sent to.
@@ -233,6 +234,47 @@ pub enum MultiDbError {
         endpoint: Endpoint,
         /// What happened.
         reason: String,
+    },
+    /// A blocking command (`BLPOP`, `XREAD … BLOCK`…) whose wait ended without a reply: its
+    /// database stopped being the active one, its connection failed, or no reply came
+    /// within its block time plus the response timeout. The server may have taken an
+    /// element for it (popped, or delivered to its consumer group) just before: check
+    /// before assuming nothing happened. Never retried by the client.
+    #[error(
+        "blocking command on {id} ({endpoint}) interrupted: {reason}; an element it waited for may have been taken"
+    )]
+    BlockingCommandInterrupted {
+        /// The database it was sent to.
+        id: DatabaseId,
+        /// Its endpoint.
+        endpoint: Endpoint,
+        /// What ended the wait.
+        reason: String,
+    },
+    /// Every dedicated connection for blocking commands of the active database stayed busy
+    /// for the command's whole deadline. The command was not sent. Raise
+    /// `blocking_connections`, or run fewer blocking commands at once.
+    #[error(
+        "all {max} blocking connections to {id} ({endpoint}) stayed busy: the command was not sent; raise blocking_connections"
+    )]
+    BlockingConnectionsExhausted {
+        /// The active database.
+        id: DatabaseId,
+        /// Its endpoint.
+        endpoint: Endpoint,
+        /// `blocking_connections`.
+        max: usize,
+    },
+    /// `WAIT` or `WAITAOF` sent through the main client: they wait for the writes of the
+    /// connection they are sent on, which the main client shares between all its users and
+    /// may change at a failover. Send them, after the writes, on a connection from
+    /// `MultiDbClient::pinned()`.
+    #[error(
+        "{command} waits for the writes of its own connection, which the main client shares: send the writes and {command} on a pinned connection (MultiDbClient::pinned)"
+    )]
+    NeedsPinnedConnection {
+        /// The command.
+        command: &'static str,
     },
     /// The client was closed.
     #[error("the client is closed")]
@@ -302,7 +344,8 @@ impl MultiDbError {
             MultiDbError::TemporarilyUnavailable { .. }
             | MultiDbError::NoValidDatabase { .. }
             | MultiDbError::UnhealthyDatabase { .. }
-            | MultiDbError::PinnedDatabaseLost { .. } => true,
+            | MultiDbError::PinnedDatabaseLost { .. }
+            | MultiDbError::BlockingConnectionsExhausted { .. } => true,
             MultiDbError::Redis(e) => e.is_io_error(),
             _ => false,
         }

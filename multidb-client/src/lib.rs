@@ -35,9 +35,14 @@
 //!   triggers an immediate, rate-limited health probe of it; a failed probe opens its circuit
 //!   and fails over at once. A single transient error causes no switch.
 //! - **Retries** re-read the active database, so they land on the new one after a failover.
-//!   Commands that never reached a server are retried anywhere; commands that may have
-//!   reached one are replayed only when idempotent, and transactions never.
-//! - **Transactions and stateful sequences** (`WATCH`, `BLPOP`…) go through
+//!   Commands known not to have run are retried anywhere; commands that may have run are
+//!   replayed only up to a [`CommandCategory`] (default: reads and last-wins writes such as
+//!   `SET`), and transactions, scripts and admin commands never.
+//! - **Blocking commands** (`BLPOP`, `XREAD … BLOCK`…) work on the client: each goes over a
+//!   dedicated connection of the active database, waits as long as it asks, never delays
+//!   other commands or probes and is never replayed; see
+//!   [`MultiDbError::BlockingCommandInterrupted`].
+//! - **Transactions and stateful sequences** (`WATCH`, `WAIT`…) go through
 //!   [`MultiDbClient::pinned`]: a connection bound to one database that fails with
 //!   [`MultiDbError::PinnedDatabaseLost`] instead of following a switch.
 //! - **Without async**: [`blocking::MultiDbClient`] has the same management API and
@@ -64,15 +69,19 @@
 //!
 //! **Failures** (they feed the circuit breaker and may fail over): I/O errors — refused,
 //! reset, broken pipe, EOF, timeouts — garbage from the server, and, unless
-//! `busy_errors_are_failures(false)`, the replies `LOADING`, `MASTERDOWN`, `CLUSTERDOWN`
-//! and `TRYAGAIN`. Every other error reply means the database answered.
+//! `busy_errors_are_failures(false)`, the replies that reject a command before it runs
+//! (`LOADING`, `BUSY`, `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MISCONF`,
+//! `NOREPLICAS`, `ERR max number of clients reached`). Every other error reply means the
+//! database answered.
 //!
-//! **Replay**: a command that provably never reached a server (connection refused, circuit
-//! open, a busy reply) may be retried anywhere. One that may have reached a server (a
-//! timeout, a reset mid-flight) is retried only if idempotent (reads; `SET` without
-//! `GET`/`NX`/`XX`; `DEL`, `HSET`, `SADD`, `EXPIRE`…); `INCR`, `LPUSH` or scripts fail with
-//! [`MultiDbError::MayHaveBeenApplied`] unless `retry_non_idempotent(true)`. Atomic
-//! pipelines (`MULTI`/`EXEC`) are never replayed once they may have been applied.
+//! **Known not to have run** — never written (connection refused or not made in time,
+//! circuit open) or rejected by one of the replies above, whether or not that counts as a
+//! failure — a command is retried anywhere. One that **may have run** (a timeout, a reset
+//! mid-flight) is replayed only if its [`CommandCategory`] is at most
+//! [`MultiDbConfigBuilder::replay_up_to`] (default [`CommandCategory::LastWins`]); otherwise it
+//! fails with [`MultiDbError::MayHaveBeenApplied`]. [`command_category`] holds the table.
+//! Admin commands never go to a second database; pipelines with `MULTI`/`EXEC` are never
+//! replayed once they may have run.
 //!
 //! # Feature flags
 //!
@@ -89,6 +98,7 @@
 //!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 
 pub mod blocking;
+mod category;
 mod checks;
 mod client;
 #[cfg(feature = "cluster")]
@@ -97,6 +107,7 @@ mod command;
 mod config;
 mod connection;
 mod control;
+mod dedicated;
 mod endpoint;
 mod error;
 mod event;
@@ -118,6 +129,7 @@ mod source;
 mod tls;
 mod url;
 
+pub use category::{CommandCategory, command_category, pipeline_category};
 pub use checks::{EchoCheck, PingCheck};
 pub use client::MultiDbClient;
 pub use config::{DatabaseConfig, MultiDbConfig, MultiDbConfigBuilder};

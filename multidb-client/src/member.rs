@@ -129,6 +129,8 @@ pub struct Database {
     /// Its own health checks, over the client-wide ones.
     pub(crate) checks: CheckPlan,
     lagging: AtomicBool,
+    /// Its connections for blocking commands.
+    pub(crate) dedicated: crate::dedicated::DedicatedPool,
 }
 
 impl Database {
@@ -155,7 +157,16 @@ impl Database {
             spec,
             checks,
             lagging: AtomicBool::new(false),
+            dedicated: crate::dedicated::DedicatedPool::new(
+                crate::dedicated::DEFAULT_BLOCKING_CONNECTIONS,
+            ),
         })
+    }
+
+    /// With at most `cap` connections for blocking commands.
+    pub(crate) fn with_blocking_connections(mut self, cap: usize) -> Self {
+        self.dedicated = crate::dedicated::DedicatedPool::new(cap);
+        self
     }
 
     /// Its id.
@@ -245,6 +256,7 @@ impl Database {
     pub(crate) fn close(&self) {
         self.evict();
         self.connection.close();
+        self.dedicated.close();
     }
 
     pub(crate) fn info(&self, active: bool) -> DatabaseInfo {

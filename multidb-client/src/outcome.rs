@@ -20,19 +20,12 @@ use crate::request::Request;
 pub(crate) enum Outcome {
     /// The database answered: a reply, or an error reply such as `WRONGTYPE` (it is alive).
     Answered,
+    /// The database rejected the request before running it (`LOADING`, `READONLY`…) and
+    /// that does not count as a failure (`busy_errors_are_failures(false)`): alive, and
+    /// the request may be retried anywhere.
+    Rejected,
     /// The database failed; `sent` says whether the request may have been applied.
     Failed(Sent),
-}
-
-impl Outcome {
-    /// `Some(sent)` for a failure.
-    #[inline]
-    pub(crate) fn failure(self) -> Option<Sent> {
-        match self {
-            Outcome::Answered => None,
-            Outcome::Failed(sent) => Some(sent),
-        }
-    }
 }
 
 /// Where failures are reported: the control plane's router (probe-confirmed detection).
@@ -63,13 +56,18 @@ impl OutcomePolicy {
         request: &R,
         result: &RedisResult<R::Output>,
     ) -> Outcome {
-        let failure = match result {
-            Ok(output) => request
-                .busy(output, self.busy_errors_are_failures)
-                .then_some(Sent::No),
-            Err(e) => replay::error_failure(e, self.busy_errors_are_failures),
+        let rejected = match result {
+            Ok(output) => request.rejected(output),
+            Err(e) => match replay::error_failure(e, self.busy_errors_are_failures) {
+                Some(sent) => return Outcome::Failed(sent),
+                None => replay::error_rejects(e),
+            },
         };
-        failure.map_or(Outcome::Answered, Outcome::Failed)
+        match (rejected, self.busy_errors_are_failures) {
+            (false, _) => Outcome::Answered,
+            (true, true) => Outcome::Failed(Sent::No),
+            (true, false) => Outcome::Rejected,
+        }
     }
 
     /// What a connection attempt's error says (no request was sent).
@@ -88,7 +86,7 @@ impl OutcomePolicy {
         outcome: Outcome,
     ) {
         match outcome {
-            Outcome::Answered => permit.success_at(self.clock.success_time()),
+            Outcome::Answered | Outcome::Rejected => permit.success_at(self.clock.success_time()),
             Outcome::Failed(sent) => {
                 permit.failure();
                 router.report_failure(db);
@@ -97,7 +95,7 @@ impl OutcomePolicy {
         }
     }
 
-    /// Classifies and settles in one go; the failure, if any.
+    /// Classifies and settles in one go.
     #[inline]
     pub(crate) fn record<R: Request + ?Sized>(
         &self,
@@ -106,9 +104,9 @@ impl OutcomePolicy {
         permit: Permit<'_, TokioClock>,
         request: &R,
         result: &RedisResult<R::Output>,
-    ) -> Option<Sent> {
+    ) -> Outcome {
         let outcome = self.classify(request, result);
         self.settle(router, db, permit, outcome);
-        outcome.failure()
+        outcome
     }
 }

@@ -237,19 +237,17 @@ impl PinnedConnection {
                     .to_owned(),
             ));
         };
-        let failure = self.controller.outcomes().record(
+        let outcome = self.controller.outcomes().record(
             self.controller.router(),
             &db,
             permit,
             request,
             &result,
         );
-        if failure.is_none() {
-            return result;
-        }
         match result {
-            // A busy reply: the database is alive and the connection still good.
+            // An answer, or a rejection: the database is alive and the connection still good.
             Ok(output) => Ok(output),
+            Err(e) if !matches!(outcome, Outcome::Failed(_)) => Err(e),
             Err(e) => Err(self.lose(format!(
                 "the connection failed (the command may have been applied): {e}"
             ))),

@@ -1,12 +1,13 @@
 //! One request as the command paths see it — a command or a pipeline — and what each
-//! kind says about itself: how it is sent, when its reply is a busy rejection, and whether
-//! it may be replayed.
+//! kind says about itself: how it is sent, when its reply rejects it unrun, and how
+//! hazardous a replay would be.
 
 use std::future::Future;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+use crate::category::{self, Blocking, CommandCategory};
 use crate::replay;
 
 /// One request as the retry loop (and a pinned connection) sees it: a command or a pipeline.
@@ -19,10 +20,12 @@ pub(crate) trait Request: Sync {
     ) -> impl Future<Output = RedisResult<Self::Output>> + Send + 'a;
     /// Sends it on any connection.
     fn send<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> RedisFuture<'a, Self::Output>;
-    /// Whether the reply is a busy error that counts as a failure (never sent).
-    fn busy(&self, output: &Self::Output, busy_errors_are_failures: bool) -> bool;
-    /// Whether it may be replayed after it may have been applied.
-    fn replayable(&self, non_idempotent: bool) -> bool;
+    /// Whether the reply rejects the request before it ran (`LOADING`, `READONLY`…).
+    fn rejected(&self, output: &Self::Output) -> bool;
+    /// What replaying it after it may have run would do.
+    fn category(&self) -> CommandCategory;
+    /// Whether it blocks on the server (it then needs a connection of its own).
+    fn blocking(&self) -> Option<Blocking>;
 }
 
 /// A command, as the retry loop sees it.
@@ -42,12 +45,18 @@ impl Request for CmdRequest<'_> {
         con.req_packed_command(self.0)
     }
 
-    fn busy(&self, output: &Value, busy: bool) -> bool {
-        replay::value_failure(output, busy).is_some()
+    #[inline]
+    fn rejected(&self, output: &Value) -> bool {
+        replay::value_rejects(output)
     }
 
-    fn replayable(&self, non_idempotent: bool) -> bool {
-        non_idempotent || replay::is_idempotent(self.0)
+    fn category(&self) -> CommandCategory {
+        category::command_category(self.0)
+    }
+
+    #[inline]
+    fn blocking(&self) -> Option<Blocking> {
+        category::blocking(self.0)
     }
 }
 
@@ -71,18 +80,17 @@ impl Request for PipelineRequest<'_> {
         con.req_packed_commands(self.pipeline, self.offset, self.count)
     }
 
-    fn busy(&self, output: &Vec<Value>, busy: bool) -> bool {
-        // A transaction's EXEC answered as a whole; a plain pipeline is busy if every reply
-        // is (a partly served pipeline was served).
-        !output.is_empty()
-            && output
-                .iter()
-                .all(|v| replay::value_failure(v, busy).is_some())
+    fn rejected(&self, output: &Vec<Value>) -> bool {
+        // A transaction's EXEC answered as a whole; a plain pipeline is rejected if every
+        // reply is (a partly served pipeline was served).
+        !output.is_empty() && output.iter().all(replay::value_rejects)
     }
 
-    fn replayable(&self, non_idempotent: bool) -> bool {
-        // Never replay a transaction that may have been applied.
-        !self.pipeline.is_transaction()
-            && (non_idempotent || self.pipeline.cmd_iter().all(replay::is_idempotent))
+    fn category(&self) -> CommandCategory {
+        category::pipeline_category(self.pipeline)
+    }
+
+    fn blocking(&self) -> Option<Blocking> {
+        category::pipeline_blocking(self.pipeline)
     }
 }

@@ -155,7 +155,7 @@ mod tests {
             jitter: false,
             budget_ratio: ratio,
             budget_min_per_second: floor,
-            non_idempotent: false,
+            replay_up_to: crate::CommandCategory::LastWins,
         }
     }
 

@@ -81,6 +81,10 @@ struct ConfigFile {
     retry_attempts: Option<u32>,
     #[serde(default)]
     retry_non_idempotent: Option<bool>,
+    #[serde(default)]
+    replay_up_to: Option<crate::CommandCategory>,
+    #[serde(default)]
+    blocking_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -166,7 +170,9 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
             failure_rate_threshold,
             failures_detection_window,
             retry_attempts,
-            retry_non_idempotent
+            retry_non_idempotent,
+            replay_up_to,
+            blocking_connections
         );
         if let Some(p) = file.health_check_policy {
             b = b.health_check_policy(match p {
@@ -231,6 +237,33 @@ mod tests {
         .unwrap_err();
         assert!(weight.to_string().contains("weight"), "{weight}");
         assert!(!weight.to_string().contains("pw123"), "{weight}");
+    }
+
+    #[test]
+    fn replay_category_and_blocking_connections_are_read_and_checked() {
+        let c: MultiDbConfig = toml::from_str(
+            "replay_up_to = \"accumulating\"\nblocking_connections = 4\n[[databases]]\nurl = \"redis://h:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.retry.replay_up_to, crate::CommandCategory::Accumulating);
+        assert_eq!(c.blocking_connections, 4);
+        for (json, field) in [
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"replay_up_to":"admin"}"#,
+                "replay_up_to",
+            ),
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"blocking_connections":0}"#,
+                "blocking_connections",
+            ),
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"replay_up_to":"sometimes"}"#,
+                "sometimes",
+            ),
+        ] {
+            let err = serde_json::from_str::<MultiDbConfig>(json).unwrap_err();
+            assert!(err.to_string().contains(field), "{json}: {err}");
+        }
     }
 
     #[test]

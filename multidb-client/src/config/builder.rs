@@ -104,13 +104,40 @@ impl MultiDbConfigBuilder {
         /// Retries always allowed per second whatever the traffic (default 10).
         retry_budget_min_per_second: u32 => retry.budget_min_per_second);
     setter!(
-        /// Also replay commands that are not idempotent (e.g. `INCR`) when they may already
-        /// have been applied, like redis-py does (default false: such a command fails with
-        /// [`crate::MultiDbError::MayHaveBeenApplied`]). Transactions are never replayed.
-        retry_non_idempotent: bool => retry.non_idempotent);
+        /// The most hazardous [`crate::CommandCategory`] replayed when a command failed in a
+        /// way that leaves it unknown whether it ran (a timeout, a reset mid-flight). Default
+        /// [`CommandCategory::LastWins`](crate::CommandCategory::LastWins): reads and
+        /// `SET`-like writes, whose replay never returns a misleading reply; other commands
+        /// fail with [`crate::MultiDbError::MayHaveBeenApplied`]. At most
+        /// [`CommandCategory::Accumulating`](crate::CommandCategory::Accumulating): admin
+        /// commands, scripts, transactions and blocking commands are never replayed. Commands
+        /// known not to have run are retried whatever this says.
+        replay_up_to: crate::CommandCategory => retry.replay_up_to);
+
+    /// redis-py's switch: `true` replays every command that may have run, up to
+    /// [`CommandCategory::Accumulating`](crate::CommandCategory::Accumulating) (`INCR` may
+    /// then be applied twice); `false` is the default,
+    /// [`CommandCategory::LastWins`](crate::CommandCategory::LastWins). Scripts,
+    /// transactions, admin and blocking commands are never replayed either way. Same as
+    /// [`Self::replay_up_to`].
+    pub fn retry_non_idempotent(self, yes: bool) -> Self {
+        self.replay_up_to(if yes {
+            crate::CommandCategory::Accumulating
+        } else {
+            crate::CommandCategory::LastWins
+        })
+    }
     setter!(
         /// Capacity of the events channel (default 1024).
         event_capacity: usize => event_capacity);
+    setter!(
+        /// Connections per database for blocking commands (`BLPOP`, `XREAD … BLOCK`…) sent
+        /// through the client (default 16, in 1..=10 000): each such command has one to
+        /// itself, so it never delays other commands or health probes. Idle ones are kept
+        /// for reuse; when all are busy, a further blocking command waits for one within
+        /// its deadline, then fails with
+        /// [`crate::MultiDbError::BlockingConnectionsExhausted`].
+        blocking_connections: usize => blocking_connections);
 
     /// Adds a health check every database runs, on top of [`crate::PingCheck`] (all must
     /// pass). Replacing `PING` is explicit: [`Self::replace_health_checks`].

@@ -41,6 +41,7 @@ pub struct MultiDbConfig {
     pub(crate) failover: FailoverSettings,
     pub(crate) retry: RetrySettings,
     pub(crate) event_capacity: usize,
+    pub(crate) blocking_connections: usize,
 }
 
 #[derive(Clone)]
@@ -84,7 +85,8 @@ pub(crate) struct RetrySettings {
     pub(crate) jitter: bool,
     pub(crate) budget_ratio: f64,
     pub(crate) budget_min_per_second: u32,
-    pub(crate) non_idempotent: bool,
+    /// The most hazardous category replayed after a command may have run.
+    pub(crate) replay_up_to: crate::CommandCategory,
 }
 
 impl MultiDbConfig {
@@ -140,9 +142,10 @@ impl MultiDbConfig {
                     jitter: true,
                     budget_ratio: 0.2,
                     budget_min_per_second: 10,
-                    non_idempotent: false,
+                    replay_up_to: crate::CommandCategory::LastWins,
                 },
                 event_capacity: 1024,
+                blocking_connections: crate::dedicated::DEFAULT_BLOCKING_CONNECTIONS,
             },
         }
     }

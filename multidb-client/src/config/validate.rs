@@ -11,6 +11,10 @@ use super::limits::{MIN_WINDOW_EXPECTED, at_most_max, nonzero};
 use super::{DatabaseConfig, MultiDbConfig};
 use crate::error::ConfigError;
 
+/// The most `blocking_connections` accepted: far more than any client needs, far from
+/// exhausting file descriptors by a typo.
+const MAX_BLOCKING_CONNECTIONS: usize = 10_000;
+
 impl MultiDbConfig {
     /// The client-wide checks that neither the circuit breaker nor the health engine make.
     pub(super) fn validate_limits(&self) -> Result<(), ConfigError> {
@@ -44,6 +48,13 @@ impl MultiDbConfig {
                 "at least retry_backoff_base",
             ));
         }
+        if r.replay_up_to > crate::CommandCategory::MAX_REPLAYABLE {
+            return Err(ConfigError::invalid(
+                "replay_up_to",
+                r.replay_up_to,
+                "at most CommandCategory::Accumulating (admin commands and those of category Never are never replayed)",
+            ));
+        }
         if f.attempts == 0 {
             return Err(ConfigError::invalid("failover_attempts", 0, "at least 1"));
         }
@@ -67,6 +78,13 @@ impl MultiDbConfig {
                 ));
             }
             at_most_max("auto_fallback_interval", interval)?;
+        }
+        if !(1..=MAX_BLOCKING_CONNECTIONS).contains(&self.blocking_connections) {
+            return Err(ConfigError::invalid(
+                "blocking_connections",
+                self.blocking_connections,
+                "in 1..=10000",
+            ));
         }
         if self.event_capacity == 0 {
             return Err(ConfigError::invalid("event_capacity", 0, "at least 1"));

@@ -107,15 +107,18 @@ impl Controller {
         let circuit = self.config.circuit_config(config)?;
         let target = self.config.target_config(config)?;
         let (plan, gate) = self.check_plan(config);
-        let db = Arc::new(Database::new(
-            id,
-            config.endpoint.clone(),
-            config.weight,
-            config.spec.clone(),
-            plan,
-            circuit,
-            self.clock(),
-        )?);
+        let db = Arc::new(
+            Database::new(
+                id,
+                config.endpoint.clone(),
+                config.weight,
+                config.spec.clone(),
+                plan,
+                circuit,
+                self.clock(),
+            )?
+            .with_blocking_connections(self.config.blocking_connections),
+        );
         let tx = self.circuit_tx.clone();
         db.circuit.on_transition(move |t| {
             let _ = tx.send((id, t.clone()));

@@ -1,0 +1,297 @@
+//! Blocking commands (`BLPOP`, `XREAD … BLOCK`…) on the main client: over a dedicated
+//! connection of the active database, so they never delay other commands or health probes.
+//!
+//! Each URL member keeps a small set of such connections, reused: a blocking command takes
+//! an idle one or opens a new one up to the cap ([`crate::MultiDbConfigBuilder::blocking_connections`]),
+//! then waits for one within its own deadline, then fails with
+//! [`MultiDbError::BlockingConnectionsExhausted`]. The command's deadline is its block time
+//! plus the member's response timeout; a block time of 0 (wait forever), or a response
+//! timeout of `None`, leaves the wait unbounded but by the database: when it stops being the
+//! active one (it failed, or a switch) the wait ends with
+//! [`MultiDbError::BlockingCommandInterrupted`], whose message says an element may have been
+//! taken. A wait is never a failure of the database; no reply by the deadline is. Blocking
+//! commands are never replayed once sent. A connection that was interrupted is closed (the
+//! server then unblocks it without taking anything unless an element arrived at that very
+//! moment), never reused.
+//!
+//! Members that are not URL members (clusters, Sentinel, application connections) send
+//! blocking commands on their own connection, with its timeouts.
+
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisResult};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::category::Blocking;
+use crate::command::Local;
+use crate::connection::DriverGuard;
+use crate::control::Controller;
+use crate::error::MultiDbError;
+use crate::member::Database;
+use crate::outcome::Outcome;
+use crate::replay::Sent;
+use crate::request::Request;
+use crate::source::Source;
+
+/// Dedicated connections per database by default: enough for a handful of consumers
+/// without holding many server connections per client.
+pub(crate) const DEFAULT_BLOCKING_CONNECTIONS: usize = 16;
+
+/// The blocking connections of one database.
+pub(crate) struct DedicatedPool {
+    /// One permit per connection in use; at most the cap.
+    slots: Semaphore,
+    cap: usize,
+    idle: Mutex<Vec<Dedicated>>,
+    closed: AtomicBool,
+}
+
+/// One dedicated connection and the guard of its socket.
+struct Dedicated {
+    con: MultiplexedConnection,
+    _driver: DriverGuard,
+}
+
+impl DedicatedPool {
+    pub(crate) fn new(cap: usize) -> Self {
+        DedicatedPool {
+            slots: Semaphore::new(cap),
+            cap,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn take_idle(&self) -> Option<Dedicated> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn put_back(&self, con: Dedicated) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(con);
+        }
+    }
+
+    /// Closes the idle connections; those in use close when their command ends.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.slots.close();
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Why one try did not produce the answer.
+enum Try<T> {
+    Done(RedisResult<T>),
+    /// Nothing was sent (circuit open, not active any more, connection not made): go again
+    /// once a database is active.
+    NotSent(Option<redis::RedisError>),
+}
+
+/// Runs a blocking request; `local` serves members whose commands do not go over a
+/// dedicated connection.
+pub(crate) async fn execute<R: Request + ?Sized>(
+    controller: &Arc<Controller>,
+    local: &mut Local,
+    request: &R,
+    blocking: Blocking,
+) -> RedisResult<R::Output> {
+    let block = match blocking {
+        Blocking::For(block) => block,
+        Blocking::ConnectionBound(command) => {
+            return Err(MultiDbError::NeedsPinnedConnection { command }.into_redis());
+        }
+    };
+    controller
+        .initialize()
+        .await
+        .map_err(MultiDbError::into_redis)?;
+    let router = controller.router();
+    let retry = &controller.config().retry;
+    let mut delays = crate::retry::backoff(retry);
+    loop {
+        let Some(db) = router.active() else {
+            let err = router
+                .unavailable_error()
+                .unwrap_or(MultiDbError::NoDatabases);
+            return Err(err.into_redis());
+        };
+        if !matches!(db.spec.source, Source::Url(_)) {
+            return crate::command::execute_slow(controller, local, request, None).await;
+        }
+        let not_sent = match attempt(controller, &db, request, block).await {
+            Try::Done(result) => return result,
+            Try::NotSent(err) => err,
+        };
+        // Known not sent: retry anywhere, after a backoff or a switch.
+        let delay = delays.next().filter(|_| router.budget().try_withdraw());
+        let Some(delay) = delay else {
+            return Err(not_sent.unwrap_or_else(|| {
+                MultiDbError::UnhealthyDatabase {
+                    id: db.id,
+                    endpoint: db.endpoint.clone(),
+                    reason: "circuit open and no other database available".to_owned(),
+                }
+                .into_redis()
+            }));
+        };
+        let switched = pin!(router.switched());
+        if router.is_active(&db) {
+            tokio::select! {
+                () = switched => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+async fn attempt<R: Request + ?Sized>(
+    controller: &Controller,
+    db: &Arc<Database>,
+    request: &R,
+    block: Option<Duration>,
+) -> Try<R::Output> {
+    let router = controller.router();
+    let outcomes = controller.outcomes();
+    let started = Instant::now();
+    // The reply is due by then; `None`: no bound but the database's.
+    let deadline = block
+        .zip(db.spec.response_timeout)
+        .and_then(|(block, margin)| started.checked_add(block.checked_add(margin)?));
+    let Ok(permit) = db.circuit.try_acquire() else {
+        return Try::NotSent(None);
+    };
+    let mut evicted = pin!(db.evicted.notified());
+    evicted.as_mut().enable();
+    if !router.is_active(db) {
+        return Try::NotSent(None);
+    }
+    let pool = &db.dedicated;
+    // A slot: right away, or within the deadline (without one, within the response or
+    // connection timeout: never an unbounded wait for a slot).
+    let slot_deadline = deadline.unwrap_or_else(|| {
+        let bound = db
+            .spec
+            .response_timeout
+            .unwrap_or(db.spec.connection_timeout);
+        started.checked_add(bound).unwrap_or(started)
+    });
+    let slot = tokio::select! {
+        biased;
+        slot = tokio::time::timeout_at(slot_deadline, pool.slots.acquire()) => slot,
+        () = evicted.as_mut() => return Try::NotSent(None),
+    };
+    let _slot = match slot {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_closed)) => return Try::Done(Err(MultiDbError::Closed.into_redis())),
+        Err(_elapsed) => {
+            return Try::Done(Err(MultiDbError::BlockingConnectionsExhausted {
+                id: db.id,
+                endpoint: db.endpoint.clone(),
+                max: pool.cap,
+            }
+            .into_redis()));
+        }
+    };
+    let mut dedicated = match pool.take_idle() {
+        Some(dedicated) => dedicated,
+        None => match connect(db).await {
+            Ok(dedicated) => dedicated,
+            Err(e) => {
+                let outcome = outcomes.classify_connect(&e);
+                outcomes.settle(router, db, permit, outcome);
+                return match outcome {
+                    Outcome::Answered => Try::Done(Err(e)),
+                    Outcome::Rejected | Outcome::Failed(_) => Try::NotSent(Some(e)),
+                };
+            }
+        },
+    };
+    let interrupted = |reason: &str| {
+        MultiDbError::BlockingCommandInterrupted {
+            id: db.id,
+            endpoint: db.endpoint.clone(),
+            reason: reason.to_owned(),
+        }
+        .into_redis()
+    };
+    let send = request.send_multiplexed(&mut dedicated.con);
+    let result = tokio::select! {
+        biased;
+        result = send => Some(result),
+        () = evicted => None,
+        () = sleep_until(deadline) => {
+            // The server did not answer by its own block time and then some: the database
+            // is failing.
+            outcomes.settle(router, db, permit, Outcome::Failed(Sent::Maybe));
+            return Try::Done(Err(interrupted(
+                "no reply within its block time plus the response timeout",
+            )));
+        }
+    };
+    let Some(result) = result else {
+        drop(permit);
+        return Try::Done(Err(interrupted("it stopped being the active database")));
+    };
+    match outcomes.record(router, db, permit, request, &result) {
+        Outcome::Answered => {
+            pool.put_back(dedicated);
+            Try::Done(result)
+        }
+        Outcome::Rejected | Outcome::Failed(Sent::No) => {
+            pool.put_back(dedicated);
+            // Rejected unrun (`LOADING`…): retry anywhere, with the rejection if no retry.
+            Try::NotSent(result.err())
+        }
+        Outcome::Failed(Sent::Maybe) => match result {
+            Ok(output) => Try::Done(Ok(output)),
+            Err(e) => Try::Done(Err(interrupted(&format!("the connection failed: {e}")))),
+        },
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A new dedicated connection: the member's own settings (TLS, AUTH, db), no response
+/// timeout (the command's deadline bounds it), made within the connection timeout.
+async fn connect(db: &Database) -> RedisResult<Dedicated> {
+    let Source::Url(info) = &db.spec.source else {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "not a URL member",
+        )));
+    };
+    let Some(connector) = db.connection.connector() else {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "not a URL member",
+        )));
+    };
+    let config = AsyncConnectionConfig::new().set_response_timeout(None);
+    let (con, driver) = connector
+        .connect_owned(info.redis_settings(), config, db.spec.connection_timeout)
+        .await?;
+    Ok(Dedicated {
+        con,
+        _driver: driver,
+    })
+}

@@ -1,0 +1,511 @@
+//! Replay by command category, known-not-applied retries, and blocking commands on the
+//! main client — against real `redis-server` processes, the active one paused (SIGSTOP) or
+//! killed.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{GUARD, switch_to};
+use multidb_client::{
+    CommandCategory, Database, DatabaseConfig, DatabaseId, Event, HealthCheck, MultiDbClient,
+    MultiDbConfig, MultiDbConfigBuilder, MultiDbError, Unhealthy,
+};
+use multidb_testkit::{FaultProxy, ProxyFault, RedisServer};
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+
+/// Two real servers; `a` (weight 1) is active.
+struct Pair {
+    a: RedisServer,
+    b: RedisServer,
+    client: MultiDbClient,
+    ids: Vec<DatabaseId>,
+}
+
+/// Both databases, scheduled checks an hour apart (every check is one a failure caused).
+fn builder(a: &str, b: &str) -> MultiDbConfigBuilder {
+    MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(a).unwrap())
+        .database(DatabaseConfig::from_url(b).unwrap().weight(0.5))
+        .health_check_interval(Duration::from_secs(3600))
+        .health_check_probes(1)
+}
+
+async fn pair(configure: impl FnOnce(MultiDbConfigBuilder) -> MultiDbConfigBuilder) -> Pair {
+    let a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let config = configure(builder(&a.url(), &b.url())).build().unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    assert_eq!(client.active_database(), Some(ids[0]));
+    Pair { a, b, client, ids }
+}
+
+async fn direct(server: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Clients blocked on `server` (a command of ours, seen from the server).
+async fn blocked_clients(con: &mut MultiplexedConnection) -> usize {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Waits until `n` clients are blocked on `server`. The server cannot tell us, so this is
+/// a bounded poll of its own report (as the testkit's launchers do), never a guess.
+async fn until_blocked(server: &RedisServer, n: usize) {
+    let mut con = direct(server).await;
+    let poll = async {
+        while blocked_clients(&mut con).await < n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, poll)
+        .await
+        .unwrap_or_else(|_| panic!("{n} clients never blocked"));
+}
+
+fn typed(e: &redis::RedisError) -> &MultiDbError {
+    MultiDbError::from_redis(e).unwrap_or_else(|| panic!("not a MultiDbError: {e}"))
+}
+
+fn no_switch_since(events: &mut tokio::sync::broadcast::Receiver<Event>) {
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(
+                e,
+                Event::ActiveDatabaseChanged { .. } | Event::AllDatabasesUnhealthy
+            ),
+            "unexpected switch: {e:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_and_switches_nothing()
+ {
+    let p = pair(|b| b).await;
+    let mut events = p.client.events();
+    let mut con = p.client.clone();
+    let blpop = tokio::spawn(async move {
+        redis::cmd("BLPOP")
+            .arg("q")
+            .arg(3)
+            .query_async::<Option<(String, String)>>(&mut con)
+            .await
+    });
+    until_blocked(&p.a, 1).await;
+    // While it waits, other commands and health probes go through (default 500 ms response
+    // timeout: anything queued behind the BLPOP would time out).
+    let mut other = p.client.clone();
+    other.set::<_, _, ()>("k", "v").await.unwrap();
+    assert_eq!(other.get::<_, String>("k").await.unwrap(), "v");
+    // The element arrives well after the response timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut pusher = direct(&p.a).await;
+    pusher.lpush::<_, _, ()>("q", "x").await.unwrap();
+    let got = tokio::time::timeout(GUARD, blpop)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
+    assert_eq!(pusher.llen::<_, usize>("q").await.unwrap(), 0);
+    assert_eq!(p.client.active_database(), Some(p.ids[0]));
+    no_switch_since(&mut events);
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
+    let p = pair(|b| b).await;
+    let waiters: Vec<_> = (0..8)
+        .map(|i| {
+            let mut con = p.client.clone();
+            tokio::spawn(async move {
+                // Half wait forever (0), half with a block time.
+                let block = if i % 2 == 0 { 0 } else { 30 };
+                redis::cmd("BLPOP")
+                    .arg(format!("q{i}"))
+                    .arg(block)
+                    .query_async::<Option<(String, String)>>(&mut con)
+                    .await
+            })
+        })
+        .collect();
+    until_blocked(&p.a, 8).await;
+    let mut con = p.client.clone();
+    for i in 0..200 {
+        con.set::<_, _, ()>(format!("k{i}"), i).await.unwrap();
+        assert_eq!(con.get::<_, i32>(format!("k{i}")).await.unwrap(), i);
+    }
+    let mut pusher = direct(&p.a).await;
+    for i in 0..8 {
+        pusher
+            .lpush::<_, _, ()>(format!("q{i}"), format!("e{i}"))
+            .await
+            .unwrap();
+    }
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        let got = tokio::time::timeout(GUARD, waiter)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Some((format!("q{i}"), format!("e{i}"))));
+    }
+    // XREAD BLOCK goes the same way and times out as the server says: nil.
+    let none: Option<redis::Value> = redis::cmd("XREAD")
+        .arg("BLOCK")
+        .arg(600)
+        .arg("STREAMS")
+        .arg("s")
+        .arg("$")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_replayed() {
+    let mut p = pair(|b| b).await;
+    let mut con = p.client.clone();
+    let blpop = tokio::spawn(async move {
+        redis::cmd("BLPOP")
+            .arg("q")
+            .arg(0)
+            .query_async::<Option<(String, String)>>(&mut con)
+            .await
+    });
+    until_blocked(&p.a, 1).await;
+    let mut events = p.client.events();
+    p.a.kill();
+    let err = tokio::time::timeout(GUARD, blpop)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    let e = typed(&err);
+    assert!(
+        matches!(e, MultiDbError::BlockingCommandInterrupted { id, .. } if *id == p.ids[0]),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("may have been taken"), "{e}");
+    switch_to(&mut events, "the failover", p.ids[1]).await;
+    // Not replayed on the new database.
+    let mut b = direct(&p.b).await;
+    assert_eq!(blocked_clients(&mut b).await, 0);
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_blocking_connection_is_busy_the_next_waits_within_its_deadline_then_fails() {
+    let p = pair(|b| b.blocking_connections(1)).await;
+    let mut con = p.client.clone();
+    let first = tokio::spawn(async move {
+        redis::cmd("BLPOP")
+            .arg("q")
+            .arg(0)
+            .query_async::<Option<(String, String)>>(&mut con)
+            .await
+    });
+    until_blocked(&p.a, 1).await;
+    let mut con = p.client.clone();
+    let err = redis::cmd("BLPOP")
+        .arg("r")
+        .arg(0.1)
+        .query_async::<Option<(String, String)>>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            typed(&err),
+            MultiDbError::BlockingConnectionsExhausted { max: 1, .. }
+        ),
+        "{err}"
+    );
+    direct(&p.a)
+        .await
+        .lpush::<_, _, ()>("q", "x")
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(GUARD, first)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
+    // The connection is free again, and reused.
+    let none: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg("r")
+        .arg(0.1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_is_refused_on_the_main_client_and_answers_on_a_pinned_connection() {
+    let p = pair(|b| b).await;
+    let mut con = p.client.clone();
+    let err = redis::cmd("WAIT")
+        .arg(0)
+        .arg(100)
+        .query_async::<i64>(&mut con)
+        .await
+        .unwrap_err();
+    let e = typed(&err);
+    assert!(
+        matches!(e, MultiDbError::NeedsPinnedConnection { command: "WAIT" }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("pinned"), "{e}");
+    let mut pinned = p.client.pinned().await.unwrap();
+    pinned.set::<_, _, ()>("k", "v").await.unwrap();
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(0)
+        .arg(100)
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    assert_eq!(replicas, 0);
+    p.client.close().await;
+}
+
+/// Healthy until the proxy in front of its database has a connection: the main connection
+/// of that database is then being made (health checks do not use it), and a probe caused
+/// by its failure fails it over.
+struct HealthyUntilConnected {
+    proxy: FaultProxy,
+    proxied: String,
+}
+
+#[async_trait::async_trait]
+impl HealthCheck<Database> for HealthyUntilConnected {
+    async fn check(&self, db: &Database) -> Result<(), Unhealthy> {
+        if db.endpoint().as_str().starts_with(&self.proxied) && self.proxy.connection_count() > 0 {
+            return Err(Unhealthy::new("its connection is being made"));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::unnecessary_literal_bound)]
+    fn name(&self) -> &str {
+        "healthy-until-connected"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_applied_once() {
+    let a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let proxy = FaultProxy::start(a.addr()).await.unwrap();
+    // The handshake gets no answer: the connection times out, and nothing of ours was sent.
+    proxy.inject(ProxyFault::Blackhole);
+    let check = Arc::new(HealthyUntilConnected {
+        proxy: proxy.clone(),
+        proxied: proxy.addr().to_string(),
+    });
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url(&proxy.url())
+                .unwrap()
+                .connection_timeout(Duration::from_millis(200)),
+        )
+        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .replace_health_checks(vec![check])
+        .health_check_interval(Duration::from_secs(3600))
+        .health_check_probes(1)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    assert_eq!(client.active_database(), Some(ids[0]));
+    let mut con = client.clone();
+    let n: i64 = con.incr("n", 1).await.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(client.active_database(), Some(ids[1]));
+    assert_eq!(direct(&b).await.get::<_, i64>("n").await.unwrap(), 1);
+    assert!(!direct(&a).await.exists::<_, bool>("n").await.unwrap());
+    client.close().await;
+}
+
+/// Sends each request to the paused active database at once and returns the results in
+/// order.
+async fn all_at_once(
+    client: &MultiDbClient,
+    requests: Vec<redis::Cmd>,
+) -> Vec<redis::RedisResult<redis::Value>> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|cmd| {
+            let mut con = client.clone();
+            tokio::spawn(async move { cmd.query_async::<redis::Value>(&mut con).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(tokio::time::timeout(GUARD, task).await.unwrap().unwrap());
+    }
+    results
+}
+
+fn samples() -> Vec<(&'static str, redis::Cmd)> {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg("return redis.call('INCR', KEYS[1])")
+        .arg(1)
+        .arg("e");
+    vec![
+        ("GET", redis::cmd("GET").arg("g").clone()),
+        ("SET", redis::cmd("SET").arg("s").arg("v").clone()),
+        (
+            "SET NX",
+            redis::cmd("SET").arg("nx").arg("v").arg("NX").clone(),
+        ),
+        ("SADD", redis::cmd("SADD").arg("set").arg("m").clone()),
+        ("INCR", redis::cmd("INCR").arg("n").clone()),
+        ("EVAL", eval),
+        ("FLUSHALL", redis::cmd("FLUSHALL")),
+    ]
+}
+
+/// Under a pause of the active database, every sample is sent to it at once; each one is
+/// replayed on the other database or refused as its category and `replay_up_to` say.
+async fn replay_under_pause(replay_up_to: CommandCategory) {
+    let p = pair(|b| b.replay_up_to(replay_up_to)).await;
+    let mut b = direct(&p.b).await;
+    b.set::<_, _, ()>("g", "on b").await.unwrap();
+    b.set::<_, _, ()>("keep", "1").await.unwrap();
+    let mut events = p.client.events();
+    p.a.pause().unwrap();
+    let samples = samples();
+    let results = all_at_once(&p.client, samples.iter().map(|(_, c)| c.clone()).collect()).await;
+    switch_to(&mut events, "the failover", p.ids[1]).await;
+    for ((name, cmd), result) in samples.iter().zip(&results) {
+        let category = multidb_client::command_category(cmd);
+        let replayable = category <= replay_up_to;
+        match result {
+            Ok(_) => assert!(replayable, "{name} ({category:?}) was replayed"),
+            Err(e) => {
+                assert!(!replayable, "{name} ({category:?}) was not replayed: {e}");
+                assert!(
+                    matches!(typed(e), MultiDbError::MayHaveBeenApplied { id, .. } if *id == p.ids[0]),
+                    "{name}: {e}"
+                );
+            }
+        }
+    }
+    // FLUSHALL never reached the second database.
+    assert_eq!(b.get::<_, String>("keep").await.unwrap(), "1");
+    assert_eq!(
+        results[0].as_ref().unwrap(),
+        &redis::Value::BulkString(b"on b".to_vec())
+    );
+    p.a.resume().unwrap();
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_pause_the_default_replays_reads_and_last_wins_writes_only() {
+    replay_under_pause(CommandCategory::LastWins).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_pause_accumulating_replays_all_but_scripts_and_admin_commands() {
+    replay_under_pause(CommandCategory::Accumulating).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_multi_exec_in_a_plain_pipeline_is_never_replayed() {
+    let p = pair(|b| b.retry_non_idempotent(true)).await;
+    let mut events = p.client.events();
+    p.a.pause().unwrap();
+    let mut con = p.client.clone();
+    let err = redis::pipe()
+        .cmd("MULTI")
+        .incr("n", 1)
+        .cmd("EXEC")
+        .query_async::<redis::Value>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(typed(&err), MultiDbError::MayHaveBeenApplied { .. }),
+        "{err}"
+    );
+    switch_to(&mut events, "the failover", p.ids[1]).await;
+    assert!(!direct(&p.b).await.exists::<_, bool>("n").await.unwrap());
+    p.a.resume().unwrap();
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incr_under_a_pause_is_never_applied_twice_without_the_application_being_told() {
+    let p = pair(|b| b).await;
+    let mut events = p.client.events();
+    let (tx, mut started) = tokio::sync::mpsc::channel(8);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let mut con = p.client.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (mut acked, mut maybe) = (0u64, 0u64);
+                for i in 0..300 {
+                    if i == 20 {
+                        let _ = tx.send(()).await;
+                    }
+                    match con.incr::<_, _, i64>("n", 1).await {
+                        Ok(_) => acked += 1,
+                        Err(e) => match MultiDbError::from_redis(&e) {
+                            Some(MultiDbError::MayHaveBeenApplied { .. }) => maybe += 1,
+                            _ => panic!("unexpected error: {e}"),
+                        },
+                    }
+                }
+                (acked, maybe)
+            })
+        })
+        .collect();
+    drop(tx);
+    for _ in 0..8 {
+        started.recv().await.unwrap();
+    }
+    p.a.pause().unwrap();
+    switch_to(&mut events, "the failover", p.ids[1]).await;
+    p.a.resume().unwrap();
+    let (mut acked, mut maybe) = (0, 0);
+    for task in tasks {
+        let (a, m) = tokio::time::timeout(GUARD, task).await.unwrap().unwrap();
+        acked += a;
+        maybe += m;
+    }
+    let on_a: Option<u64> = direct(&p.a).await.get("n").await.unwrap();
+    let on_b: Option<u64> = direct(&p.b).await.get("n").await.unwrap();
+    let applied = on_a.unwrap_or(0) + on_b.unwrap_or(0);
+    assert_eq!(acked + maybe, 8 * 300);
+    assert!(
+        acked <= applied && applied <= acked + maybe,
+        "acknowledged {acked}, may have been applied {maybe}, applied {applied}"
+    );
+    assert!(maybe > 0, "the pause caught no INCR in flight");
+    p.client.close().await;
+}
