@@ -11,6 +11,7 @@ use crate::control::Controller;
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::{DatabaseId, DatabaseInfo, Event};
 use crate::request::{CmdRequest, PipelineRequest};
+use crate::scripts::ScriptCommand;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
@@ -181,9 +182,52 @@ impl MultiDbClient {
     }
 }
 
+impl MultiDbClient {
+    /// `SCRIPT LOAD` remembered, `EVALSHA` answered `NOSCRIPT` loaded again: see
+    /// [`crate::scripts`].
+    async fn run_script(
+        &mut self,
+        cmd: &Cmd,
+        script: ScriptCommand<'_>,
+    ) -> redis::RedisResult<Value> {
+        let result =
+            crate::command::execute(&self.controller, &mut self.local, CmdRequest(cmd)).await;
+        let scripts = self.controller.scripts();
+        match script {
+            ScriptCommand::Load(source) => {
+                if let Ok(sha) = &result {
+                    scripts.loaded(source, sha);
+                }
+                result
+            }
+            ScriptCommand::EvalSha(sha) => {
+                if !crate::scripts::is_noscript(&result) {
+                    return result;
+                }
+                let Some(source) = scripts.source(sha) else {
+                    return result;
+                };
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(&*source);
+                let loaded =
+                    crate::command::execute(&self.controller, &mut self.local, CmdRequest(&load))
+                        .await;
+                if !matches!(loaded, Ok(Value::BulkString(_) | Value::SimpleString(_))) {
+                    return result;
+                }
+                tracing::debug!("script loaded again after NOSCRIPT");
+                crate::command::execute(&self.controller, &mut self.local, CmdRequest(cmd)).await
+            }
+        }
+    }
+}
+
 impl ConnectionLike for MultiDbClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        crate::command::execute(&self.controller, &mut self.local, CmdRequest(cmd))
+        match crate::scripts::script_command(cmd) {
+            None => crate::command::execute(&self.controller, &mut self.local, CmdRequest(cmd)),
+            Some(script) => Box::pin(self.run_script(cmd, script)),
+        }
     }
 
     fn req_packed_commands<'a>(

@@ -120,6 +120,7 @@ mod pubsub;
 mod replay;
 mod request;
 mod retry;
+mod scripts;
 #[cfg(feature = "sentinel")]
 mod sentinel;
 #[cfg(feature = "serde")]

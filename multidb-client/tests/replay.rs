@@ -509,3 +509,39 @@ async fn incr_under_a_pause_is_never_applied_twice_without_the_application_being
     assert!(maybe > 0, "the pause caught no INCR in flight");
     p.client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_evalsha_survives_a_switch_to_a_database_that_never_saw_the_script() {
+    let p = pair(|b| b).await;
+    let mut con = p.client.clone();
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return 42")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    p.client.set_active_database(p.ids[1]).await.unwrap();
+    let v: i64 = redis::cmd("EVALSHA")
+        .arg(&sha)
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(v, 42);
+    let on_b: Vec<bool> = redis::cmd("SCRIPT")
+        .arg("EXISTS")
+        .arg(&sha)
+        .query_async(&mut direct(&p.b).await)
+        .await
+        .unwrap();
+    assert_eq!(on_b, vec![true]);
+    // A script the client never saw loaded is still the server's NOSCRIPT.
+    let err = redis::cmd("EVALSHA")
+        .arg("0000000000000000000000000000000000000000")
+        .arg(0)
+        .query_async::<i64>(&mut con)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOSCRIPT"), "{err}");
+    p.client.close().await;
+}

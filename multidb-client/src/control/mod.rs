@@ -122,6 +122,8 @@ pub(crate) struct Controller {
     /// Checks that only gate a database from becoming active (replication lag).
     gates: HealthMonitor<DatabaseId, Database>,
     events: broadcast::Sender<Event>,
+    /// Scripts seen loaded, to load again where `EVALSHA` finds them missing.
+    scripts: crate::scripts::ScriptCache,
     initialized: OnceCell<()>,
     next_id: AtomicU32,
     /// Wakes the control task after an operation that may have moved its next deadline.
@@ -165,6 +167,7 @@ impl Controller {
             monitor,
             gates: HealthMonitor::new(),
             events,
+            scripts: crate::scripts::ScriptCache::default(),
             initialized: OnceCell::new(),
             next_id: AtomicU32::new(1),
             reschedule: Arc::new(Notify::new()),
@@ -184,6 +187,11 @@ impl Controller {
     #[inline]
     pub(crate) fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// The scripts seen loaded through this client.
+    pub(crate) fn scripts(&self) -> &crate::scripts::ScriptCache {
+        &self.scripts
     }
 
     /// The one outcome policy every path classifies and reports through.
