@@ -187,6 +187,8 @@ mod documents {
         "failures_detection_window",
         "retry_attempts",
         "retry_non_idempotent",
+        "replay_up_to",
+        "blocking_connections",
         "unknown_knob",
     ];
 
