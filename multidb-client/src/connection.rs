@@ -279,6 +279,13 @@ impl Connector {
 #[derive(Debug)]
 pub(crate) struct DriverGuard(AbortHandle);
 
+impl DriverGuard {
+    /// Whether the connection still runs: its driver ends when the socket closes or breaks.
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.0.is_finished()
+    }
+}
+
 impl Drop for DriverGuard {
     fn drop(&mut self) {
         self.0.abort();

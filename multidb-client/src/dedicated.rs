@@ -54,7 +54,7 @@ pub(crate) struct DedicatedPool {
 /// One dedicated connection and the guard of its socket.
 struct Dedicated {
     con: MultiplexedConnection,
-    _driver: DriverGuard,
+    driver: DriverGuard,
 }
 
 impl DedicatedPool {
@@ -67,11 +67,24 @@ impl DedicatedPool {
         }
     }
 
+    /// An idle connection that is still open (the server may have closed one while idle).
     fn take_idle(&self) -> Option<Dedicated> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(dedicated) = idle.pop() {
+            if dedicated.driver.is_alive() {
+                return Some(dedicated);
+            }
+        }
+        None
+    }
+
+    /// Closes the idle connections: for a database that stopped being active (it may have
+    /// failed; it gets new ones when it is active again).
+    pub(crate) fn clear_idle(&self) {
         self.idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+            .clear();
     }
 
     fn put_back(&self, con: Dedicated) {
@@ -87,19 +100,16 @@ impl DedicatedPool {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.slots.close();
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.clear_idle();
     }
 }
 
 /// Why one try did not produce the answer.
 enum Try<T> {
     Done(RedisResult<T>),
-    /// Nothing was sent (circuit open, not active any more, connection not made): go again
-    /// once a database is active.
-    NotSent(Option<redis::RedisError>),
+    /// It did not run (circuit open, not active any more, connection not made, rejected
+    /// unrun): go again once a database is active; the result to give if not.
+    NotSent(Option<RedisResult<T>>),
 }
 
 /// Runs a blocking request; `local` serves members whose commands do not go over a
@@ -137,17 +147,17 @@ pub(crate) async fn execute<R: Request + ?Sized>(
             Try::Done(result) => return result,
             Try::NotSent(err) => err,
         };
-        // Known not sent: retry anywhere, after a backoff or a switch.
+        // Known not to have run: retry anywhere, after a backoff or a switch.
         let delay = delays.next().filter(|_| router.budget().try_withdraw());
         let Some(delay) = delay else {
-            return Err(not_sent.unwrap_or_else(|| {
-                MultiDbError::UnhealthyDatabase {
+            return not_sent.unwrap_or_else(|| {
+                Err(MultiDbError::UnhealthyDatabase {
                     id: db.id,
                     endpoint: db.endpoint.clone(),
                     reason: "circuit open and no other database available".to_owned(),
                 }
-                .into_redis()
-            }));
+                .into_redis())
+            });
         };
         let switched = pin!(router.switched());
         if router.is_active(&db) {
@@ -216,7 +226,7 @@ async fn attempt<R: Request + ?Sized>(
                 outcomes.settle(router, db, permit, outcome);
                 return match outcome {
                     Outcome::Answered => Try::Done(Err(e)),
-                    Outcome::Rejected | Outcome::Failed(_) => Try::NotSent(Some(e)),
+                    Outcome::Rejected | Outcome::Failed(_) => Try::NotSent(Some(Err(e))),
                 };
             }
         },
@@ -255,7 +265,7 @@ async fn attempt<R: Request + ?Sized>(
         Outcome::Rejected | Outcome::Failed(Sent::No) => {
             pool.put_back(dedicated);
             // Rejected unrun (`LOADING`…): retry anywhere, with the rejection if no retry.
-            Try::NotSent(result.err())
+            Try::NotSent(Some(result))
         }
         Outcome::Failed(Sent::Maybe) => match result {
             Ok(output) => Try::Done(Ok(output)),
@@ -290,8 +300,5 @@ async fn connect(db: &Database) -> RedisResult<Dedicated> {
     let (con, driver) = connector
         .connect_owned(info.redis_settings(), config, db.spec.connection_timeout)
         .await?;
-    Ok(Dedicated {
-        con,
-        _driver: driver,
-    })
+    Ok(Dedicated { con, driver })
 }

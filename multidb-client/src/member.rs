@@ -249,6 +249,7 @@ impl Database {
     pub(crate) fn evict(&self) {
         self.eviction_epoch.fetch_add(1, Ordering::AcqRel);
         self.evicted.notify_waiters();
+        self.dedicated.clear_idle();
     }
 
     /// Evicts its commands in flight and closes its connection: for a member removed or a
