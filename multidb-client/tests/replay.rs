@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{GUARD, switch_to};
@@ -291,26 +292,26 @@ async fn wait_is_refused_on_the_main_client_and_answers_on_a_pinned_connection()
     p.client.close().await;
 }
 
-/// Healthy until the proxy in front of its database has a connection: the main connection
-/// of that database is then being made (health checks do not use it), and a probe caused
-/// by its failure fails it over.
-struct HealthyUntilConnected {
-    proxy: FaultProxy,
-    proxied: String,
+/// Healthy until armed; then its database (the one at `target`) fails every check. No
+/// scheduled check runs during the test (an hour apart), so only a check caused by a
+/// command's failure sees it armed.
+struct FailsWhenArmed {
+    armed: AtomicBool,
+    target: String,
 }
 
 #[async_trait::async_trait]
-impl HealthCheck<Database> for HealthyUntilConnected {
+impl HealthCheck<Database> for FailsWhenArmed {
     async fn check(&self, db: &Database) -> Result<(), Unhealthy> {
-        if db.endpoint().as_str().starts_with(&self.proxied) && self.proxy.connection_count() > 0 {
-            return Err(Unhealthy::new("its connection is being made"));
+        if self.armed.load(Ordering::SeqCst) && db.endpoint().as_str().starts_with(&self.target) {
+            return Err(Unhealthy::new("armed by the test"));
         }
         Ok(())
     }
 
     #[allow(clippy::unnecessary_literal_bound)]
     fn name(&self) -> &str {
-        "healthy-until-connected"
+        "fails-when-armed"
     }
 }
 
@@ -321,9 +322,9 @@ async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_appli
     let proxy = FaultProxy::start(a.addr()).await.unwrap();
     // The handshake gets no answer: the connection times out, and nothing of ours was sent.
     proxy.inject(ProxyFault::Blackhole);
-    let check = Arc::new(HealthyUntilConnected {
-        proxy: proxy.clone(),
-        proxied: proxy.addr().to_string(),
+    let check = Arc::new(FailsWhenArmed {
+        armed: AtomicBool::new(false),
+        target: proxy.addr().to_string(),
     });
     let config = MultiDbConfig::builder()
         .database(
@@ -332,7 +333,7 @@ async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_appli
                 .connection_timeout(Duration::from_millis(200)),
         )
         .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
-        .replace_health_checks(vec![check])
+        .replace_health_checks(vec![check.clone()])
         .health_check_interval(Duration::from_secs(3600))
         .health_check_probes(1)
         .build()
@@ -341,6 +342,10 @@ async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_appli
     client.initialize().await.unwrap();
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
     assert_eq!(client.active_database(), Some(ids[0]));
+    // The INCR goes to the proxied database (active), whose connection cannot be made in
+    // time; the probe that failure causes fails it over, and the INCR, known not sent, is
+    // retried there.
+    check.armed.store(true, Ordering::SeqCst);
     let mut con = client.clone();
     let n: i64 = con.incr("n", 1).await.unwrap();
     assert_eq!(n, 1);
