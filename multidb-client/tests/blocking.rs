@@ -303,3 +303,35 @@ async fn calls_from_async_code_fail_instead_of_blocking_the_runtime() {
         .unwrap();
     assert_eq!(got, "v");
 }
+
+#[test]
+fn a_blpop_longer_than_the_response_timeout_waits_on_a_connection_of_its_own() {
+    let (a, _b, client) = two_servers();
+    let mut con = client.clone();
+    // Twice the default 500 ms response timeout; nothing arrives: the server's nil.
+    let none: Option<(String, String)> = con.blpop("empty", 1.0).unwrap();
+    assert_eq!(none, None);
+    // An element pushed while it waits is delivered.
+    let waiter = {
+        let mut con = client.clone();
+        thread::spawn(move || con.blpop::<_, Option<(String, String)>>("q", 0.0))
+    };
+    let mut direct = redis::Client::open(a.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // The server says when the waiter is blocked; until then, ask it again.
+    let blocked = |direct: &mut redis::Connection| -> bool {
+        let info: String = redis::cmd("INFO").arg("clients").query(direct).unwrap();
+        info.lines().any(|l| l.trim() == "blocked_clients:1")
+    };
+    let started = std::time::Instant::now();
+    while !blocked(&mut direct) {
+        assert!(started.elapsed() < common::GUARD, "the BLPOP never blocked");
+        thread::sleep(Duration::from_millis(2));
+    }
+    direct.lpush::<_, _, ()>("q", "x").unwrap();
+    let got = waiter.join().unwrap().unwrap();
+    assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
+    client.close().unwrap();
+}

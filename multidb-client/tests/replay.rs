@@ -14,7 +14,7 @@ use multidb_client::{
     CommandCategory, Database, DatabaseConfig, DatabaseId, Event, HealthCheck, MultiDbClient,
     MultiDbConfig, MultiDbConfigBuilder, MultiDbError, Unhealthy,
 };
-use multidb_testkit::{FaultProxy, ProxyFault, RedisServer};
+use multidb_testkit::{FakeRedis, Fault, FaultProxy, ProxyFault, RedisServer};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
@@ -81,6 +81,24 @@ async fn until_blocked(server: &RedisServer, n: usize) {
         .unwrap_or_else(|_| panic!("{n} clients never blocked"));
 }
 
+type Popped = redis::RedisResult<Option<(String, String)>>;
+
+/// `BLPOP key block` through the client, in a task of its own.
+fn spawn_blpop(
+    client: &MultiDbClient,
+    key: impl Into<String>,
+    block: f64,
+) -> tokio::task::JoinHandle<Popped> {
+    let mut con = client.clone();
+    let key = key.into();
+    tokio::spawn(async move { con.blpop(key, block).await })
+}
+
+/// Awaits a spawned command (failing, not hanging, after [`GUARD`]).
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(GUARD, task).await.unwrap().unwrap()
+}
+
 fn typed(e: &redis::RedisError) -> &MultiDbError {
     MultiDbError::from_redis(e).unwrap_or_else(|| panic!("not a MultiDbError: {e}"))
 }
@@ -102,14 +120,7 @@ async fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_a
  {
     let p = pair(|b| b).await;
     let mut events = p.client.events();
-    let mut con = p.client.clone();
-    let blpop = tokio::spawn(async move {
-        redis::cmd("BLPOP")
-            .arg("q")
-            .arg(3)
-            .query_async::<Option<(String, String)>>(&mut con)
-            .await
-    });
+    let blpop = spawn_blpop(&p.client, "q", 3.0);
     until_blocked(&p.a, 1).await;
     // While it waits, other commands and health probes go through (default 500 ms response
     // timeout: anything queued behind the BLPOP would time out).
@@ -120,11 +131,7 @@ async fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_a
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut pusher = direct(&p.a).await;
     pusher.lpush::<_, _, ()>("q", "x").await.unwrap();
-    let got = tokio::time::timeout(GUARD, blpop)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let got = joined(blpop).await.unwrap();
     assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
     assert_eq!(pusher.llen::<_, usize>("q").await.unwrap(), 0);
     assert_eq!(p.client.active_database(), Some(p.ids[0]));
@@ -137,16 +144,12 @@ async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
     let p = pair(|b| b).await;
     let waiters: Vec<_> = (0..8)
         .map(|i| {
-            let mut con = p.client.clone();
-            tokio::spawn(async move {
-                // Half wait forever (0), half with a block time.
-                let block = if i % 2 == 0 { 0 } else { 30 };
-                redis::cmd("BLPOP")
-                    .arg(format!("q{i}"))
-                    .arg(block)
-                    .query_async::<Option<(String, String)>>(&mut con)
-                    .await
-            })
+            // Half wait forever (0), half with a block time.
+            spawn_blpop(
+                &p.client,
+                format!("q{i}"),
+                if i % 2 == 0 { 0.0 } else { 30.0 },
+            )
         })
         .collect();
     until_blocked(&p.a, 8).await;
@@ -163,11 +166,7 @@ async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
             .unwrap();
     }
     for (i, waiter) in waiters.into_iter().enumerate() {
-        let got = tokio::time::timeout(GUARD, waiter)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let got = joined(waiter).await.unwrap();
         assert_eq!(got, Some((format!("q{i}"), format!("e{i}"))));
     }
     // XREAD BLOCK goes the same way and times out as the server says: nil.
@@ -187,22 +186,11 @@ async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_replayed() {
     let mut p = pair(|b| b).await;
-    let mut con = p.client.clone();
-    let blpop = tokio::spawn(async move {
-        redis::cmd("BLPOP")
-            .arg("q")
-            .arg(0)
-            .query_async::<Option<(String, String)>>(&mut con)
-            .await
-    });
+    let blpop = spawn_blpop(&p.client, "q", 0.0);
     until_blocked(&p.a, 1).await;
     let mut events = p.client.events();
     p.a.kill();
-    let err = tokio::time::timeout(GUARD, blpop)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let err = joined(blpop).await.unwrap_err();
     let e = typed(&err);
     assert!(
         matches!(e, MultiDbError::BlockingCommandInterrupted { id, .. } if *id == p.ids[0]),
@@ -219,14 +207,7 @@ async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_blocking_connection_is_busy_the_next_waits_within_its_deadline_then_fails() {
     let p = pair(|b| b.blocking_connections(1)).await;
-    let mut con = p.client.clone();
-    let first = tokio::spawn(async move {
-        redis::cmd("BLPOP")
-            .arg("q")
-            .arg(0)
-            .query_async::<Option<(String, String)>>(&mut con)
-            .await
-    });
+    let first = spawn_blpop(&p.client, "q", 0.0);
     until_blocked(&p.a, 1).await;
     let mut con = p.client.clone();
     let err = redis::cmd("BLPOP")
@@ -247,11 +228,7 @@ async fn when_every_blocking_connection_is_busy_the_next_waits_within_its_deadli
         .lpush::<_, _, ()>("q", "x")
         .await
         .unwrap();
-    let got = tokio::time::timeout(GUARD, first)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let got = joined(first).await.unwrap();
     assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
     // The connection is free again, and reused.
     let none: Option<(String, String)> = redis::cmd("BLPOP")
@@ -548,5 +525,88 @@ async fn a_raw_evalsha_survives_a_switch_to_a_database_that_never_saw_the_script
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("NOSCRIPT"), "{err}");
+    p.client.close().await;
+}
+
+/// Waits (bounded) until the fake has been sent `n` data commands: it has no event to await.
+async fn until_commands(fake: &FakeRedis, n: u64) {
+    let poll = async {
+        while fake.data_command_count() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, poll)
+        .await
+        .unwrap_or_else(|_| panic!("{n} commands never arrived"));
+}
+
+/// A rejection proves the command did not run: it is retried (here on the same database,
+/// the only healthy one) whether or not the rejection counts as a failure, and succeeds once
+/// the database takes commands again; the database is never failed over for it when
+/// rejections are not failures.
+async fn rejected_then_recovered(reply: &str, busy_errors_are_failures: bool) {
+    let a = FakeRedis::start().await.unwrap();
+    let b = FakeRedis::start().await.unwrap();
+    let config = builder(&a.url(), &b.url())
+        .busy_errors_are_failures(busy_errors_are_failures)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    a.inject(Fault::ErrorReply(reply.to_owned()));
+    let before = a.data_command_count();
+    let mut con = client.clone();
+    let incr = tokio::spawn(async move { con.incr::<_, _, i64>("n", 1).await });
+    until_commands(&a, before + 2).await;
+    a.recover();
+    let n = joined(incr).await.unwrap();
+    assert_eq!(n, 1, "{reply}");
+    assert_eq!(client.active_database(), Some(ids[0]), "{reply}");
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_incr_is_retried_until_its_database_takes_it_whether_or_not_rejections_are_failures()
+ {
+    for reply in [
+        "LOADING Redis is loading the dataset in memory",
+        "READONLY You can't write against a read only replica.",
+        "MISCONF Redis is configured to save RDB snapshots",
+        "BUSY Redis is busy running a script.",
+    ] {
+        rejected_then_recovered(reply, false).await;
+        rejected_then_recovered(reply, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_with_a_blocking_command_waits_on_a_connection_of_its_own() {
+    let p = pair(|b| b).await;
+    let mut con = p.client.clone();
+    con.set::<_, _, ()>("k", "v").await.unwrap();
+    let mut pipelined = p.client.clone();
+    let pipeline = tokio::spawn(async move {
+        redis::pipe()
+            .get("k")
+            .cmd("BLPOP")
+            .arg("q")
+            .arg(0)
+            .query_async::<(String, Option<(String, String)>)>(&mut pipelined)
+            .await
+    });
+    until_blocked(&p.a, 1).await;
+    // Nothing queues behind it.
+    assert_eq!(con.get::<_, String>("k").await.unwrap(), "v");
+    direct(&p.a)
+        .await
+        .lpush::<_, _, ()>("q", "x")
+        .await
+        .unwrap();
+    let got = joined(pipeline).await.unwrap();
+    assert_eq!(
+        got,
+        ("v".to_owned(), Some(("q".to_owned(), "x".to_owned())))
+    );
     p.client.close().await;
 }
