@@ -1,43 +1,45 @@
-//! Command categories: what replaying a command that may already have run would do.
-//!
-//! When a command fails in a way that leaves it unknown whether the server ran it (a
-//! timeout, a reset mid-flight), the client may send it again — to the same database or,
-//! after a failover, to another one. Whether that is safe depends on the command *and its
-//! arguments* (`SET k v` is, `SET k v NX` is not). [`command_category`] says, in one
-//! table, in the spirit of StackExchange.Redis' retry categories;
-//! [`crate::MultiDbConfigBuilder::replay_up_to`] says how far the client may go.
-//!
-//! | Category | Replaying it… | Commands (examples) |
-//! |---|---|---|
-//! | [`ReadOnly`](CommandCategory::ReadOnly) | changes nothing | `GET`, `HGETALL`, `ZRANGE`, `SCAN`, `PING`, `EVAL_RO`, `SORT` without `STORE` |
-//! | [`LastWins`](CommandCategory::LastWins) | leaves the same state and reply | `SET` (`EX`/`PX`/`KEEPTTL`), `MSET`, `SETEX`, `HMSET`, `LSET`, `LTRIM`, `EXPIRE k 60`, `*STORE`, `COPY … REPLACE`, `SCRIPT LOAD` |
-//! | [`Checked`](CommandCategory::Checked) | leaves the same state, but the condition now fails: the reply says "not done" when it was done | `SET … NX`/`XX`/`IFEQ`/`IFNE`/`IFDEQ`/`IFDNE`, `SETNX`, `HSETNX`, `MSETNX`, `EXPIRE … NX`/`XX`/`GT`/`LT`, `ZADD NX`/`XX`/`GT`/`LT`, `RENAMENX`, `MOVE`, `RESTORE` |
-//! | [`ReplyDiffers`](CommandCategory::ReplyDiffers) | leaves the same state, with a different reply (a count, an old value) | `SADD`, `SREM`, `HSET`, `HDEL`, `ZADD`, `ZREM`, `PFADD`, `DEL`, `UNLINK`, `PERSIST`, `EXPIREAT`, `SET … GET`, `GETSET`, `GETDEL`, `SETBIT`, `RENAME` |
-//! | [`Accumulating`](CommandCategory::Accumulating) | applies it twice | `INCR`, `INCRBY`, `HINCRBY`, `ZINCRBY`, `ZADD … INCR`, `APPEND`, `LPUSH`, `RPUSH`, `LINSERT`, `XADD`, pops (`LPOP`, `SPOP`, `LMOVE`…), `LREM` with a count, `PUBLISH`, `XCLAIM` |
-//! | [`Admin`](CommandCategory::Admin) | acts on a server, not on data | `FLUSHDB`, `FLUSHALL`, `SWAPDB`, `CONFIG SET`, `SCRIPT FLUSH`, `FUNCTION FLUSH`, `CLIENT KILL`, `SHUTDOWN`, `ACL SETUSER` |
-//! | [`Never`](CommandCategory::Never) | cannot be judged | `EVAL`, `EVALSHA`, `FCALL`, `MULTI`/`EXEC`/`WATCH`, blocking commands, connection state (`SELECT`, `CLIENT SETNAME`…), unknown commands and modules |
-//!
-//! The categories are ordered by what a replay can do wrong. The default,
-//! `replay_up_to(CommandCategory::LastWins)`, never returns a misleading reply: a replayed
-//! `SET k v` answers `OK` as the first would have. `retry_non_idempotent(true)` (redis-py's
-//! behaviour) is `replay_up_to(CommandCategory::Accumulating)`. [`Admin`](CommandCategory::Admin)
-//! and [`Never`](CommandCategory::Never) commands are never replayed once they may have run,
-//! and admin commands never go to a database other than the one they were sent to, even when
-//! they are known not to have run (a `FLUSHALL` meant for one database must not wipe a
-//! second). A pipeline is as hazardous as its most hazardous command; one that contains
-//! `MULTI`/`EXEC` is a transaction, [`Never`](CommandCategory::Never).
-//!
-//! What the category does **not** govern: a command known not to have run (never written —
-//! connection refused or not made in time, circuit open — or rejected before running, see
-//! [`crate::MultiDbConfigBuilder::busy_errors_are_failures`]) may be retried anywhere, whatever
-//! its category (admin commands excepted, as above).
+//! Command categories: what replaying a command that may already have run would do — the
+//! table, in one place (documented on [`CommandCategory`]), and which commands block.
 
 use std::time::Duration;
 
 use redis::{Arg, Cmd, Pipeline};
 
-/// What replaying a command that may already have run would do; see the [module
-/// docs](self) for the table. Ordered from harmless to unjudgeable.
+/// What replaying a command that may already have run would do: the replay table.
+///
+/// When a command fails in a way that leaves it unknown whether the server ran it (a
+/// timeout, a reset mid-flight), the client may send it again — to the same database or,
+/// after a failover, to another one. Whether that is safe depends on the command *and its
+/// arguments* (`SET k v` is, `SET k v NX` is not). [`command_category`] says, in one
+/// table, in the spirit of StackExchange.Redis' retry categories;
+/// [`crate::MultiDbConfigBuilder::replay_up_to`] says how far the client may go.
+///
+/// | Category | Replaying it… | Commands (examples) |
+/// |---|---|---|
+/// | [`ReadOnly`](CommandCategory::ReadOnly) | changes nothing | `GET`, `HGETALL`, `ZRANGE`, `SCAN`, `PING`, `EVAL_RO`, `SORT` without `STORE` |
+/// | [`LastWins`](CommandCategory::LastWins) | leaves the same state and reply | `SET` (`EX`/`PX`/`KEEPTTL`), `MSET`, `SETEX`, `HMSET`, `LSET`, `LTRIM`, `EXPIRE k 60`, `*STORE`, `COPY … REPLACE`, `SCRIPT LOAD` |
+/// | [`Checked`](CommandCategory::Checked) | leaves the same state, but the condition now fails: the reply says "not done" when it was done | `SET … NX`/`XX`/`IFEQ`/`IFNE`/`IFDEQ`/`IFDNE`, `SETNX`, `HSETNX`, `MSETNX`, `EXPIRE … NX`/`XX`/`GT`/`LT`, `ZADD NX`/`XX`/`GT`/`LT`, `RENAMENX`, `MOVE`, `RESTORE` |
+/// | [`ReplyDiffers`](CommandCategory::ReplyDiffers) | leaves the same state, with a different reply (a count, an old value) | `SADD`, `SREM`, `HSET`, `HDEL`, `ZADD`, `ZREM`, `PFADD`, `DEL`, `UNLINK`, `PERSIST`, `EXPIREAT`, `SET … GET`, `GETSET`, `GETDEL`, `SETBIT`, `RENAME` |
+/// | [`Accumulating`](CommandCategory::Accumulating) | applies it twice | `INCR`, `INCRBY`, `HINCRBY`, `ZINCRBY`, `ZADD … INCR`, `APPEND`, `LPUSH`, `RPUSH`, `LINSERT`, `XADD`, pops (`LPOP`, `SPOP`, `LMOVE`…), `LREM` with a count, `PUBLISH`, `XCLAIM` |
+/// | [`Admin`](CommandCategory::Admin) | acts on a server, not on data | `FLUSHDB`, `FLUSHALL`, `SWAPDB`, `CONFIG SET`, `SCRIPT FLUSH`, `FUNCTION FLUSH`, `CLIENT KILL`, `SHUTDOWN`, `ACL SETUSER` |
+/// | [`Never`](CommandCategory::Never) | cannot be judged | `EVAL`, `EVALSHA`, `FCALL`, `MULTI`/`EXEC`/`WATCH`, blocking commands, connection state (`SELECT`, `CLIENT SETNAME`…), unknown commands and modules |
+///
+/// The categories are ordered by what a replay can do wrong. The default,
+/// `replay_up_to(CommandCategory::LastWins)`, never returns a misleading reply: a replayed
+/// `SET k v` answers `OK` as the first would have. `retry_non_idempotent(true)` (redis-py's
+/// behaviour) is `replay_up_to(CommandCategory::Accumulating)`. [`Admin`](CommandCategory::Admin)
+/// and [`Never`](CommandCategory::Never) commands are never replayed once they may have run,
+/// and admin commands never go to a database other than the one they were sent to, even when
+/// they are known not to have run (a `FLUSHALL` meant for one database must not wipe a
+/// second). A pipeline is as hazardous as its most hazardous command; one that contains
+/// `MULTI`/`EXEC` is a transaction, [`Never`](CommandCategory::Never).
+///
+/// What the category does **not** govern: a command known not to have run (never written —
+/// connection refused or not made in time, circuit open — or rejected before running, see
+/// [`crate::MultiDbConfigBuilder::busy_errors_are_failures`]) may be retried anywhere, whatever
+/// its category (admin commands excepted, as above).
+///
+/// The variants are ordered from harmless to unjudgeable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -67,7 +69,7 @@ impl CommandCategory {
     pub(crate) const MAX_REPLAYABLE: CommandCategory = CommandCategory::Accumulating;
 }
 
-/// The category of `cmd`, by its name and arguments; see the [module docs](self).
+/// The category of `cmd`, by its name and arguments; see [`CommandCategory`] for the table.
 ///
 /// ```
 /// use multidb_client::{CommandCategory, command_category};

@@ -72,9 +72,12 @@ impl MultiDbConfigBuilder {
         /// The sliding window over which failures are counted (default 2 s).
         failures_detection_window: Duration => circuit.window);
     setter!(
-        /// Whether `LOADING`, `MASTERDOWN`, `CLUSTERDOWN` and `TRYAGAIN` replies count as
-        /// failures of the database (default true). Other error replies (`WRONGTYPE`,
-        /// `ERR`, `NOSCRIPT`, `NOPERM`…) never do: the database answered.
+        /// Whether the replies that reject a command before it runs — `LOADING`, `BUSY`,
+        /// `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MISCONF`, `NOREPLICAS`,
+        /// `ERR max number of clients reached` — count as failures of the database (default
+        /// true: they feed its breaker and trigger a probe). Either way the command is known
+        /// not to have run and is retried. Other error replies (`WRONGTYPE`, `ERR`,
+        /// `NOSCRIPT`, `NOPERM`…) never count: the database answered.
         busy_errors_are_failures: bool => circuit.busy_errors_are_failures);
     setter!(
         /// Probe a database at once when a command on it fails at the connection level, and
