@@ -149,7 +149,6 @@ const FIXED: &[(&str, CommandCategory)] = &[
     ("BITCOUNT", ReadOnly),
     ("BITPOS", ReadOnly),
     ("BITFIELD_RO", ReadOnly),
-    ("BITOP", LastWins),
     ("SETBIT", ReplyDiffers),
     ("PFCOUNT", ReadOnly),
     ("PFADD", ReplyDiffers),
@@ -203,7 +202,6 @@ const FIXED: &[(&str, CommandCategory)] = &[
     ("LINDEX", ReadOnly),
     ("LPOS", ReadOnly),
     ("LSET", LastWins),
-    ("LTRIM", LastWins),
     ("LPUSH", Accumulating),
     ("RPUSH", Accumulating),
     ("LPUSHX", Accumulating),
@@ -252,10 +250,7 @@ const FIXED: &[(&str, CommandCategory)] = &[
     ("ZINTER", ReadOnly),
     ("ZINTERCARD", ReadOnly),
     ("ZUNION", ReadOnly),
-    ("ZRANGESTORE", LastWins),
     ("ZDIFFSTORE", LastWins),
-    ("ZINTERSTORE", LastWins),
-    ("ZUNIONSTORE", LastWins),
     ("ZREM", ReplyDiffers),
     ("ZREMRANGEBYLEX", ReplyDiffers),
     ("ZREMRANGEBYRANK", Accumulating),
@@ -454,18 +449,39 @@ fn by_arguments(name: &[u8], rest: &[&[u8]]) -> Option<CommandCategory> {
     let category = if upper("SET") {
         set(rest)
     } else if upper("EXPIRE") || upper("PEXPIRE") {
-        // EXPIRE key seconds [NX|XX|GT|LT]: a positive relative time is set again from
-        // the replay's moment (last wins); zero or less deletes the key, so a replay
-        // answers 0.
+        // EXPIRE key seconds [NX|XX|GT|LT]: a time longer than any replay takes is set
+        // again from the replay's moment (last wins); a shorter one may have expired the
+        // key before the replay, and zero or less deletes it: the replay answers 0.
+        let unit = if upper("PEXPIRE") { 1000 } else { 1 };
         if any_flag(rest.get(2..).unwrap_or_default(), &["NX", "XX", "GT", "LT"]) {
             Checked
-        } else if rest
-            .get(1)
-            .is_some_and(|t| parse_i64(t).is_some_and(|t| t > 0))
-        {
+        } else if rest.get(1).is_some_and(|t| {
+            parse_i64(t).is_some_and(|t| t >= LONGER_THAN_ANY_REPLAY_SECS.saturating_mul(unit))
+        }) {
             LastWins
         } else {
             ReplyDiffers
+        }
+    } else if upper("LTRIM") {
+        ltrim(rest)
+    } else if upper("BITOP") {
+        // BITOP op dest key…: with `dest` among the keys a replay works on its own result.
+        store(rest.get(1), rest.get(2..))
+    } else if upper("ZUNIONSTORE") || upper("ZINTERSTORE") {
+        // Z…STORE dest numkeys key…
+        let keys = rest
+            .get(1)
+            .and_then(|n| parse_i64(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .and_then(|n| rest.get(2..2usize.saturating_add(n)));
+        store(rest.first(), keys)
+    } else if upper("ZRANGESTORE") {
+        store(rest.first(), rest.get(1..2))
+    } else if upper("ACL") && rest.first().is_some_and(|s| eq(s, "LOG")) {
+        if any_flag(rest.get(1..).unwrap_or_default(), &["RESET"]) {
+            Admin
+        } else {
+            ReadOnly
         }
     } else if upper("EXPIREAT") || upper("PEXPIREAT") {
         // An absolute time that may have passed (by the server's clock) deletes the key.
@@ -517,10 +533,13 @@ fn by_arguments(name: &[u8], rest: &[&[u8]]) -> Option<CommandCategory> {
             Accumulating
         }
     } else if upper("SORT") || upper("GEORADIUS") || upper("GEORADIUSBYMEMBER") {
-        if any_flag(rest, &["STORE", "STOREDIST"]) {
-            LastWins
-        } else {
-            ReadOnly
+        // … STORE dest: a replay that sorts its own result again (with LIMIT) takes more.
+        match rest
+            .iter()
+            .position(|a| any_flag(&[a], &["STORE", "STOREDIST"]))
+        {
+            Some(at) => store(rest.get(at + 1), rest.get(..1)),
+            None => ReadOnly,
         }
     } else if upper("RESTORE") || upper("COPY") {
         if any_flag(rest.get(2..).unwrap_or_default(), &["REPLACE"]) {
@@ -574,9 +593,34 @@ fn set(rest: &[&[u8]]) -> CommandCategory {
         }
     }
     match (checked, get) {
-        (true, _) => Checked,
-        (false, true) => ReplyDiffers,
+        // With GET the reply is a value: on replay, the one the first run wrote.
+        (_, true) => ReplyDiffers,
+        (true, false) => Checked,
         (false, false) => LastWins,
+    }
+}
+
+/// A relative expiry at least this long cannot pass before a replay is sent (retries end
+/// within seconds).
+const LONGER_THAN_ANY_REPLAY_SECS: i64 = 10;
+
+/// `LTRIM key start stop`: trimming again what a trim left changes nothing only when the
+/// range is anchored at the head (`0 … n`, `0 … -1`) or keeps the tail (`-n … -1`).
+fn ltrim(rest: &[&[u8]]) -> CommandCategory {
+    let index = |i: usize| rest.get(i).and_then(|a| parse_i64(a));
+    match (index(1), index(2)) {
+        (Some(0), Some(stop)) if stop >= 0 || stop == -1 => LastWins,
+        (Some(start), Some(-1)) if start < 0 => LastWins,
+        _ => Accumulating,
+    }
+}
+
+/// A command that stores into `dest` what it computes from `sources`: a replay computes
+/// it again from its own result when `dest` is one of them.
+fn store(dest: Option<&&[u8]>, sources: Option<&[&[u8]]>) -> CommandCategory {
+    match (dest, sources) {
+        (Some(dest), Some(sources)) if !sources.contains(dest) => LastWins,
+        _ => Accumulating,
     }
 }
 
@@ -730,6 +774,8 @@ pub(crate) fn pipeline_blocking(pipeline: &Pipeline) -> Option<Blocking> {
 }
 
 #[cfg(test)]
+mod real_server;
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -753,7 +799,8 @@ mod tests {
             assert_eq!(cat(&["SET", "k", "v", flag, "old"]), Checked, "{flag}");
         }
         assert_eq!(cat(&["SET", "k", "v", "GET"]), ReplyDiffers);
-        assert_eq!(cat(&["SET", "k", "v", "NX", "GET"]), Checked);
+        assert_eq!(cat(&["SET", "k", "v", "NX", "GET"]), ReplyDiffers);
+        assert_eq!(cat(&["SET", "k", "v", "XX", "GET"]), ReplyDiffers);
         // Keys, values and operands that read like options are not options.
         assert_eq!(cat(&["SET", "NX", "GET"]), LastWins);
         assert_eq!(cat(&["SET", "k", "v", "IFEQ", "GET"]), Checked);
@@ -763,7 +810,11 @@ mod tests {
     #[test]
     fn expire_flags_and_times_decide() {
         assert_eq!(cat(&["EXPIRE", "k", "60"]), LastWins);
+        assert_eq!(cat(&["EXPIRE", "k", "10"]), LastWins);
         assert_eq!(cat(&["PEXPIRE", "k", "60000"]), LastWins);
+        // Short enough to expire before a replay.
+        assert_eq!(cat(&["EXPIRE", "k", "9"]), ReplyDiffers);
+        assert_eq!(cat(&["PEXPIRE", "k", "1"]), ReplyDiffers);
         assert_eq!(cat(&["EXPIRE", "k", "0"]), ReplyDiffers);
         assert_eq!(cat(&["EXPIRE", "k", "-1"]), ReplyDiffers);
         for flag in ["NX", "XX", "GT", "lt"] {
@@ -880,6 +931,39 @@ mod tests {
             assert_eq!(cat(parts), ReadOnly, "{parts:?}");
         }
         assert_eq!(cat(&["SORT", "l", "STORE", "d"]), LastWins);
+    }
+
+    #[test]
+    fn stores_into_a_source_and_trims_that_cut_again_accumulate() {
+        assert_eq!(cat(&["LTRIM", "l", "0", "9"]), LastWins);
+        assert_eq!(cat(&["LTRIM", "l", "0", "-1"]), LastWins);
+        assert_eq!(cat(&["LTRIM", "l", "-3", "-1"]), LastWins);
+        assert_eq!(cat(&["LTRIM", "l", "1", "-1"]), Accumulating);
+        assert_eq!(cat(&["LTRIM", "l", "0", "-2"]), Accumulating);
+        assert_eq!(cat(&["LTRIM", "l", "x", "-1"]), Accumulating);
+        assert_eq!(cat(&["ZUNIONSTORE", "d", "2", "a", "b"]), LastWins);
+        assert_eq!(cat(&["ZUNIONSTORE", "z", "2", "z", "b"]), Accumulating);
+        assert_eq!(
+            cat(&["ZINTERSTORE", "z", "2", "a", "z", "WEIGHTS", "1", "2"]),
+            Accumulating
+        );
+        // A key after the counted ones (a WEIGHTS value, say) is not a source.
+        assert_eq!(
+            cat(&["ZINTERSTORE", "d", "1", "a", "WEIGHTS", "d"]),
+            LastWins
+        );
+        assert_eq!(cat(&["ZUNIONSTORE", "d", "99", "a"]), Accumulating);
+        assert_eq!(cat(&["ZRANGESTORE", "d", "z", "0", "-1"]), LastWins);
+        assert_eq!(cat(&["ZRANGESTORE", "z", "z", "1", "-1"]), Accumulating);
+        assert_eq!(cat(&["BITOP", "AND", "d", "a", "b"]), LastWins);
+        assert_eq!(cat(&["BITOP", "NOT", "b", "b"]), Accumulating);
+        assert_eq!(
+            cat(&["SORT", "l", "LIMIT", "1", "10", "STORE", "l"]),
+            Accumulating
+        );
+        assert_eq!(cat(&["SORT", "l", "STORE"]), Accumulating);
+        assert_eq!(cat(&["ACL", "LOG"]), ReadOnly);
+        assert_eq!(cat(&["ACL", "LOG", "RESET"]), Admin);
     }
 
     #[test]
