@@ -443,135 +443,158 @@ fn classify(args: &[&[u8]]) -> CommandCategory {
     Never
 }
 
-/// The commands whose flags change their category; `None` for every other command.
-fn by_arguments(name: &[u8], rest: &[&[u8]]) -> Option<CommandCategory> {
-    let upper = |n: &str| eq(name, n);
-    let category = if upper("SET") {
-        set(rest)
-    } else if upper("EXPIRE") || upper("PEXPIRE") {
-        // EXPIRE key seconds [NX|XX|GT|LT]: a time longer than any replay takes is set
-        // again from the replay's moment (last wins); a shorter one may have expired the
-        // key before the replay, and zero or less deletes it: the replay answers 0.
-        let unit = if upper("PEXPIRE") { 1000 } else { 1 };
-        if any_flag(rest.get(2..).unwrap_or_default(), &["NX", "XX", "GT", "LT"]) {
-            Checked
-        } else if rest.get(1).is_some_and(|t| {
-            parse_i64(t).is_some_and(|t| t >= LONGER_THAN_ANY_REPLAY_SECS.saturating_mul(unit))
-        }) {
-            LastWins
-        } else {
-            ReplyDiffers
-        }
-    } else if upper("LTRIM") {
-        ltrim(rest)
-    } else if upper("BITOP") {
-        // BITOP op dest key…: with `dest` among the keys a replay works on its own result.
-        store(rest.get(1), rest.get(2..))
-    } else if upper("ZUNIONSTORE") || upper("ZINTERSTORE") {
-        // Z…STORE dest numkeys key…
-        let keys = rest
-            .get(1)
-            .and_then(|n| parse_i64(n))
-            .and_then(|n| usize::try_from(n).ok())
-            .and_then(|n| rest.get(2..2usize.saturating_add(n)));
-        store(rest.first(), keys)
-    } else if upper("ZRANGESTORE") {
-        store(rest.first(), rest.get(1..2))
-    } else if upper("ACL") && rest.first().is_some_and(|s| eq(s, "LOG")) {
-        if any_flag(rest.get(1..).unwrap_or_default(), &["RESET"]) {
-            Admin
-        } else {
-            ReadOnly
-        }
-    } else if upper("EXPIREAT") || upper("PEXPIREAT") {
-        // An absolute time that may have passed (by the server's clock) deletes the key.
-        if any_flag(rest.get(2..).unwrap_or_default(), &["NX", "XX", "GT", "LT"]) {
-            Checked
-        } else {
-            ReplyDiffers
-        }
-    } else if upper("HEXPIRE") || upper("HPEXPIRE") || upper("HEXPIREAT") || upper("HPEXPIREAT") {
-        // HEXPIRE key time [NX|XX|GT|LT] FIELDS n field…
-        let flags = rest.get(2..3).unwrap_or_default();
-        if any_flag(flags, &["NX", "XX", "GT", "LT"]) {
-            Checked
-        } else {
-            ReplyDiffers
-        }
-    } else if upper("GETEX") {
-        // An absolute expiry may have passed: the replay would find no key.
-        if any_flag(rest.get(1..).unwrap_or_default(), &["EXAT", "PXAT"]) {
-            ReplyDiffers
-        } else {
-            LastWins
-        }
-    } else if upper("HSETEX") {
-        if any_flag(rest.get(1..).unwrap_or_default(), &["FNX", "FXX"]) {
-            Checked
-        } else {
-            LastWins
-        }
-    } else if upper("HGETEX") {
-        ReplyDiffers
-    } else if upper("MSETEX") {
-        if any_flag(rest, &["NX", "XX"]) {
-            Checked
-        } else {
-            LastWins
-        }
-    } else if upper("DELEX") {
-        Checked
-    } else if upper("ZADD") {
-        zadd(rest)
-    } else if upper("GEOADD") {
-        geoadd(rest)
-    } else if upper("LREM") {
-        // LREM key count element: count 0 removes every occurrence (same state again).
-        if rest.get(1).is_some_and(|c| parse_i64(c) == Some(0)) {
-            ReplyDiffers
-        } else {
-            Accumulating
-        }
-    } else if upper("SORT") || upper("GEORADIUS") || upper("GEORADIUSBYMEMBER") {
-        // … STORE dest: a replay that sorts its own result again (with LIMIT) takes more.
-        match rest
-            .iter()
-            .position(|a| any_flag(&[a], &["STORE", "STOREDIST"]))
-        {
-            Some(at) => store(rest.get(at + 1), rest.get(..1)),
-            None => ReadOnly,
-        }
-    } else if upper("RESTORE") || upper("COPY") {
-        if any_flag(rest.get(2..).unwrap_or_default(), &["REPLACE"]) {
-            LastWins
-        } else {
-            Checked
-        }
-    } else if upper("BITFIELD") {
-        bitfield(rest)
-    } else if upper("FUNCTION") && rest.first().is_some_and(|s| eq(s, "LOAD")) {
-        if any_flag(&rest[1..rest.len().min(2)], &["REPLACE"]) {
-            LastWins
-        } else {
-            Checked
-        }
-    } else if upper("XREAD") {
-        if any_flag(options_before_streams(rest), &["BLOCK"]) {
-            Never
-        } else {
-            ReadOnly
-        }
-    } else if upper("XREADGROUP") {
-        // Reading new entries (`>`) delivers them to this consumer: a replay takes more.
-        if any_flag(options_before_streams(rest), &["BLOCK"]) {
-            Never
-        } else {
-            Accumulating
-        }
+/// How one command's arguments decide its category (they follow the name).
+type Rule = fn(&[&[u8]]) -> CommandCategory;
+
+/// `yes` when one of `flags` is among the arguments from index `from`, else `no`.
+fn flagged(
+    rest: &[&[u8]],
+    from: usize,
+    flags: &[&str],
+    yes: CommandCategory,
+    no: CommandCategory,
+) -> CommandCategory {
+    if any_flag(rest.get(from..).unwrap_or_default(), flags) {
+        yes
     } else {
-        return None;
-    };
-    Some(category)
+        no
+    }
+}
+
+const CONDITIONS: &[&str] = &["NX", "XX", "GT", "LT"];
+
+/// The commands whose arguments change their category.
+const BY_ARGUMENTS: &[(&str, Rule)] = &[
+    ("SET", set),
+    ("EXPIRE", |rest| expire(rest, 1)),
+    ("PEXPIRE", |rest| expire(rest, 1000)),
+    // An absolute time that may have passed (by the server's clock) deletes the key.
+    ("EXPIREAT", |rest| {
+        flagged(rest, 2, CONDITIONS, Checked, ReplyDiffers)
+    }),
+    ("PEXPIREAT", |rest| {
+        flagged(rest, 2, CONDITIONS, Checked, ReplyDiffers)
+    }),
+    // HEXPIRE key time [NX|XX|GT|LT] FIELDS n field…
+    ("HEXPIRE", hexpire),
+    ("HPEXPIRE", hexpire),
+    ("HEXPIREAT", hexpire),
+    ("HPEXPIREAT", hexpire),
+    // An absolute expiry may have passed: the replay would find no key.
+    ("GETEX", |rest| {
+        flagged(rest, 1, &["EXAT", "PXAT"], ReplyDiffers, LastWins)
+    }),
+    ("HSETEX", |rest| {
+        flagged(rest, 1, &["FNX", "FXX"], Checked, LastWins)
+    }),
+    ("HGETEX", |_| ReplyDiffers),
+    ("MSETEX", |rest| {
+        flagged(rest, 0, &["NX", "XX"], Checked, LastWins)
+    }),
+    ("DELEX", |_| Checked),
+    ("LTRIM", ltrim),
+    // BITOP op dest key…: with `dest` among the keys a replay works on its own result.
+    ("BITOP", |rest| store(rest.get(1), rest.get(2..))),
+    ("ZUNIONSTORE", zstore),
+    ("ZINTERSTORE", zstore),
+    ("ZRANGESTORE", |rest| store(rest.first(), rest.get(1..2))),
+    ("SORT", sort_store),
+    ("GEORADIUS", sort_store),
+    ("GEORADIUSBYMEMBER", sort_store),
+    ("ZADD", zadd),
+    ("GEOADD", geoadd),
+    // LREM key count element: count 0 removes every occurrence (same state again).
+    ("LREM", |rest| {
+        match rest.get(1).and_then(|c| parse_i64(c)) {
+            Some(0) => ReplyDiffers,
+            _ => Accumulating,
+        }
+    }),
+    ("RESTORE", |rest| {
+        flagged(rest, 2, &["REPLACE"], LastWins, Checked)
+    }),
+    ("COPY", |rest| {
+        flagged(rest, 2, &["REPLACE"], LastWins, Checked)
+    }),
+    ("BITFIELD", bitfield),
+    ("XREAD", |rest| blocks_or(rest, ReadOnly)),
+    // Reading new entries (`>`) delivers them to this consumer: a replay takes more.
+    ("XREADGROUP", |rest| blocks_or(rest, Accumulating)),
+];
+
+/// The category of the commands whose arguments decide it; `None` for every other command.
+fn by_arguments(name: &[u8], rest: &[&[u8]]) -> Option<CommandCategory> {
+    if let Some((_, rule)) = BY_ARGUMENTS.iter().find(|(n, _)| eq(name, n)) {
+        return Some(rule(rest));
+    }
+    let sub = rest.first()?;
+    if eq(name, "FUNCTION") && eq(sub, "LOAD") {
+        // FUNCTION LOAD [REPLACE] code
+        Some(flagged(
+            &rest[..rest.len().min(2)],
+            1,
+            &["REPLACE"],
+            LastWins,
+            Checked,
+        ))
+    } else if eq(name, "ACL") && eq(sub, "LOG") {
+        Some(flagged(rest, 1, &["RESET"], Admin, ReadOnly))
+    } else {
+        None
+    }
+}
+
+/// `EXPIRE key time [NX|XX|GT|LT]`, `time` in `1 / unit` seconds: a time longer than any
+/// replay takes is set again from the replay's moment (last wins); a shorter one may have
+/// expired the key before the replay, and zero or less deletes it: the replay answers 0.
+fn expire(rest: &[&[u8]], unit: i64) -> CommandCategory {
+    let long = rest
+        .get(1)
+        .and_then(|t| parse_i64(t))
+        .is_some_and(|t| t >= LONGER_THAN_ANY_REPLAY_SECS.saturating_mul(unit));
+    if any_flag(rest.get(2..).unwrap_or_default(), CONDITIONS) {
+        Checked
+    } else if long {
+        LastWins
+    } else {
+        ReplyDiffers
+    }
+}
+
+fn hexpire(rest: &[&[u8]]) -> CommandCategory {
+    let flags = rest.get(2..3).unwrap_or_default();
+    flagged(flags, 0, CONDITIONS, Checked, ReplyDiffers)
+}
+
+/// `Z…STORE dest numkeys key…`.
+fn zstore(rest: &[&[u8]]) -> CommandCategory {
+    let keys = rest
+        .get(1)
+        .and_then(|n| parse_i64(n))
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| rest.get(2..2usize.saturating_add(n)));
+    store(rest.first(), keys)
+}
+
+/// `SORT key … [STORE dest]`, `GEORADIUS key … [STORE|STOREDIST dest]`: a read, or a store
+/// that a replay may work on again (its own result, with `LIMIT` or `GET`).
+fn sort_store(rest: &[&[u8]]) -> CommandCategory {
+    match rest
+        .iter()
+        .position(|a| any_flag(&[a], &["STORE", "STOREDIST"]))
+    {
+        Some(at) => store(rest.get(at + 1), rest.get(..1)),
+        None => ReadOnly,
+    }
+}
+
+/// `XREAD`/`XREADGROUP`: with `BLOCK` a blocking command, else `otherwise`.
+fn blocks_or(rest: &[&[u8]], otherwise: CommandCategory) -> CommandCategory {
+    if any_flag(options_before_streams(rest), &["BLOCK"]) {
+        Never
+    } else {
+        otherwise
+    }
 }
 
 /// `SET key value [NX|XX|IFEQ v|IFNE v|IFDEQ d|IFDNE d] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`.
