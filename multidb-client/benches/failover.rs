@@ -17,10 +17,21 @@
 //! the fault right after a finished check, the worst phase (with default checks every
 //! 5 s, about 2 % of faults land there).
 //!
-//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`];
-//! `cargo test --benches` runs one trial of each so the code stays exercised.
-//! `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every scenario instead (`cargo xtask
-//! bench` asks for at least 20 each), and `MULTIDB_BENCH_JSON` also writes the figures.
+//! `blocking-side-by-side` measures no failover: blocking commands go over dedicated
+//! connections, so they must not delay the shared multiplexed one. One client over the same
+//! pair, [`TASKS`] tasks of SET/GET, each command timed: phase A alone (the baseline), phase
+//! B while [`WAITERS`] tasks sit in `BLPOP <own key> 0` through the same client (started
+//! once the server reports them all in `blocked_clients`, checked still blocked after the
+//! load, then released by `LPUSH`, each checked to get its element). The phases alternate
+//! (A B, B A, …) over [`BLOCKING_REPS`] repetitions so the noise of the machine hits both;
+//! the figure is the median over repetitions of p99(B) / p99(A). Goal: ≤ 2.
+//!
+//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`] and the blocking
+//! scenario; `cargo test --benches` runs one trial of each so the code stays exercised.
+//! `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every failover scenario instead
+//! (`cargo xtask bench` asks for at least 20 each), and `MULTIDB_BENCH_JSON` also writes the
+//! figures. Arguments not starting with `-` pick the scenarios whose name contains one of
+//! them, e.g. `cargo bench -p multidb-client --bench failover -- blocking`.
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
@@ -31,6 +42,7 @@ use std::time::{Duration, Instant};
 use multidb_client::{Event, MultiDbClient};
 use multidb_testkit::RedisServer;
 use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -52,6 +64,15 @@ const WARM_OPS: u64 = 20;
 /// A trial that has not moved by then failed; a guard against hangs, never a wait.
 const GUARD: Duration = Duration::from_secs(10);
 const MARKER: &str = "bench:failover:server";
+const BLOCKING: &str = "blocking-side-by-side";
+/// Tasks sitting in `BLPOP` during phase B.
+const WAITERS: usize = 8;
+/// Commands (SET and GET alternately) each load task times in one phase.
+const PHASE_OPS: usize = 500;
+/// Phase pairs (A and B) of the blocking scenario.
+const BLOCKING_REPS: usize = 20;
+/// The goal on the median of p99(B) / p99(A).
+const BLOCKING_GOAL: f64 = 2.0;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Fault {
@@ -325,6 +346,259 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
     out
 }
 
+/// A plain connection to `server`, past the client.
+async fn direct(server: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// `blocked_clients` of the server's `INFO clients`.
+async fn blocked_clients(con: &mut MultiplexedConnection) -> usize {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Waits until `n` clients are blocked: a bounded poll of the server's own report.
+async fn until_blocked(con: &mut MultiplexedConnection, n: usize) {
+    let poll = async {
+        while blocked_clients(con).await < n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, poll)
+        .await
+        .unwrap_or_else(|_| panic!("{n} clients never blocked"));
+}
+
+/// [`TASKS`] tasks each time `ops` commands, SET then GET of its own key; every latency,
+/// sorted.
+async fn timed_load(client: &MultiDbClient, ops: usize) -> Vec<Duration> {
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let mut con = client.clone();
+            tokio::spawn(async move {
+                let key = format!("bench:blk:load:{t}");
+                let mut latencies = Vec::with_capacity(ops);
+                for i in 0..ops {
+                    let start = Instant::now();
+                    if i % 2 == 0 {
+                        let () = con.set(&key, i).await.unwrap();
+                    } else {
+                        let got: usize = con.get(&key).await.unwrap();
+                        assert_eq!(got, i - 1);
+                    }
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(TASKS * ops);
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort();
+    all
+}
+
+/// Phase B: the load while [`WAITERS`] tasks wait in `BLPOP` through the same client.
+async fn load_beside_blpop(
+    client: &MultiDbClient,
+    server: &mut MultiplexedConnection,
+    rep: usize,
+    ops: usize,
+) -> Vec<Duration> {
+    let key = |i: usize| format!("bench:blk:wait:{rep}:{i}");
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|i| {
+            let (mut con, key) = (client.clone(), key(i));
+            tokio::spawn(async move {
+                redis::cmd("BLPOP")
+                    .arg(key)
+                    .arg(0)
+                    .query_async::<Option<(String, String)>>(&mut con)
+                    .await
+            })
+        })
+        .collect();
+    until_blocked(server, WAITERS).await;
+    let latencies = timed_load(client, ops).await;
+    assert_eq!(
+        blocked_clients(server).await,
+        WAITERS,
+        "every BLPOP waits through the whole load"
+    );
+    let mut con = client.clone();
+    for i in 0..WAITERS {
+        let () = con.lpush(key(i), format!("e{i}")).await.unwrap();
+    }
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        let got = tokio::time::timeout(GUARD, waiter)
+            .await
+            .expect("a released BLPOP answers")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Some((key(i), format!("e{i}"))));
+    }
+    latencies
+}
+
+/// One repetition: both phases' sorted latencies.
+struct Rep {
+    baseline: Vec<Duration>,
+    blocked: Vec<Duration>,
+}
+
+impl Rep {
+    fn p99_ratio(&self) -> f64 {
+        secs(percentile(&self.blocked, 0.99)) / secs(percentile(&self.baseline, 0.99))
+    }
+}
+
+fn secs(d: Option<Duration>) -> f64 {
+    d.map_or(f64::NAN, |d| d.as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
+    }
+}
+
+/// The blocking scenario: a fresh client over the pair, phases A and B alternating.
+fn blocking_side_by_side(
+    rt: &Runtime,
+    primary: &RedisServer,
+    secondary: &RedisServer,
+    reps: usize,
+    ops: usize,
+) -> Vec<Rep> {
+    let client = MultiDbClient::from_urls([primary.url(), secondary.url()], [1.0, 0.5]).unwrap();
+    let reps = rt.block_on(async {
+        client.initialize().await.unwrap();
+        assert_eq!(client.active_database(), Some(client.databases()[0].id));
+        let mut server = direct(primary).await;
+        // Unmeasured: connections and the first commands of each task.
+        let _ = timed_load(&client, ops).await;
+        let mut out = Vec::with_capacity(reps);
+        for rep in 0..reps {
+            let (baseline, blocked) = if rep % 2 == 0 {
+                let a = timed_load(&client, ops).await;
+                (a, load_beside_blpop(&client, &mut server, rep, ops).await)
+            } else {
+                let b = load_beside_blpop(&client, &mut server, rep, ops).await;
+                (timed_load(&client, ops).await, b)
+            };
+            out.push(Rep { baseline, blocked });
+        }
+        out
+    });
+    rt.block_on(client.close());
+    reps
+}
+
+fn summarize_blocking(reps: &[Rep]) -> String {
+    let mut out = String::new();
+    let samples = reps.first().map_or(0, |r| r.baseline.len());
+    let _ = writeln!(
+        out,
+        "\n=== {BLOCKING}: {TASKS} tasks of SET/GET alone (A) and beside {WAITERS} BLPOP waiting \
+         on the same client (B); {} repetitions, {samples} commands a phase, default config ===",
+        reps.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:>5} {:>11} {:>11} {:>11} {:>11} {:>11}",
+        "rep", "A p50 (ms)", "A p99 (ms)", "B p50 (ms)", "B p99 (ms)", "p99 B/A"
+    );
+    for (i, r) in reps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>5} {:>11} {:>11} {:>11} {:>11} {:>11.3}",
+            i + 1,
+            ms(percentile(&r.baseline, 0.50)),
+            ms(percentile(&r.baseline, 0.99)),
+            ms(percentile(&r.blocked, 0.50)),
+            ms(percentile(&r.blocked, 0.99)),
+            r.p99_ratio()
+        );
+    }
+    let _ = writeln!(out, "summary (all repetitions pooled):");
+    for (phase, label, pick) in [
+        (
+            "baseline",
+            "A alone",
+            (|r: &Rep| &r.baseline) as fn(&Rep) -> &Vec<Duration>,
+        ),
+        ("beside_blpop", "B beside", |r: &Rep| &r.blocked),
+    ] {
+        let mut v: Vec<Duration> = reps.iter().flat_map(|r| pick(r).iter().copied()).collect();
+        v.sort();
+        let stats = [
+            ("p50", percentile(&v, 0.50)),
+            ("p99", percentile(&v, 0.99)),
+            ("max", v.last().copied()),
+        ];
+        let _ = writeln!(
+            out,
+            "  {label:<10} p50 {:>8} ms   p99 {:>8} ms   max {:>8} ms",
+            ms(stats[0].1),
+            ms(stats[1].1),
+            ms(stats[2].1),
+        );
+        record_stats(BLOCKING, phase, stats);
+    }
+    let ratio = median(reps.iter().map(Rep::p99_ratio).collect());
+    let p99 = |pick: fn(&Rep) -> &Vec<Duration>| {
+        median(
+            reps.iter()
+                .map(|r| secs(percentile(pick(r), 0.99)))
+                .collect(),
+        ) * 1e6
+    };
+    let (a, b) = (p99(|r| &r.baseline), p99(|r| &r.blocked));
+    let _ = writeln!(
+        out,
+        "  p99 B/A    median {ratio:.3} over repetitions   (median p99: A {a:.0} µs, B {b:.0} µs)"
+    );
+    figures::record(
+        "failover",
+        &format!("{BLOCKING}/p99_ratio"),
+        Some(ratio),
+        "ratio",
+        &[("beside_blpop_p99_us", b), ("baseline_p99_us", a)],
+    );
+    for (figure, n) in [("repetitions", reps.len()), ("commands_per_phase", samples)] {
+        figures::record(
+            "failover",
+            &format!("{BLOCKING}/{figure}"),
+            Some(n as f64),
+            "count",
+            &[],
+        );
+    }
+    let met = ratio <= BLOCKING_GOAL;
+    let _ = writeln!(
+        out,
+        "  goal median p99 B/A ≤ {BLOCKING_GOAL}: {}",
+        if met { "met" } else { "MISSED" }
+    );
+    out
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
@@ -333,6 +607,14 @@ fn main() {
     }
     // `cargo bench` passes --bench; `cargo test --benches` does not: one trial of each then.
     let benchmarking = has("--bench") && !has("--test");
+    // Scenario filters: any argument that is not a flag.
+    let filters: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let trials_override = std::env::var("MULTIDB_BENCH_FAILOVER_TRIALS")
         .ok()
         .map(|n| {
@@ -349,6 +631,9 @@ fn main() {
     mark(&primary, "primary");
     mark(&secondary, "secondary");
     for (name, fault, settle, n) in SCENARIOS {
+        if !selected(name) {
+            continue;
+        }
         let n = if benchmarking {
             trials_override.unwrap_or(n)
         } else {
@@ -358,5 +643,14 @@ fn main() {
             .map(|_| trial(&rt, &mut primary, &secondary, fault, settle))
             .collect();
         print!("{}", summarize(name, fault, settle, &trials));
+    }
+    if selected(BLOCKING) {
+        let (reps, ops) = if benchmarking {
+            (BLOCKING_REPS, PHASE_OPS)
+        } else {
+            (1, 20)
+        };
+        let reps = blocking_side_by_side(&rt, &primary, &secondary, reps, ops);
+        print!("{}", summarize_blocking(&reps));
     }
 }

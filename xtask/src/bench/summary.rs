@@ -136,6 +136,13 @@ pub(crate) const GOALS: &[Goal] = &[
         unit: "count",
         what: "every SIGKILL trial recovers",
     },
+    Goal {
+        bench: "failover",
+        name: "blocking-side-by-side/p99_ratio",
+        rule: Rule::AtMost(2.0),
+        unit: "ratio",
+        what: "SET/GET p99 beside 8 waiting BLPOPs ≤ 2× without",
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
