@@ -610,3 +610,72 @@ async fn a_pipeline_with_a_blocking_command_waits_on_a_connection_of_its_own() {
     );
     p.client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blpop_whose_database_stops_being_active_ends_with_the_typed_error() {
+    let p = pair(|b| b).await;
+    let blpop = spawn_blpop(&p.client, "q", 0.0);
+    until_blocked(&p.a, 1).await;
+    p.client.set_active_database(p.ids[1]).await.unwrap();
+    let err = joined(blpop).await.unwrap_err();
+    assert!(
+        matches!(
+            typed(&err),
+            MultiDbError::BlockingCommandInterrupted { id, reason, .. }
+                if *id == p.ids[0] && reason.contains("active")
+        ),
+        "{err}"
+    );
+    // Its connection was closed: the server no longer holds it blocked.
+    let mut a = direct(&p.a).await;
+    let unblocked = async {
+        while blocked_clients(&mut a).await > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, unblocked).await.unwrap();
+    p.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_command_known_not_sent_is_not_retried_on_another_database() {
+    let a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let proxy = FaultProxy::start(a.addr()).await.unwrap();
+    proxy.inject(ProxyFault::Blackhole);
+    let check = Arc::new(FailsWhenArmed {
+        armed: AtomicBool::new(false),
+        target: proxy.addr().to_string(),
+    });
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url(&proxy.url())
+                .unwrap()
+                .connection_timeout(Duration::from_millis(200)),
+        )
+        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .replace_health_checks(vec![check.clone()])
+        .health_check_interval(Duration::from_secs(3600))
+        .health_check_probes(1)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut on_b = direct(&b).await;
+    on_b.set::<_, _, ()>("keep", "1").await.unwrap();
+    let mut events = client.events();
+    check.armed.store(true, Ordering::SeqCst);
+    let mut con = client.clone();
+    // Sent to the proxied database, which fails over while it is retried: it is not sent
+    // to the other one, and the application gets the original error.
+    let err = redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout() || err.is_io_error(), "{err}");
+    assert!(MultiDbError::from_redis(&err).is_none(), "{err}");
+    switch_to(&mut events, "the failover", ids[1]).await;
+    assert_eq!(on_b.get::<_, String>("keep").await.unwrap(), "1");
+    client.close().await;
+}
