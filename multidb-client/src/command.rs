@@ -14,6 +14,7 @@ use redis::{RedisError, RedisFuture, RedisResult};
 use crate::category::CommandCategory;
 use crate::connection::MemberConnection;
 use crate::control::{Controller, Router};
+use crate::dedicated::NotUrlMember;
 use crate::error::MultiDbError;
 use crate::member::Database;
 use crate::outcome::Outcome;
@@ -68,7 +69,10 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
     router.budget().record_request();
     if let Some(blocking) = request.blocking() {
         return Box::pin(async move {
-            crate::dedicated::execute(controller, local, &request, blocking).await
+            match crate::dedicated::execute(controller, &request, blocking).await {
+                Ok(result) => result,
+                Err(NotUrlMember) => execute_slow(controller, local, &request, None).await,
+            }
         });
     }
     let direct = local
@@ -104,7 +108,7 @@ type Failed<T> = (Arc<Database>, Option<RedisResult<T>>, Sent);
 
 /// The general way: attempts on any kind of member, after a failed first attempt (given)
 /// or none; backoff, waiting for a switch, initializing on first use.
-pub(crate) async fn execute_slow<R: Request + ?Sized>(
+async fn execute_slow<R: Request + ?Sized>(
     controller: &Arc<Controller>,
     local: &mut Local,
     request: &R,

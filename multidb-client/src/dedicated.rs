@@ -18,18 +18,14 @@
 //! blocking commands on their own connection, with its timeouts.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisResult};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::blocking_pool::Dedicated;
 use crate::category::Blocking;
-use crate::command::Local;
-use crate::connection::DriverGuard;
 use crate::control::Controller;
 use crate::error::MultiDbError;
 use crate::member::Database;
@@ -37,72 +33,6 @@ use crate::outcome::Outcome;
 use crate::replay::Sent;
 use crate::request::Request;
 use crate::source::Source;
-
-/// Dedicated connections per database by default: enough for a handful of consumers
-/// without holding many server connections per client.
-pub(crate) const DEFAULT_BLOCKING_CONNECTIONS: usize = 16;
-
-/// The blocking connections of one database.
-pub(crate) struct DedicatedPool {
-    /// One permit per connection in use; at most the cap.
-    slots: Semaphore,
-    cap: usize,
-    idle: Mutex<Vec<Dedicated>>,
-    closed: AtomicBool,
-}
-
-/// One dedicated connection and the guard of its socket.
-struct Dedicated {
-    con: MultiplexedConnection,
-    driver: DriverGuard,
-}
-
-impl DedicatedPool {
-    pub(crate) fn new(cap: usize) -> Self {
-        DedicatedPool {
-            slots: Semaphore::new(cap),
-            cap,
-            idle: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    /// An idle connection that is still open (the server may have closed one while idle).
-    fn take_idle(&self) -> Option<Dedicated> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(dedicated) = idle.pop() {
-            if dedicated.driver.is_alive() {
-                return Some(dedicated);
-            }
-        }
-        None
-    }
-
-    /// Closes the idle connections: for a database that stopped being active (it may have
-    /// failed; it gets new ones when it is active again).
-    pub(crate) fn clear_idle(&self) {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-
-    fn put_back(&self, con: Dedicated) {
-        if !self.closed.load(Ordering::Acquire) {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(con);
-        }
-    }
-
-    /// Closes the idle connections; those in use close when their command ends.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.slots.close();
-        self.clear_idle();
-    }
-}
 
 /// Why one try did not produce the answer.
 enum Try<T> {
@@ -112,24 +42,27 @@ enum Try<T> {
     NotSent(Option<RedisResult<T>>),
 }
 
-/// Runs a blocking request; `local` serves members whose commands do not go over a
-/// dedicated connection.
+/// The active database is not a URL member: the request goes the ordinary way, on the
+/// member's own connection.
+pub(crate) struct NotUrlMember;
+
+/// Runs a blocking request over a dedicated connection of the active database.
 pub(crate) async fn execute<R: Request + ?Sized>(
     controller: &Arc<Controller>,
-    local: &mut Local,
     request: &R,
     blocking: Blocking,
-) -> RedisResult<R::Output> {
+) -> Result<RedisResult<R::Output>, NotUrlMember> {
     let block = match blocking {
         Blocking::For(block) => block,
         Blocking::ConnectionBound(command) => {
-            return Err(MultiDbError::NeedsPinnedConnection { command }.into_redis());
+            return Ok(Err(
+                MultiDbError::NeedsPinnedConnection { command }.into_redis()
+            ));
         }
     };
-    controller
-        .initialize()
-        .await
-        .map_err(MultiDbError::into_redis)?;
+    if let Err(e) = controller.initialize().await {
+        return Ok(Err(e.into_redis()));
+    }
     let router = controller.router();
     let retry = &controller.config().retry;
     let mut delays = crate::retry::backoff(retry);
@@ -138,26 +71,26 @@ pub(crate) async fn execute<R: Request + ?Sized>(
             let err = router
                 .unavailable_error()
                 .unwrap_or(MultiDbError::NoDatabases);
-            return Err(err.into_redis());
+            return Ok(Err(err.into_redis()));
         };
         if !matches!(db.spec.source, Source::Url(_)) {
-            return crate::command::execute_slow(controller, local, request, None).await;
+            return Err(NotUrlMember);
         }
         let not_sent = match attempt(controller, &db, request, block).await {
-            Try::Done(result) => return result,
+            Try::Done(result) => return Ok(result),
             Try::NotSent(err) => err,
         };
         // Known not to have run: retry anywhere, after a backoff or a switch.
         let delay = delays.next().filter(|_| router.budget().try_withdraw());
         let Some(delay) = delay else {
-            return not_sent.unwrap_or_else(|| {
+            return Ok(not_sent.unwrap_or_else(|| {
                 Err(MultiDbError::UnhealthyDatabase {
                     id: db.id,
                     endpoint: db.endpoint.clone(),
                     reason: "circuit open and no other database available".to_owned(),
                 }
                 .into_redis())
-            });
+            }));
         };
         let switched = pin!(router.switched());
         if router.is_active(&db) {
@@ -202,7 +135,7 @@ async fn attempt<R: Request + ?Sized>(
     });
     let slot = tokio::select! {
         biased;
-        slot = tokio::time::timeout_at(slot_deadline, pool.slots.acquire()) => slot,
+        slot = tokio::time::timeout_at(slot_deadline, pool.slot()) => slot,
         () = evicted.as_mut() => return Try::NotSent(None),
     };
     let _slot = match slot {

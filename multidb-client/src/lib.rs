@@ -98,6 +98,7 @@
 //!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 
 pub mod blocking;
+mod blocking_pool;
 mod category;
 mod checks;
 mod client;

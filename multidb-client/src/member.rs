@@ -130,7 +130,7 @@ pub struct Database {
     pub(crate) checks: CheckPlan,
     lagging: AtomicBool,
     /// Its connections for blocking commands.
-    pub(crate) dedicated: crate::dedicated::DedicatedPool,
+    pub(crate) dedicated: crate::blocking_pool::DedicatedPool,
 }
 
 impl Database {
@@ -157,15 +157,15 @@ impl Database {
             spec,
             checks,
             lagging: AtomicBool::new(false),
-            dedicated: crate::dedicated::DedicatedPool::new(
-                crate::dedicated::DEFAULT_BLOCKING_CONNECTIONS,
+            dedicated: crate::blocking_pool::DedicatedPool::new(
+                crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
             ),
         })
     }
 
     /// With at most `cap` connections for blocking commands.
     pub(crate) fn with_blocking_connections(mut self, cap: usize) -> Self {
-        self.dedicated = crate::dedicated::DedicatedPool::new(cap);
+        self.dedicated = crate::blocking_pool::DedicatedPool::new(cap);
         self
     }
 

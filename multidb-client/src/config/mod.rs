@@ -145,7 +145,7 @@ impl MultiDbConfig {
                     replay_up_to: crate::CommandCategory::LastWins,
                 },
                 event_capacity: 1024,
-                blocking_connections: crate::dedicated::DEFAULT_BLOCKING_CONNECTIONS,
+                blocking_connections: crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
             },
         }
     }
