@@ -10,6 +10,7 @@ use crate::config::{DatabaseConfig, MultiDbConfig};
 use crate::control::Controller;
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::{DatabaseId, DatabaseInfo, Event};
+use crate::request::Special;
 use crate::request::{CmdRequest, PipelineRequest};
 use crate::scripts::ScriptCommand;
 use redis::aio::ConnectionLike;
@@ -224,9 +225,16 @@ impl MultiDbClient {
 
 impl ConnectionLike for MultiDbClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match crate::scripts::script_command(cmd) {
-            None => crate::command::execute(&self.controller, &mut self.local, CmdRequest(cmd)),
-            Some(script) => Box::pin(self.run_script(cmd, script)),
+        let request = CmdRequest(cmd);
+        match crate::request::special(cmd) {
+            None => crate::command::execute(&self.controller, &mut self.local, request),
+            Some(Special::Blocking(blocking)) => crate::command::execute_blocking(
+                &self.controller,
+                &mut self.local,
+                request,
+                blocking,
+            ),
+            Some(Special::Script(script)) => Box::pin(self.run_script(cmd, script)),
         }
     }
 
@@ -241,7 +249,15 @@ impl ConnectionLike for MultiDbClient {
             offset,
             count,
         };
-        crate::command::execute(&self.controller, &mut self.local, request)
+        match crate::category::pipeline_blocking(pipeline) {
+            None => crate::command::execute(&self.controller, &mut self.local, request),
+            Some(blocking) => crate::command::execute_blocking(
+                &self.controller,
+                &mut self.local,
+                request,
+                blocking,
+            ),
+        }
     }
 
     fn get_db(&self) -> i64 {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use redis::{RedisError, RedisFuture, RedisResult};
 
-use crate::category::CommandCategory;
+use crate::category::{Blocking, CommandCategory};
 use crate::connection::MemberConnection;
 use crate::control::{Controller, Router};
 use crate::dedicated::NotUrlMember;
@@ -67,14 +67,6 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
 ) -> RedisFuture<'a, R::Output> {
     let router = controller.router();
     router.budget().record_request();
-    if let Some(blocking) = request.blocking() {
-        return Box::pin(async move {
-            match crate::dedicated::execute(controller, &request, blocking).await {
-                Ok(result) => result,
-                Err(NotUrlMember) => execute_slow(controller, local, &request, None).await,
-            }
-        });
-    }
     let direct = local
         .current(router)
         .is_some_and(|(db, con)| !db.is_suspect() && con.current().is_some());
@@ -100,6 +92,23 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
             failed = Some((db.clone(), Some(result), sent));
         }
         Box::pin(execute_slow(controller, local, &request, failed)).await
+    })
+}
+
+/// Runs a request that blocks on the server (the caller found it so): over a dedicated
+/// connection of the active database, or the general way for members without one.
+pub(crate) fn execute_blocking<'a, R: Request + Send + 'a>(
+    controller: &'a Arc<Controller>,
+    local: &'a mut Local,
+    request: R,
+    blocking: Blocking,
+) -> RedisFuture<'a, R::Output> {
+    controller.router().budget().record_request();
+    Box::pin(async move {
+        match crate::dedicated::execute(controller, &request, blocking).await {
+            Ok(result) => result,
+            Err(NotUrlMember) => execute_slow(controller, local, &request, None).await,
+        }
     })
 }
 

@@ -9,6 +9,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::category::{self, Blocking, CommandCategory};
 use crate::replay;
+use crate::scripts::ScriptCommand;
 
 /// One request as the retry loop (and a pinned connection) sees it: a command or a pipeline.
 pub(crate) trait Request: Sync {
@@ -24,8 +25,37 @@ pub(crate) trait Request: Sync {
     fn rejected(&self, output: &Self::Output) -> bool;
     /// What replaying it after it may have run would do.
     fn category(&self) -> CommandCategory;
-    /// Whether it blocks on the server (it then needs a connection of its own).
-    fn blocking(&self) -> Option<Blocking>;
+}
+
+/// A command the client does more for than send it.
+pub(crate) enum Special<'a> {
+    /// It blocks on the server: a connection of its own.
+    Blocking(Blocking),
+    /// `SCRIPT LOAD` or `EVALSHA`: the script cache.
+    Script(ScriptCommand<'a>),
+}
+
+/// Whether `cmd` is [`Special`]. One test of its first letter for all other commands: it
+/// runs before every command.
+#[inline]
+pub(crate) fn special(cmd: &Cmd) -> Option<Special<'_>> {
+    let first = match cmd.args_iter().next()? {
+        redis::Arg::Simple(name) => *name.first()?,
+        _ => return None,
+    };
+    if matches!(first.to_ascii_uppercase(), b'B' | b'E' | b'S' | b'W' | b'X') {
+        special_slow(cmd)
+    } else {
+        None
+    }
+}
+
+#[cold]
+fn special_slow(cmd: &Cmd) -> Option<Special<'_>> {
+    if let Some(blocking) = category::blocking(cmd) {
+        return Some(Special::Blocking(blocking));
+    }
+    crate::scripts::script_command(cmd).map(Special::Script)
 }
 
 /// A command, as the retry loop sees it.
@@ -52,11 +82,6 @@ impl Request for CmdRequest<'_> {
 
     fn category(&self) -> CommandCategory {
         category::command_category(self.0)
-    }
-
-    #[inline]
-    fn blocking(&self) -> Option<Blocking> {
-        category::blocking(self.0)
     }
 }
 
@@ -88,9 +113,5 @@ impl Request for PipelineRequest<'_> {
 
     fn category(&self) -> CommandCategory {
         category::pipeline_category(self.pipeline)
-    }
-
-    fn blocking(&self) -> Option<Blocking> {
-        category::pipeline_blocking(self.pipeline)
     }
 }

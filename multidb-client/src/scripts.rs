@@ -40,17 +40,13 @@ pub(crate) enum ScriptCommand<'a> {
     EvalSha(&'a [u8]),
 }
 
-/// Whether `cmd` is one the cache serves. Cheap for every other command (hot path).
-#[inline]
+/// Whether `cmd` is one the cache serves.
 pub(crate) fn script_command(cmd: &Cmd) -> Option<ScriptCommand<'_>> {
     let mut args = cmd.args_iter().map(|a| match a {
         redis::Arg::Simple(bytes) => bytes,
         _ => &b""[..],
     });
     let name = args.next()?;
-    if !matches!(name.first(), Some(b'E' | b'e' | b'S' | b's')) {
-        return None;
-    }
     if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVALSHA_RO") {
         return args.next().map(ScriptCommand::EvalSha);
     }
