@@ -77,7 +77,7 @@ impl CommandCategory {
 /// assert_eq!(command_category(redis::cmd("SET").arg("k").arg("v")), CommandCategory::LastWins);
 /// assert_eq!(command_category(redis::cmd("SET").arg("k").arg("v").arg("NX")), CommandCategory::Checked);
 /// assert_eq!(command_category(redis::cmd("INCR").arg("n")), CommandCategory::Accumulating);
-/// assert_eq!(command_category(redis::cmd("FLUSHALL")), CommandCategory::Admin);
+/// assert_eq!(command_category(&redis::cmd("FLUSHALL")), CommandCategory::Admin);
 /// ```
 pub fn command_category(cmd: &Cmd) -> CommandCategory {
     classify(&args_of(cmd).collect::<Vec<_>>())
