@@ -292,8 +292,19 @@ impl HealthCheck<Database> for FailsWhenArmed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_applied_once() {
+/// Two real servers, the active one (`a`) behind a proxy that blackholes new connections:
+/// its connection cannot be made (200 ms connection timeout), and nothing of ours is sent.
+/// Its health check fails once `check` is armed.
+struct Unreachable {
+    a: RedisServer,
+    b: RedisServer,
+    client: MultiDbClient,
+    ids: Vec<DatabaseId>,
+    check: Arc<FailsWhenArmed>,
+    _proxy: FaultProxy,
+}
+
+async fn unreachable_first() -> Unreachable {
     let a = RedisServer::start().unwrap();
     let b = RedisServer::start().unwrap();
     let proxy = FaultProxy::start(a.addr()).await.unwrap();
@@ -319,6 +330,26 @@ async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_appli
     client.initialize().await.unwrap();
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
     assert_eq!(client.active_database(), Some(ids[0]));
+    Unreachable {
+        a,
+        b,
+        client,
+        ids,
+        check,
+        _proxy: proxy,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incr_whose_connection_could_not_be_made_in_time_is_retried_and_applied_once() {
+    let Unreachable {
+        a,
+        b,
+        client,
+        ids,
+        check,
+        _proxy,
+    } = unreachable_first().await;
     // The INCR goes to the proxied database (active), whose connection cannot be made in
     // time; the probe that failure causes fails it over, and the INCR, known not sent, is
     // retried there.
@@ -639,29 +670,13 @@ async fn a_blpop_whose_database_stops_being_active_ends_with_the_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_command_known_not_sent_is_not_retried_on_another_database() {
-    let a = RedisServer::start().unwrap();
-    let b = RedisServer::start().unwrap();
-    let proxy = FaultProxy::start(a.addr()).await.unwrap();
-    proxy.inject(ProxyFault::Blackhole);
-    let check = Arc::new(FailsWhenArmed {
-        armed: AtomicBool::new(false),
-        target: proxy.addr().to_string(),
-    });
-    let config = MultiDbConfig::builder()
-        .database(
-            DatabaseConfig::from_url(&proxy.url())
-                .unwrap()
-                .connection_timeout(Duration::from_millis(200)),
-        )
-        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
-        .replace_health_checks(vec![check.clone()])
-        .health_check_interval(Duration::from_secs(3600))
-        .health_check_probes(1)
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
-    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let Unreachable {
+        b,
+        client,
+        ids,
+        check,
+        ..
+    } = unreachable_first().await;
     let mut on_b = direct(&b).await;
     on_b.set::<_, _, ()>("keep", "1").await.unwrap();
     let mut events = client.events();
