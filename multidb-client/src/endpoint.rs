@@ -20,7 +20,19 @@ impl Endpoint {
         } else {
             ""
         };
-        Endpoint(format!("{tls}{}/{db}", info.addr()))
+        let addr = match info.addr() {
+            // A socket path is shown as it is, unless it holds an `@`: then it may be a
+            // URL's credentials that redis-rs read as a path (`unix://user:pw@/s.sock`).
+            ConnectionAddr::Unix(path) => {
+                let path = path.display().to_string();
+                match path.rfind('@') {
+                    Some(at) => format!("<redacted>{}", &path[at..]),
+                    None => path,
+                }
+            }
+            addr => addr.to_string(),
+        };
+        Endpoint(format!("{tls}{addr}/{db}"))
     }
 
     pub(crate) fn named(name: impl Into<String>) -> Self {
@@ -60,66 +72,86 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// Returns `url` with any password replaced by `***`, for messages and logs.
+/// Returns `url` with any password replaced by `***`, for messages and logs: the one
+/// redaction every error, `Debug`, event and log line of this crate goes through.
+///
+/// It holds for any password, whatever bytes it holds: everything before the last `@` is
+/// credentials (a raw `@`, `/`, `?` or `#` inside a password included) and only a plain
+/// user name of it is shown (any other is `<redacted>`); when that `@` may belong to a
+/// secret query parameter (`?password=a@b`) the URL is shown as `scheme://<redacted>`
+/// rather than guessed at. A secret query parameter (`?password=…`, `?pass=…`) hides the
+/// rest of the URL, since a raw password may hold `&` or `#`.
 ///
 /// ```
 /// use multidb_client::redact_url;
 /// assert_eq!(redact_url("redis://app:s3cret@db1:6379/0"), "redis://app:***@db1:6379/0");
+/// assert_eq!(redact_url("redis://:Pw/9Zq@db1:6379/0"), "redis://:***@db1:6379/0");
 /// assert_eq!(redact_url("redis://db1:6379"), "redis://db1:6379");
+/// assert_eq!(redact_url("unix:///run/redis.sock?pass=s3cret&db=1"), "unix:///run/redis.sock?pass=***");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         // Not a URL we can take apart: show nothing of what might be a secret.
         return "<not a url>".to_owned();
     };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
-    let shown = match authority.rfind('@') {
-        None => url.to_owned(),
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = match userinfo.find(':') {
-                Some(colon) => &userinfo[..colon],
-                // `redis://secret@host` is read as a user name by redis-rs, but people do
-                // put passwords there: hide it too.
-                None => "",
-            };
-            format!(
-                "{}{}:***{}",
-                &url[..authority_start],
-                user,
-                &url[authority_start + at..]
-            )
-        }
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let Some(at) = rest.rfind('@') else {
+        return format!("{head}{}", redact_query(rest));
     };
-    redact_query(&shown)
+    let (userinfo, host) = rest.split_at(at);
+    if has_secret_param(userinfo) {
+        // The `@` may be inside a query's password (`?password=a@b`): what follows it
+        // could be the password's end.
+        return format!("{head}<redacted>");
+    }
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) if is_plain_user(user) => user,
+        Some(_) => return format!("{head}<redacted>{}", redact_query(host)),
+        // `redis://secret@host` is read as a user name by redis-rs, but people do put
+        // passwords there: hide it too.
+        None => "",
+    };
+    format!("{head}{user}:***{}", redact_query(host))
+}
+
+/// A user name shown as it is: what user names are made of, nothing that could be the
+/// start of a password with odd bytes in it.
+fn is_plain_user(user: &str) -> bool {
+    user.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// Whether `text` holds `?key=` or `&key=` for a secret parameter `key`.
+fn has_secret_param(text: &str) -> bool {
+    text.split(['?', '&']).skip(1).any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)))
+    })
 }
 
 /// Query parameters that carry secrets (`unix:///s.sock?pass=…` is how redis-rs takes a
 /// password for sockets).
 const SECRET_PARAMS: &[&str] = &["pass", "password", "passwd", "secret", "token", "auth"];
 
-fn redact_query(url: &str) -> String {
-    let Some(q) = url.find('?') else {
-        return url.to_owned();
+/// `part` (what follows the credentials) with the value of a secret query parameter, and
+/// everything after it, hidden: a raw password may hold `&` or `#`, so where it ends is
+/// unknown.
+fn redact_query(part: &str) -> String {
+    let Some(q) = part.find('?') else {
+        return part.to_owned();
     };
-    let (head, query) = url.split_at(q + 1);
-    let (query, fragment) = match query.find('#') {
-        Some(h) => query.split_at(h),
-        None => (query, ""),
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
+    let (head, query) = part.split_at(q + 1);
+    let mut shown = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
             Some((key, _)) if SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)) => {
-                format!("{key}=***")
+                shown.push(format!("{key}=***"));
+                return format!("{head}{}", shown.join("&"));
             }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{head}{}{fragment}", pairs.join("&"))
+            _ => shown.push(pair.to_owned()),
+        }
+    }
+    format!("{head}{}", shown.join("&"))
 }
 
 /// The RESP version a member speaks.
@@ -158,12 +190,45 @@ mod tests {
         assert_eq!(redact_url("hunter2"), "<not a url>");
         assert_eq!(
             redact_url("unix:///tmp/x.sock?db=1&pass=Fz9SECRET&protocol=resp3"),
-            "unix:///tmp/x.sock?db=1&pass=***&protocol=resp3"
+            "unix:///tmp/x.sock?db=1&pass=***"
         );
         assert_eq!(
             redact_url("redis://h:1/0?PASSWORD=p#frag"),
-            "redis://h:1/0?PASSWORD=***#frag"
+            "redis://h:1/0?PASSWORD=***"
         );
+    }
+
+    #[test]
+    fn reserved_characters_in_a_password_hide_it_all_and_the_host_shows_when_it_can() {
+        for (url, shown) in [
+            ("redis://:Pw/9Zq@h:1/0", "redis://:***@h:1/0"),
+            ("redis://user:Pw#9Zq@h:1", "redis://user:***@h:1"),
+            ("rediss://:Pw?9Zq@h:1", "rediss://:***@h:1"),
+            ("redis://:Pw@9Zq@h:1/0", "redis://:***@h:1/0"),
+            ("redis://Pw/9Zq@h", "redis://:***@h"),
+            // A user name with odd bytes may be the start of a password.
+            ("redis://us/er:pw@h", "redis://<redacted>@h"),
+            ("redis://us%2Fer:pw@h", "redis://<redacted>@h"),
+            ("redis://:Pw?pass=9Zq@h", "redis://<redacted>"),
+            // An `@` in a query value: credentials or not, the rest is not shown.
+            ("redis://h:1/0?password=Pw@9Zq", "redis://<redacted>"),
+            (
+                "redis://h:1/0?password=Pw&9Zq",
+                "redis://h:1/0?password=***",
+            ),
+            ("unix:///s.sock?pass=Pw#9Zq", "unix:///s.sock?pass=***"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_socket_path_with_an_at_sign_is_not_shown_before_it() {
+        let info =
+            redis::IntoConnectionInfo::into_connection_info("unix:///:s3cret@x.sock").unwrap();
+        assert_eq!(Endpoint::from_info(&info).as_str(), "<redacted>@x.sock/0");
+        let info = redis::IntoConnectionInfo::into_connection_info("unix:///run/r.sock").unwrap();
+        assert_eq!(Endpoint::from_info(&info).as_str(), "/run/r.sock/0");
     }
 
     #[test]

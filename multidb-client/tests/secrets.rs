@@ -97,3 +97,85 @@ async fn no_password_reaches_logs_events_errors_or_debug_output() {
     );
     assert!(!all.contains(SECRET), "password leaked:\n{all}");
 }
+
+/// The distinctive part of every password below: it must never be shown, raw or encoded.
+const CORE: &str = "SeCrEt9Zq";
+
+/// Passwords with every reserved character a base64 or generated secret may hold, raw.
+fn passwords() -> Vec<String> {
+    [
+        "/", "?", "#", "@", ":", "%", "[", "]", "&", "=", "+", " ", "%2F", "//", "@@", "\\",
+    ]
+    .iter()
+    .map(|c| format!("Pw{c}{CORE}"))
+    .collect()
+}
+
+/// Everything the crate shows for a URL given in `forms` of each password: the parse
+/// error, or the `Debug` of the config made from it; and `redact_url` itself.
+fn shown_for(url: &str) -> String {
+    let mut shown = vec![multidb_client::redact_url(url)];
+    match DatabaseConfig::from_url(url) {
+        Ok(db) => {
+            shown.push(format!("{db:?}"));
+            if let Ok(config) = MultiDbConfig::builder().database(db).build() {
+                shown.push(format!("{config:?}"));
+                shown.push(format!("{:?}", MultiDbClient::new(config)));
+            }
+        }
+        Err(e) => shown.push(format!("{e} {e:?}")),
+    }
+    #[cfg(feature = "cluster")]
+    match DatabaseConfig::from_cluster_urls([url]) {
+        Ok(db) => shown.push(format!("{db:?}")),
+        Err(e) => shown.push(format!("{e} {e:?}")),
+    }
+    #[cfg(feature = "sentinel")]
+    match DatabaseConfig::from_sentinel([url], "mymaster") {
+        Ok(db) => shown.push(format!("{db:?}")),
+        Err(e) => shown.push(format!("{e} {e:?}")),
+    }
+    shown.join("\n")
+}
+
+#[test]
+fn passwords_with_reserved_characters_never_show_in_any_form() {
+    let mut leaks = Vec::new();
+    for pw in passwords() {
+        let encoded: String = pw
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        for url in [
+            format!("redis://:{pw}@127.0.0.1:6379/0"),
+            format!("redis://user:{pw}@127.0.0.1:6379/0"),
+            format!("rediss://:{pw}@127.0.0.1:6379"),
+            format!("redis://{pw}@127.0.0.1:6379"),
+            format!("redis://user:{encoded}@127.0.0.1:6379/0"),
+            format!("redis://127.0.0.1:6379/0?password={pw}"),
+            format!("redis://127.0.0.1:6379/0?db=1&pass={encoded}"),
+            format!("unix:///tmp/redis.sock?pass={pw}"),
+            format!("redis+unix:///tmp/redis.sock?db=0&password={encoded}"),
+        ] {
+            let shown = shown_for(&url);
+            if shown.contains(CORE) {
+                leaks.push(format!(
+                    "{url}\n    -> {}",
+                    shown.replace('\n', "\n       ")
+                ));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}
