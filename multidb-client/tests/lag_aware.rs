@@ -208,8 +208,10 @@ async fn wrong_credentials_are_unhealthy_without_showing_the_password() {
     let api = FakeRestApi::start().await.unwrap();
     api.add_bdb(1, [BdbEndpoint::at(redis.addr())]);
     api.require_basic_auth("monitor", "correct-horse");
+    // The fake API speaks plain http: opted into, as the check refuses it by default.
     let wrong = LagAwareCheck::builder()
         .basic_auth("monitor", "wrong-horse")
+        .allow_insecure_http(true)
         .build()
         .unwrap();
     let client = client(&[(&redis, api.url())], wrong);
@@ -220,6 +222,7 @@ async fn wrong_credentials_are_unhealthy_without_showing_the_password() {
 
     let right = LagAwareCheck::builder()
         .basic_auth("monitor", "correct-horse")
+        .allow_insecure_http(true)
         .build()
         .unwrap();
     let client = self::client(&[(&redis, api.url())], right);
@@ -494,5 +497,59 @@ async fn a_manual_switch_to_a_lagging_database_is_refused() {
         "{err}"
     );
     assert_eq!(client.active_database(), Some(ids[0]));
+    client.close().await;
+}
+
+#[tokio::test]
+async fn credentials_are_never_sent_over_plain_http_unless_allowed() {
+    let redis = FakeRedis::start().await.unwrap();
+    let api = FakeRestApi::start().await.unwrap();
+    api.add_bdb(1, [BdbEndpoint::at(redis.addr())]);
+    api.require_basic_auth("monitor", "correct-horse");
+    let with_credentials = || LagAwareCheck::builder().basic_auth("monitor", "correct-horse");
+    let db = || {
+        DatabaseConfig::from_url(&redis.url())
+            .unwrap()
+            .health_check_url(api.url())
+    };
+    // Client-wide settings, and a database's own: refused at build(), saying why.
+    for config in [
+        MultiDbConfig::builder()
+            .lag_aware_check(with_credentials().build().unwrap())
+            .database(db())
+            .build(),
+        MultiDbConfig::builder()
+            .database(db().lag_aware_check(with_credentials().build().unwrap()))
+            .build(),
+    ] {
+        let err = config.unwrap_err().to_string();
+        assert!(
+            err.contains("plain http://") && err.contains("allow_insecure_http"),
+            "{err}"
+        );
+        assert!(!err.contains("horse"), "{err}");
+    }
+    // A check added as an ordinary health check is opaque to build(): it refuses at its
+    // first probe, before any request of its own (the built-in check, without credentials,
+    // still asks the API).
+    let config = MultiDbConfig::builder()
+        .database(db())
+        .replace_health_checks(vec![std::sync::Arc::new(
+            with_credentials().build().unwrap(),
+        )])
+        .health_check_probes(1)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    let err = client.initialize().await.unwrap_err().to_string();
+    assert!(err.contains("plain http://"), "{err}");
+    client.close().await;
+    // With the opt-in, credentials go, and the API accepts them.
+    let check = with_credentials()
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+    let client = self::client(&[(&redis, api.url())], check);
+    client.initialize().await.unwrap();
     client.close().await;
 }

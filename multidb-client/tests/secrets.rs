@@ -52,6 +52,7 @@ async fn no_password_reaches_logs_events_errors_or_debug_output() {
         api.require_basic_auth("monitor", SECRET);
         let check = multidb_client::LagAwareCheck::builder()
             .basic_auth("monitor", format!("{SECRET}-rest-wrong"))
+            .allow_insecure_http(true)
             .build()
             .unwrap();
         shown.push(format!("{check:?}"));

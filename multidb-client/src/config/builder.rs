@@ -203,6 +203,8 @@ impl MultiDbConfigBuilder {
         let mut seen = HashSet::new();
         for db in &c.databases {
             db.validate()?;
+            #[cfg(feature = "lag-aware")]
+            db.validate_rest_transport(c.health.lag_aware.as_ref())?;
             if !seen.insert(db.endpoint.clone()) {
                 return Err(ConfigError::DuplicateEndpoint {
                     endpoint: db.endpoint.to_string(),

@@ -281,6 +281,30 @@ impl DatabaseConfig {
         self.weight
     }
 
+    /// Refuses REST credentials over plain `http://`: this database's own lag-aware check,
+    /// or else `client_wide`, must not have credentials for an `http://` health_check_url
+    /// unless it allows insecure http.
+    #[cfg(feature = "lag-aware")]
+    pub(crate) fn validate_rest_transport(
+        &self,
+        client_wide: Option<&crate::LagAwareCheck>,
+    ) -> Result<(), ConfigError> {
+        let Some(url) = &self.spec.health_check_url else {
+            return Ok(());
+        };
+        let plain = url
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+        let check = self.lag_aware.as_ref().or(client_wide);
+        if plain && check.is_some_and(crate::LagAwareCheck::refuses_plain_http) {
+            return Err(ConfigError::InvalidUrl {
+                url: redact_url(url),
+                reason: crate::lag_aware::PLAIN_HTTP_REFUSED.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks what a database can check on its own (weight, durations, URLs): at
     /// [`MultiDbConfigBuilder::build`] and for a database added at run time.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

@@ -17,6 +17,8 @@ impl Controller {
     ) -> Result<DatabaseId, MultiDbError> {
         self.initialize().await?;
         config.validate()?;
+        #[cfg(feature = "lag-aware")]
+        config.validate_rest_transport(self.config.health.lag_aware.as_ref())?;
         {
             let mut state = self.lock();
             let taken = state

@@ -19,6 +19,7 @@ pub struct LagAwareCheckBuilder {
     lag_tolerance: Option<Duration>,
     timeout: Duration,
     credentials: Option<(String, String)>,
+    insecure_http: bool,
     tls: TlsOptions,
 }
 
@@ -29,6 +30,7 @@ impl LagAwareCheckBuilder {
             lag_tolerance: Some(DEFAULT_LAG_TOLERANCE),
             timeout: DEFAULT_TIMEOUT,
             credentials: None,
+            insecure_http: false,
             tls: TlsOptions::new(LAG_AWARE_FIELDS),
         }
     }
@@ -69,6 +71,15 @@ impl LagAwareCheckBuilder {
     /// HTTP basic authentication for the REST API. The password is never shown.
     pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some((username.into(), password.into()));
+        self
+    }
+
+    /// Let [`Self::basic_auth`] credentials go to `http://` REST APIs, in clear text
+    /// (default false: a database with an `http://` `health_check_url` and a check with
+    /// credentials is refused at `build()`, or fails its check). Only for a REST API
+    /// reached over a network that is already private and encrypted.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.insecure_http = allow;
         self
     }
 
@@ -127,6 +138,7 @@ impl LagAwareCheckBuilder {
                 lag_tolerance: self.lag_tolerance,
                 timeout: self.timeout,
                 credentials,
+                insecure_http: self.insecure_http,
                 tls: TlsConfig::new(self.tls)?,
                 uids: Mutex::new(HashMap::new()),
             }),
@@ -142,6 +154,7 @@ impl fmt::Debug for LagAwareCheckBuilder {
             .field("timeout", &self.timeout)
             .field("username", &self.credentials.as_ref().map(|c| c.0.as_str()))
             .field("password", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field("insecure_http", &self.insecure_http)
             .finish_non_exhaustive()
     }
 }

@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) lag_tolerance: Option<Duration>,
     pub(crate) timeout: Duration,
     pub(crate) credentials: Option<Credentials>,
+    /// `allow_insecure_http(true)`: credentials may go over plain `http://`.
+    pub(crate) insecure_http: bool,
     pub(crate) tls: TlsConfig,
     /// The bdb uid of each member, found once.
     pub(crate) uids: Mutex<HashMap<CacheKey, String>>,
@@ -102,6 +104,11 @@ pub(crate) struct CacheKey {
     endpoint: String,
 }
 
+/// Why a check with credentials does not call an `http://` REST API.
+pub(crate) const PLAIN_HTTP_REFUSED: &str = "the lag-aware check has REST credentials and \
+     will not send them over plain http://: use an https:// health_check_url, or \
+     allow_insecure_http(true) on the check";
+
 pub(crate) struct Credentials {
     pub(crate) username: String,
     pub(crate) password: String,
@@ -114,6 +121,11 @@ impl LagAwareCheck {
     /// authentication, system CA roots.
     pub fn builder() -> LagAwareCheckBuilder {
         LagAwareCheckBuilder::new()
+    }
+
+    /// Whether it has credentials it must not send over plain `http://`.
+    pub(crate) fn refuses_plain_http(&self) -> bool {
+        self.inner.credentials.is_some() && !self.inner.insecure_http
     }
 
     /// Forgets every remembered bdb uid (they are found again on the next probes).
@@ -137,6 +149,9 @@ impl LagAwareCheck {
             )
         })?;
         let base = BaseUrl::parse(url, self.inner.rest_api_port)?;
+        if !base.tls && self.refuses_plain_http() {
+            return Err(PLAIN_HTTP_REFUSED.to_owned());
+        }
         let tls = if base.tls {
             Some(self.inner.tls.get()?)
         } else {
@@ -222,6 +237,7 @@ impl Default for LagAwareCheck {
                 lag_tolerance: Some(DEFAULT_LAG_TOLERANCE),
                 timeout: DEFAULT_TIMEOUT,
                 credentials: None,
+                insecure_http: false,
                 tls: TlsConfig::lazy(LAG_AWARE_FIELDS),
                 uids: Mutex::new(HashMap::new()),
             }),
