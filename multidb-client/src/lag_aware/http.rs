@@ -153,17 +153,18 @@ where
         .map_err(|e| format!("sending the request failed: {e}"))?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
+    let mut parser = Parser::default();
     loop {
         match stream.read(&mut chunk).await {
-            Ok(0) => return parse(&buf, true)?.ok_or_else(|| truncated(&buf)),
+            Ok(0) => return parser.feed(&buf, true)?.ok_or_else(|| truncated(&buf)),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             // A server that closes without TLS close_notify: the bytes read so far count.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return parse(&buf, true)?.ok_or_else(|| truncated(&buf));
+                return parser.feed(&buf, true)?.ok_or_else(|| truncated(&buf));
             }
             Err(e) => return Err(format!("reading the response failed: {e}")),
         }
-        if let Some(response) = parse(&buf, false)? {
+        if let Some(response) = parser.feed(&buf, false)? {
             return Ok(response);
         }
         if buf.len() > MAX_RESPONSE {
@@ -182,10 +183,72 @@ fn truncated(buf: &[u8]) -> String {
 
 /// Parses a complete response out of `buf`, `None` while more bytes are needed. At `eof`,
 /// a body without length ends where the bytes end.
+#[cfg(test)]
 pub(crate) fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, String> {
-    let Some(head_end) = find(buf, b"\r\n\r\n") else {
-        return Ok(None);
-    };
+    Parser::default().feed(buf, eof)
+}
+
+/// The longest response head (status line and headers) read.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Reads a response as its bytes arrive, looking at each byte a bounded number of times
+/// (the whole buffer is given again at every call, grown by what arrived): the head is
+/// searched for in the new bytes only, then the body is framed once.
+#[derive(Default)]
+pub(crate) struct Parser {
+    /// How far the head's end was looked for.
+    scanned: usize,
+    head: Option<Head>,
+}
+
+struct Head {
+    status: u16,
+    body_start: usize,
+    framing: Framing,
+}
+
+enum Framing {
+    Length(usize),
+    Chunked(Dechunker),
+    UntilEof,
+    Empty,
+}
+
+impl Parser {
+    /// Parses what `buf` (all bytes so far) holds; `None` while more are needed.
+    pub(crate) fn feed(&mut self, buf: &[u8], eof: bool) -> Result<Option<Response>, String> {
+        if self.head.is_none() {
+            // The end marker may straddle the previous call's bytes: back up 3.
+            let from = self.scanned.saturating_sub(3);
+            let Some(at) = find(&buf[from..], b"\r\n\r\n") else {
+                self.scanned = buf.len();
+                if buf.len() > MAX_HEAD {
+                    return Err(format!("response head larger than {MAX_HEAD} bytes"));
+                }
+                return Ok(None);
+            };
+            self.head = Some(parse_head(buf, from + at)?);
+        }
+        // Set just above when it was not.
+        let Some(head) = self.head.as_mut() else {
+            return Ok(None);
+        };
+        let body = &buf[head.body_start..];
+        let done = match &mut head.framing {
+            Framing::Length(n) => (body.len() >= *n).then(|| body[..*n].to_vec()),
+            Framing::Chunked(dechunker) => dechunker.feed(body)?,
+            Framing::UntilEof => eof.then(|| body.to_vec()),
+            Framing::Empty => Some(Vec::new()),
+        };
+        Ok(done.map(|body| Response {
+            status: head.status,
+            body,
+        }))
+    }
+}
+
+/// The head ending at `head_end` (where its blank line starts).
+fn parse_head(buf: &[u8], head_end: usize) -> Result<Head, String> {
     let head = std::str::from_utf8(&buf[..head_end])
         .map_err(|_| "response headers are not UTF-8".to_owned())?;
     let mut lines = head.split("\r\n");
@@ -210,20 +273,23 @@ pub(crate) fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, String> {
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         }
     }
-    let body = &buf[head_end + 4..];
-    let body = if chunked {
-        dechunk(body)?
+    let framing = if chunked {
+        Framing::Chunked(Dechunker::default())
     } else if let Some(n) = content_length {
         if n > MAX_RESPONSE {
             return Err(format!("response larger than {MAX_RESPONSE} bytes"));
         }
-        (body.len() >= n).then(|| body[..n].to_vec())
+        Framing::Length(n)
     } else if status == 204 || status == 304 || (100..200).contains(&status) {
-        Some(Vec::new())
+        Framing::Empty
     } else {
-        eof.then(|| body.to_vec())
+        Framing::UntilEof
     };
-    Ok(body.map(|body| Response { status, body }))
+    Ok(Head {
+        status,
+        body_start: head_end + 4,
+        framing,
+    })
 }
 
 fn parse_status(line: &str) -> Result<u16, String> {
@@ -239,35 +305,64 @@ fn parse_status(line: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid HTTP status {code:?}"))
 }
 
-/// Decodes a chunked body; `None` until the last chunk (and its trailers) arrived.
-fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    let mut body = Vec::new();
-    loop {
-        let Some(line_end) = find(rest, b"\r\n") else {
-            return Ok(None);
-        };
-        let size_line =
-            std::str::from_utf8(&rest[..line_end]).map_err(|_| "invalid chunk size".to_owned())?;
-        let size_text = size_line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("invalid chunk size {size_text:?}"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            // Trailers, if any, end with an empty line.
-            let complete = rest.starts_with(b"\r\n") || find(rest, b"\r\n\r\n").is_some();
-            return Ok(complete.then_some(body));
+/// Decodes a chunked body as it arrives: each call is given the whole body so far and
+/// goes on from where the last one stopped.
+#[derive(Default)]
+struct Dechunker {
+    /// Where the next chunk's size line starts.
+    at: usize,
+    body: Vec<u8>,
+    /// After the last chunk: how far the end of the trailers was looked for.
+    trailers_from: Option<usize>,
+}
+
+impl Dechunker {
+    /// The body once the last chunk (and its trailers) arrived.
+    fn feed(&mut self, rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        loop {
+            if let Some(from) = self.trailers_from {
+                // Trailers, if any, end with an empty line.
+                let start = self.at;
+                if rest[start..].starts_with(b"\r\n") {
+                    return Ok(Some(std::mem::take(&mut self.body)));
+                }
+                let look = from.saturating_sub(3).max(start);
+                if find(&rest[look..], b"\r\n\r\n").is_some() {
+                    return Ok(Some(std::mem::take(&mut self.body)));
+                }
+                self.trailers_from = Some(rest.len());
+                return Ok(None);
+            }
+            let pending = &rest[self.at..];
+            let Some(line_end) = find(pending, b"\r\n") else {
+                if pending.len() > MAX_HEAD {
+                    return Err("chunk size line too long".to_owned());
+                }
+                return Ok(None);
+            };
+            let size_line = std::str::from_utf8(&pending[..line_end])
+                .map_err(|_| "invalid chunk size".to_owned())?;
+            let size_text = size_line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| format!("invalid chunk size {size_text:?}"))?;
+            let data = line_end + 2;
+            if size == 0 {
+                self.at += data;
+                self.trailers_from = Some(self.at);
+                continue;
+            }
+            if size > MAX_RESPONSE || self.body.len() + size > MAX_RESPONSE {
+                return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+            }
+            if pending.len() < data + size + 2 {
+                return Ok(None);
+            }
+            if &pending[data + size..data + size + 2] != b"\r\n" {
+                return Err("chunk not terminated by CRLF".to_owned());
+            }
+            self.body.extend_from_slice(&pending[data..data + size]);
+            self.at += data + size + 2;
         }
-        if size > MAX_RESPONSE || body.len() + size > MAX_RESPONSE {
-            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
-        }
-        if rest.len() < size + 2 {
-            return Ok(None);
-        }
-        if &rest[size..size + 2] != b"\r\n" {
-            return Err("chunk not terminated by CRLF".to_owned());
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
     }
 }
 
@@ -359,6 +454,53 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn fed_piece_by_piece_it_reads_what_it_reads_at_once() {
+        let responses: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nX-T: 1\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.0 500 Oops\r\n\r\n[1,2]",
+        ];
+        for full in responses {
+            let whole = parse(full, true).unwrap();
+            assert!(whole.is_some());
+            // Every split into two pieces, and one byte at a time.
+            for cut in 0..full.len() {
+                let mut parser = Parser::default();
+                let first = parser.feed(&full[..cut], false).unwrap();
+                let got = first.or_else(|| parser.feed(full, true).unwrap());
+                assert_eq!(
+                    got,
+                    whole,
+                    "cut at {cut} of {:?}",
+                    String::from_utf8_lossy(full)
+                );
+            }
+            let mut parser = Parser::default();
+            let mut got = None;
+            for end in 1..=full.len() {
+                if let Some(r) = parser.feed(&full[..end], end == full.len()).unwrap() {
+                    got = Some(r);
+                    break;
+                }
+            }
+            assert_eq!(got, whole);
+        }
+    }
+
+    #[test]
+    fn an_endless_head_or_chunk_line_is_refused_not_accumulated() {
+        let mut parser = Parser::default();
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        head.resize(MAX_HEAD + 2, b'a');
+        assert!(parser.feed(&head, false).is_err());
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        chunked.resize(chunked.len() + MAX_HEAD + 2, b'1');
+        assert!(Parser::default().feed(&chunked, false).is_err());
     }
 
     #[test]
