@@ -31,6 +31,13 @@ pub trait HealthCheck<T: ?Sized + Send + Sync>: Send + Sync {
     fn name(&self) -> &str {
         "check"
     }
+
+    /// The target was removed from the monitor: forget whatever was kept for it (a cache,
+    /// a connection). Called once, after its last probe was stopped; the default keeps
+    /// nothing. A panic here is caught.
+    fn removed(&self, target: &T) {
+        let _ = target;
+    }
 }
 
 /// Why a target is unhealthy, in words (e.g. `"ping: timed out after 3s"`).
@@ -41,11 +48,24 @@ pub struct Unhealthy {
 }
 
 impl Unhealthy {
+    /// The longest reason kept, in bytes: a reason may quote what a server sent, and it goes
+    /// into events, errors and log lines. Longer ones are cut (at a character boundary) and
+    /// end with `…`.
+    pub const MAX_REASON_BYTES: usize = 1024;
+
     /// An unhealthy outcome with the given reason, kept to one line (it goes into events and
     /// log lines): control characters, such as the newlines of a multi-line error, become
-    /// single spaces.
+    /// single spaces; at most [`Self::MAX_REASON_BYTES`] of it are kept.
     pub fn new(reason: impl Into<String>) -> Self {
         let mut reason = reason.into();
+        if reason.len() > Self::MAX_REASON_BYTES {
+            let mut end = Self::MAX_REASON_BYTES - '…'.len_utf8();
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push('…');
+        }
         if reason.contains(char::is_control) {
             reason = reason
                 .split(char::is_control)
@@ -120,5 +140,18 @@ mod tests {
         let multi = Unhealthy::new("ping: parse error:\n  unexpected byte\r\n\tat 3\u{1b}");
         assert_eq!(multi.reason(), "ping: parse error: unexpected byte at 3");
         assert_eq!(Unhealthy::new("a  b: c").reason(), "a  b: c");
+    }
+
+    #[test]
+    fn reasons_are_bounded_and_cut_between_characters() {
+        let max = Unhealthy::MAX_REASON_BYTES;
+        let exact = "x".repeat(max);
+        assert_eq!(Unhealthy::new(exact.clone()).reason(), exact);
+        for long in ["y".repeat(10 * max), "é".repeat(max), "ab€".repeat(max)] {
+            let reason = Unhealthy::new(long.clone()).reason().to_owned();
+            assert!(reason.len() <= max, "{}", reason.len());
+            assert!(reason.ends_with('…'));
+            assert!(long.starts_with(reason.trim_end_matches('…')));
+        }
     }
 }

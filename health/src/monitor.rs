@@ -213,14 +213,26 @@ where
 
     /// Unregisters a target and aborts its task (which stops at its next await: no probe
     /// of the target starts afterwards). Pending [`check_now`](Self::check_now) calls for
-    /// it fail with [`MonitorError::UnknownTarget`]. Returns `false` if `key` is unknown.
+    /// it fail with [`MonitorError::UnknownTarget`]. Each of its checks is then told
+    /// ([`HealthCheck::removed`]), so it can forget what it kept for the target. Returns
+    /// `false` if `key` is unknown.
     pub fn remove_target(&self, key: &K) -> bool {
-        let mut registry = self.registry();
-        let Some(entry) = registry.targets.remove(key) else {
-            return false;
+        let target = {
+            let mut registry = self.registry();
+            let Some(entry) = registry.targets.remove(key) else {
+                return false;
+            };
+            entry.task.abort();
+            registry.retired.push(entry.task);
+            entry.target
         };
-        entry.task.abort();
-        registry.retired.push(entry.task);
+        // Outside the registry's lock: the checks' own code runs.
+        for check in target.checks().iter() {
+            let forget = std::panic::AssertUnwindSafe(|| check.removed(target.subject()));
+            if std::panic::catch_unwind(forget).is_err() {
+                tracing::warn!(key = ?key, check = check.name(), "a health check panicked forgetting a removed target");
+            }
+        }
         true
     }
 

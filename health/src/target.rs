@@ -148,6 +148,11 @@ where
         self.status.subscribe()
     }
 
+    /// What the checks check.
+    pub(crate) fn subject(&self) -> &Arc<T> {
+        &self.subject
+    }
+
     /// The health checks the next check will run.
     pub(crate) fn checks(&self) -> Checks<T> {
         Arc::clone(&self.checks.lock().unwrap_or_else(PoisonError::into_inner))

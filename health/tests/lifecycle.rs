@@ -196,3 +196,48 @@ async fn huge_durations_do_not_panic() {
     assert_eq!(check.calls(), 4);
     monitor.shutdown().await;
 }
+
+/// Remembers which targets it was told were removed; panics when told about `"boom"`.
+#[derive(Default)]
+struct Forgetful {
+    removed: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl HealthCheck<String> for Forgetful {
+    async fn check(&self, _target: &String) -> Result<(), multidb_health::Unhealthy> {
+        Ok(())
+    }
+
+    fn removed(&self, target: &String) {
+        assert!(target != "boom", "forgetting boom");
+        self.removed
+            .lock()
+            .expect("not poisoned")
+            .push(target.clone());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_check_of_a_removed_target_is_told_once_and_a_panic_there_is_contained() {
+    let monitor = HealthMonitor::new();
+    let check = Arc::new(Forgetful::default());
+    for key in ["a", "boom", "b"] {
+        monitor
+            .add_target(
+                key,
+                Arc::new(key.to_owned()),
+                vec![check.clone() as Arc<dyn HealthCheck<String>>],
+                on_demand_only().build().unwrap(),
+            )
+            .unwrap();
+    }
+    assert!(monitor.remove_target(&"a"));
+    assert!(monitor.remove_target(&"boom"));
+    assert!(!monitor.remove_target(&"a"));
+    assert_eq!(*check.removed.lock().expect("not poisoned"), ["a"]);
+    // The monitor goes on after the panic.
+    assert!(monitor.check_now(&"b").await.unwrap().healthy);
+    assert!(monitor.remove_target(&"b"));
+    assert_eq!(*check.removed.lock().expect("not poisoned"), ["a", "b"]);
+}

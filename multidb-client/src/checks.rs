@@ -115,6 +115,10 @@ impl HealthCheck<Database> for Caught {
     fn name(&self) -> &str {
         self.check.name()
     }
+
+    fn removed(&self, db: &Database) {
+        self.check.removed(db);
+    }
 }
 
 /// A panic's message, for logs and events.

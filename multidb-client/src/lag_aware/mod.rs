@@ -109,6 +109,16 @@ pub(crate) const PLAIN_HTTP_REFUSED: &str = "the lag-aware check has REST creden
      will not send them over plain http://: use an https:// health_check_url, or \
      allow_insecure_http(true) on the check";
 
+impl CacheKey {
+    fn of(db: &Database) -> Self {
+        CacheKey {
+            id: db.id(),
+            rest: db.health_check_url().unwrap_or_default().to_owned(),
+            endpoint: db.endpoint().as_str().to_owned(),
+        }
+    }
+}
+
 pub(crate) struct Credentials {
     pub(crate) username: String,
     pub(crate) password: String,
@@ -266,11 +276,7 @@ fn status_reason(what: &str, response: &http::Response) -> String {
 #[async_trait::async_trait]
 impl HealthCheck<Database> for LagAwareCheck {
     async fn check(&self, db: &Database) -> Result<(), Unhealthy> {
-        let key = CacheKey {
-            id: db.id(),
-            rest: db.health_check_url().unwrap_or_default().to_owned(),
-            endpoint: db.endpoint().as_str().to_owned(),
-        };
+        let key = CacheKey::of(db);
         let outcome = tokio::time::timeout(self.inner.timeout, self.probe(db, &key))
             .await
             .unwrap_or_else(|_| {
@@ -291,6 +297,11 @@ impl HealthCheck<Database> for LagAwareCheck {
     #[allow(clippy::unnecessary_literal_bound)] // the trait's signature
     fn name(&self) -> &str {
         "lag-aware"
+    }
+
+    /// A removed database's bdb uid is forgotten: the cache holds only members.
+    fn removed(&self, db: &Database) {
+        self.uids().remove(&CacheKey::of(db));
     }
 }
 
