@@ -241,14 +241,14 @@ async fn attempt<R: Request + ?Sized>(
             },
         };
     }
-    // Only a database that just failed may be evicted soon: arm the eviction signal (a lock
+    // Only a database that just failed may be failed over soon: arm the failure signal (a lock
     // inside tokio's Notify) for commands sent to such a one, and keep the healthy path free
-    // of it. Commands sent before the first failure end by their own timeout no later than
-    // the switch would release them.
+    // of it. Commands sent before the first failure end by their own timeout, or when a
+    // failover closes the failed database's connection.
     let router = controller.router();
     let result = if db.is_suspect() {
-        let mut evicted = pin!(db.evicted.notified());
-        evicted.as_mut().enable();
+        let mut failed = pin!(db.failed.notified());
+        failed.as_mut().enable();
         // A switch between loading `db` and arming the signal: go again.
         if !router.is_active(db) {
             drop(permit);
@@ -257,9 +257,9 @@ async fn attempt<R: Request + ?Sized>(
         tokio::select! {
             biased;
             result = request.send(con) => result,
-            () = evicted => {
+            () = failed => {
                 drop(permit);
-                return Attempt::Failed { result: Err(evicted_error(db)), sent: Sent::Maybe };
+                return Attempt::Failed { result: Err(failed_error(db)), sent: Sent::Maybe };
             }
         }
     } else {
@@ -278,11 +278,11 @@ async fn attempt<R: Request + ?Sized>(
     }
 }
 
-fn evicted_error(db: &Database) -> RedisError {
+fn failed_error(db: &Database) -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::ConnectionAborted,
         format!(
-            "{} ({}) stopped being the active database",
+            "{} ({}) failed while the command was in flight",
             db.id, db.endpoint
         ),
     ))

@@ -143,6 +143,15 @@ impl MemberConnection {
         }
     }
 
+    /// Closes a URL member's current connection (commands in flight on it fail at once);
+    /// unlike [`Self::close`], the next use makes a new one. Other kinds are left alone.
+    pub(crate) fn reset(&self) {
+        if let Inner::Managed(m) = &self.inner {
+            let mut state = m.shared.lock();
+            m.shared.forget(&mut state);
+        }
+    }
+
     /// A URL member's connection, when it is made and current: commands may be sent on
     /// it directly, followed by [`Self::observe`]. Does no I/O; `None` for other kinds.
     pub(crate) fn current(&mut self) -> Option<(&mut MultiplexedConnection, u64)> {

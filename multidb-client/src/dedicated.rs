@@ -54,7 +54,7 @@ pub(crate) async fn execute<R: Request + ?Sized>(
 ) -> Result<RedisResult<R::Output>, NotUrlMember> {
     let block = match blocking {
         Blocking::For(block) => block,
-        Blocking::ConnectionBound(command) => {
+        Blocking::ConnectionBound(command, _) => {
             return Ok(Err(
                 MultiDbError::NeedsPinnedConnection { command }.into_redis()
             ));
@@ -112,9 +112,9 @@ async fn attempt<R: Request + ?Sized>(
     let outcomes = controller.outcomes();
     let started = Instant::now();
     // The reply is due by then; `None`: no bound but the database's.
-    let deadline = block
-        .zip(db.spec.response_timeout)
-        .and_then(|(block, margin)| started.checked_add(block.checked_add(margin)?));
+    let deadline = Blocking::For(block)
+        .reply_bound(db.spec.response_timeout)
+        .and_then(|bound| started.checked_add(bound));
     let Ok(permit) = db.circuit.try_acquire() else {
         return Try::NotSent(None);
     };

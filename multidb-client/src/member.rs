@@ -118,13 +118,16 @@ pub struct Database {
     pub(crate) connection: MemberConnection,
     pub(crate) circuit: CircuitBreaker<TokioClock>,
     healthy: AtomicBool,
-    /// Set when the database stops being active; in-flight commands on it are woken and
-    /// failed fast instead of waiting out their timeouts.
+    /// Notified when the database stops being active, for any reason: blocking commands
+    /// waiting on it end.
     pub(crate) evicted: Notify,
+    /// Notified when it stops being active because it failed: commands in flight on it
+    /// are failed fast instead of waiting out their timeouts (after a routine switch they
+    /// run to their reply).
+    pub(crate) failed: Notify,
     /// A command failed on it since its last passing health check: commands sent to it
-    /// arm the eviction signal.
+    /// arm the failure signal.
     suspect: AtomicBool,
-    pub(crate) eviction_epoch: AtomicU64,
     pub(crate) spec: MemberSpec,
     /// Its own health checks, over the client-wide ones.
     pub(crate) checks: CheckPlan,
@@ -152,8 +155,8 @@ impl Database {
             circuit: CircuitBreaker::with_clock(circuit_config, clock),
             healthy: AtomicBool::new(false),
             evicted: Notify::new(),
+            failed: Notify::new(),
             suspect: AtomicBool::new(false),
-            eviction_epoch: AtomicU64::new(0),
             spec,
             checks,
             lagging: AtomicBool::new(false),
@@ -245,17 +248,24 @@ impl Database {
         format!("{}/{}", self.endpoint.address(), self.weight())
     }
 
-    /// Wakes every command in flight on this database so it fails fast.
-    pub(crate) fn evict(&self) {
-        self.eviction_epoch.fetch_add(1, Ordering::AcqRel);
+    /// It stopped being the active database. Blocking commands waiting on it end; when it
+    /// `failed`, every command in flight on it is failed fast and its connection is closed,
+    /// so nothing waits on a database that is gone, whatever the response timeout (the
+    /// next use makes a new connection). After a routine switch (fallback, manual, weight)
+    /// commands in flight run to their reply.
+    pub(crate) fn evict(&self, failed: bool) {
         self.evicted.notify_waiters();
         self.dedicated.clear_idle();
+        if failed {
+            self.failed.notify_waiters();
+            self.connection.reset();
+        }
     }
 
     /// Evicts its commands in flight and closes its connection: for a member removed or a
     /// client closed.
     pub(crate) fn close(&self) {
-        self.evict();
+        self.evict(true);
         self.connection.close();
         self.dedicated.close();
     }

@@ -11,8 +11,15 @@
 //! Nothing is ever retried on another database: take a new pinned connection and start the
 //! sequence over.
 //!
+//! Every command's reply is due within the member's response timeout; a blocking command
+//! (`BLPOP`, `XREAD … BLOCK`, `WAIT`) gets its block time on top. Past that bound the
+//! connection is lost (the command may have run). Without a bound (`response_timeout(None)`,
+//! `BLPOP q 0`) a command waits until its reply or until its database fails. A command in
+//! flight when the client switches away for a routine reason (fallback, a manual switch, a
+//! weight change) runs to its reply; the next one fails.
+//!
 //! For a URL member the connection is dedicated (its own socket, so `WATCH` state belongs to
-//! it alone) and has no response timeout, so blocking commands wait as long as they ask.
+//! it alone).
 //! For every other member (an application connection, a cluster, a master found through
 //! Sentinel) the connection is a clone of the member's: its own timeouts apply and, if it is multiplexed,
 //! connection state such as `WATCH` is shared with every other user of it.
@@ -25,6 +32,7 @@ use futures_util::FutureExt as _;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
+use crate::category::Blocking;
 use crate::client::MultiDbClient;
 use crate::connection::{DriverGuard, MemberConnection};
 use crate::control::Controller;
@@ -38,7 +46,7 @@ use crate::source::Source;
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
-    /// commands (`BLPOP` and friends, with no response timeout) and other stateful
+    /// commands (`BLPOP` and friends, with their block time on top of the response timeout) and other stateful
     /// sequences. See [`PinnedConnection`] for what happens when that database fails or
     /// stops being active. Initializes the client if needed.
     ///
@@ -202,7 +210,14 @@ impl PinnedConnection {
         .into_redis()
     }
 
-    async fn run<R: Request>(&mut self, request: &R) -> RedisResult<R::Output> {
+    /// Runs `request` (`blocking` when it blocks on the server): its reply is due within
+    /// the member's response timeout, plus its block time; without either bound it waits
+    /// until a reply or until its database fails.
+    async fn run<R: Request>(
+        &mut self,
+        request: &R,
+        blocking: Option<Blocking>,
+    ) -> RedisResult<R::Output> {
         if self.lost.is_some() {
             return Err(self.lost_error());
         }
@@ -213,8 +228,13 @@ impl PinnedConnection {
         let Ok(permit) = db.circuit.try_acquire() else {
             return Err(self.lose("its circuit is open".to_owned()));
         };
-        let mut evicted = pin!(db.evicted.notified());
-        evicted.as_mut().enable();
+        let response_timeout = db.spec.response_timeout;
+        let bound = match blocking {
+            Some(blocking) => blocking.reply_bound(response_timeout),
+            None => response_timeout,
+        };
+        let mut failed = pin!(db.failed.notified());
+        failed.as_mut().enable();
         // A switch between the check above and arming the eviction signal.
         if let Some(reason) = self.refusal() {
             drop(permit);
@@ -224,18 +244,33 @@ impl PinnedConnection {
             drop(permit);
             return Err(self.lose("the connection is closed".to_owned()));
         };
+        let send = request.send(con);
         let result = tokio::select! {
             biased;
-            result = request.send(con) => Some(result),
-            () = evicted => None,
+            result = bounded(bound, send) => Some(result),
+            () = failed => None,
         };
         let Some(result) = result else {
             drop(permit);
             return Err(self.lose(
-                "it stopped being the active database while a command was in flight; \
-                 the command may have been applied"
+                "it failed while a command was in flight; the command may have been applied"
                     .to_owned(),
             ));
+        };
+        let result = match result {
+            Ok(result) => result,
+            Err(elapsed) => {
+                let outcomes = self.controller.outcomes();
+                outcomes.settle(
+                    self.controller.router(),
+                    &db,
+                    permit,
+                    Outcome::Failed(crate::replay::Sent::Maybe),
+                );
+                return Err(self.lose(format!(
+                    "no reply within {elapsed:?}; the command may have been applied"
+                )));
+            }
         };
         let outcome = self.controller.outcomes().record(
             self.controller.router(),
@@ -252,6 +287,17 @@ impl PinnedConnection {
                 "the connection failed (the command may have been applied): {e}"
             ))),
         }
+    }
+}
+
+/// `send` within `bound`, if any; past it, `Err` with the bound.
+async fn bounded<T>(
+    bound: Option<std::time::Duration>,
+    send: impl std::future::Future<Output = T>,
+) -> Result<T, std::time::Duration> {
+    match bound {
+        Some(bound) => tokio::time::timeout(bound, send).await.map_err(|_| bound),
+        None => Ok(send.await),
     }
 }
 
@@ -285,7 +331,11 @@ impl ConnectionLike for Pinned {
 
 impl ConnectionLike for PinnedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        async move { self.run(&CmdRequest(cmd)).await }.boxed()
+        async move {
+            let blocking = crate::category::blocking(cmd);
+            self.run(&CmdRequest(cmd), blocking).await
+        }
+        .boxed()
     }
 
     fn req_packed_commands<'a>(
@@ -300,7 +350,8 @@ impl ConnectionLike for PinnedConnection {
                 offset,
                 count,
             };
-            self.run(&request).await
+            let blocking = crate::category::pipeline_blocking(pipeline);
+            self.run(&request, blocking).await
         }
         .boxed()
     }

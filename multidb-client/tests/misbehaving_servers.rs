@@ -193,7 +193,9 @@ fn rows() -> Vec<Row> {
         row(
             "GET never answered on a healthy member",
             Server::Scripted(&[PONG, ("GET", Bytes(b""))]),
-            CommandError("timed out"),
+            // The probe the timeout causes queues behind the GET and fails too: the member
+            // is declared down: the retry in flight is failed, or meets its closed socket.
+            CommandError("timed out|broken pipe|reset|failed while the command was in flight"),
         ),
         row(
             "connection closed on GET",

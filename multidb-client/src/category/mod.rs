@@ -714,7 +714,18 @@ pub(crate) enum Blocking {
     For(Option<Duration>),
     /// `WAIT`/`WAITAOF` (named): about the writes of the connection it is sent on;
     /// meaningless on a connection shared with other users.
-    ConnectionBound(&'static str),
+    ConnectionBound(&'static str, Option<Duration>),
+}
+
+impl Blocking {
+    /// How long the server may take to answer it, past `response_timeout`: `None` when
+    /// either is unbounded.
+    pub(crate) fn reply_bound(self, response_timeout: Option<Duration>) -> Option<Duration> {
+        let block = match self {
+            Blocking::For(block) | Blocking::ConnectionBound(_, block) => block?,
+        };
+        response_timeout?.checked_add(block)
+    }
 }
 
 /// Whether `cmd` blocks on the server, and how long. Cheap for every other command: this
@@ -764,7 +775,10 @@ fn blocking_slow(cmd: &Cmd, name: &[u8]) -> Option<Blocking> {
             let at = options.iter().position(|a| eq(a, "BLOCK"))?;
             Blocking::For(options.get(at + 1).and_then(|a| block_time(a, 0.001)))
         }
-        At::Connection => Blocking::ConnectionBound(name),
+        // WAIT numreplicas timeout, WAITAOF numlocal numreplicas timeout: milliseconds.
+        At::Connection => {
+            Blocking::ConnectionBound(name, args.last().and_then(|a| block_time(a, 0.001)))
+        }
     })
 }
 
@@ -789,7 +803,7 @@ pub(crate) fn pipeline_blocking(pipeline: &Pipeline) -> Option<Blocking> {
     let mut total = Some(Duration::ZERO);
     for block in blocks {
         match block {
-            Blocking::ConnectionBound(name) => return Some(Blocking::ConnectionBound(name)),
+            bound @ Blocking::ConnectionBound(..) => return Some(bound),
             Blocking::For(time) => total = total.zip(time).and_then(|(a, b)| a.checked_add(b)),
         }
     }
@@ -1056,11 +1070,21 @@ mod tests {
         }
         assert_eq!(
             blocks(&["wait", "1", "100"]),
-            Some(Blocking::ConnectionBound("WAIT"))
+            Some(Blocking::ConnectionBound(
+                "WAIT",
+                Some(Duration::from_millis(100))
+            ))
+        );
+        assert_eq!(
+            blocks(&["WAIT", "1", "0"]),
+            Some(Blocking::ConnectionBound("WAIT", None))
         );
         assert_eq!(
             blocks(&["WAITAOF", "1", "0", "100"]),
-            Some(Blocking::ConnectionBound("WAITAOF"))
+            Some(Blocking::ConnectionBound(
+                "WAITAOF",
+                Some(Duration::from_millis(100))
+            ))
         );
         assert_eq!(blocks(&["XREAD", "STREAMS", "s", "0"]), None);
         assert_eq!(blocks(&["GET", "k"]), None);
@@ -1087,7 +1111,7 @@ mod tests {
         p.cmd("WAIT").arg(1).arg(0);
         assert_eq!(
             pipeline_blocking(&p),
-            Some(Blocking::ConnectionBound("WAIT"))
+            Some(Blocking::ConnectionBound("WAIT", None))
         );
         p.atomic();
         assert_eq!(pipeline_blocking(&p), None);

@@ -74,6 +74,10 @@ impl Controller {
             state.all_down_announced = true;
             tracing::warn!("no healthy database: commands fail fast until one recovers");
             self.publish(Event::AllDatabasesUnhealthy);
+            // Nothing may wait on the database that failed last, whatever the timeouts.
+            if let Some(active) = self.router.active() {
+                active.evict(true);
+            }
             // Retries waiting for a switch should learn now that none is coming.
             self.router.wake_waiters();
         } else if !down {
@@ -89,7 +93,13 @@ impl Controller {
         };
         let old = self.router.set_active(Some(to.clone()));
         if let Some(old) = old.filter(|o| o.id != decision.to) {
-            old.evict();
+            let failed = matches!(
+                decision.reason,
+                SwitchReason::CircuitOpened
+                    | SwitchReason::HealthCheckFailed
+                    | SwitchReason::ForcedDatabaseFailed
+            );
+            old.evict(failed);
         }
         let (from, to_id, reason) = (decision.from, decision.to, decision.reason);
         match reason {
