@@ -29,9 +29,6 @@ pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, ConfigError> {
     if !SCHEMES.contains(&scheme.as_str()) {
         return Err(ConfigError::UnsupportedScheme { url: shown, scheme });
     }
-    if matches!(scheme.as_str(), "rediss" | "valkeys") && !cfg!(feature = "tls") {
-        return Err(ConfigError::TlsNotEnabled { url: shown });
-    }
     if scheme.ends_with("unix") && url.contains('@') {
         // redis-rs reads `unix://user:pw@/s.sock` as a socket path holding the password.
         return Err(ConfigError::InvalidUrl {
@@ -51,6 +48,9 @@ pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, ConfigError> {
                      `@` as %40)"
                 .to_owned(),
         });
+    }
+    if matches!(scheme.as_str(), "rediss" | "valkeys") && !cfg!(feature = "tls") {
+        return Err(ConfigError::TlsNotEnabled { url: shown });
     }
     let info = url
         .into_connection_info()
