@@ -6,6 +6,10 @@
 //! redis-rs hold, minus what they freed), tasks are the runtime's alive tasks. Each size is
 //! measured [`REPEATS`] times on a fresh client and the median kept, since background
 //! probes allocate and free while we look. `cargo test --benches` measures once.
+//!
+//! Also: what a Pub/Sub subscriber nobody reads holds after [`FLOOD`] messages of
+//! [`PAYLOAD`] bytes, against the documented bound `pubsub_buffer × (channel + payload +
+//! 400)`.
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::System;
@@ -25,6 +29,57 @@ static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 const MEMBERS: [usize; 2] = [1, 9];
 const REPEATS: usize = 7;
 const KEY: &str = "bench:memory";
+/// Messages published to a subscriber that never reads.
+const FLOOD: usize = 1_000_000;
+const PAYLOAD: usize = 64;
+const CHANNEL: &str = "bench:flood";
+/// The client's default `pubsub_buffer`.
+const BUFFER: usize = 10_000;
+
+/// Live bytes a subscriber that never reads holds after `sent` messages, and how many it
+/// dropped.
+fn flood(rt: &Runtime, url: &str, sent: usize) -> (f64, u64) {
+    rt.block_on(async {
+        let client = MultiDbClient::from_urls([url], [1.0]).unwrap();
+        client.initialize().await.unwrap();
+        let mut sub = client.pubsub().await.unwrap();
+        sub.subscribe(CHANNEL).await.unwrap();
+        let messages = sub.on_message();
+        let before = ALLOCATOR.allocated();
+        let mut publisher = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let payload = "x".repeat(PAYLOAD);
+        let mut left = sent;
+        while left > 0 {
+            let n = left.min(10_000);
+            let mut pipe = redis::pipe();
+            for _ in 0..n {
+                pipe.publish(CHANNEL, &payload).ignore();
+            }
+            pipe.query_async::<()>(&mut publisher).await.unwrap();
+            left -= n;
+        }
+        drop(publisher);
+        let dropped = sent.saturating_sub(BUFFER) as u64;
+        let guard = std::time::Instant::now();
+        while sub.dropped_messages() < dropped {
+            assert!(
+                guard.elapsed() < std::time::Duration::from_secs(60),
+                "not delivered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let held = ALLOCATOR.allocated() as f64 - before as f64;
+        drop(messages);
+        let dropped = sub.dropped_messages();
+        drop(sub);
+        client.close().await;
+        (held, dropped)
+    })
+}
 
 /// Live bytes and alive tasks one client over `urls` holds after it is up and has served
 /// commands.
@@ -105,4 +160,21 @@ fn main() {
     println!("per member: {bytes:.0} bytes, {tasks:.1} tasks (median of {repeats} runs each)");
     figures::record("memory", "per_member/bytes", Some(bytes), "bytes", &[]);
     figures::record("memory", "per_member/tasks", Some(tasks), "tasks", &[]);
+
+    let sent = if repeats == 1 { 2 * BUFFER } else { FLOOD };
+    let (held, dropped) = flood(&rt, &urls[0], sent);
+    let bound = (BUFFER * (CHANNEL.len() + PAYLOAD + 400)) as f64;
+    println!(
+        "subscriber never read, {sent} messages of {PAYLOAD} B: {held:.0} bytes held \
+         ({:.2} of the documented bound {bound:.0}), {dropped} dropped",
+        held / bound
+    );
+    figures::record("memory", "pubsub_unread/bytes", Some(held), "bytes", &[]);
+    figures::record(
+        "memory",
+        "pubsub_unread/of_bound",
+        Some(held / bound),
+        "ratio",
+        &[],
+    );
 }

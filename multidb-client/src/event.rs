@@ -95,6 +95,13 @@ pub enum Event {
         /// How many channels, patterns and sharded channels.
         channels: usize,
     },
+    /// A Pub/Sub reader falls behind: its subscriber's buffer (`pubsub_buffer`) is full
+    /// and the oldest messages are dropped to make room. Published once per run of drops
+    /// (again after the reader caught up and fell behind anew).
+    PubSubMessagesDropped {
+        /// Messages this subscriber dropped so far, in all.
+        dropped: u64,
+    },
     /// Application code the client runs — a custom failover strategy or health check —
     /// panicked. The client carried on: a strategy's decision was made by the default
     /// weighted strategy instead, a check's probe counted as failed.

@@ -85,6 +85,8 @@ struct ConfigFile {
     replay_up_to: Option<crate::CommandCategory>,
     #[serde(default)]
     blocking_connections: Option<usize>,
+    #[serde(default)]
+    pubsub_buffer: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -172,7 +174,8 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
             retry_attempts,
             retry_non_idempotent,
             replay_up_to,
-            blocking_connections
+            blocking_connections,
+            pubsub_buffer
         );
         if let Some(p) = file.health_check_policy {
             b = b.health_check_policy(match p {

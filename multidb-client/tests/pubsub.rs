@@ -422,3 +422,52 @@ async fn subscriber_connects_to_a_tls_member_with_its_ca() {
     );
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_reads_keeps_the_newest_messages_and_is_told_what_it_lost() {
+    const SENT: usize = 200_000;
+    const BUFFER: usize = 10_000; // the default
+    let server = RedisServer::start().unwrap();
+    let client = MultiDbClient::from_urls([server.url()], [1.0]).unwrap();
+    client.initialize().await.unwrap();
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("flood").await.unwrap();
+    let mut messages = sub.on_message();
+    // Pipelined straight to the server: nobody reads meanwhile.
+    let mut publisher = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for batch in (0..SENT).collect::<Vec<_>>().chunks(10_000) {
+        let mut pipe = redis::pipe();
+        for n in batch {
+            pipe.publish("flood", n).ignore();
+        }
+        pipe.query_async::<()>(&mut publisher).await.unwrap();
+    }
+    // The subscriber's task has no event for "all delivered"; its count says it.
+    let delivered = async {
+        while sub.dropped_messages() < (SENT - BUFFER) as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, delivered)
+        .await
+        .unwrap_or_else(|_| panic!("dropped only {}", sub.dropped_messages()));
+    assert_eq!(sub.dropped_messages(), (SENT - BUFFER) as u64);
+    assert_eq!(messages.waiting(), BUFFER, "never more than the buffer");
+    let told = next_event(&mut events, "the drop event", |e| {
+        matches!(e, Event::PubSubMessagesDropped { .. })
+    })
+    .await;
+    assert!(
+        matches!(told, Event::PubSubMessagesDropped { dropped: 1 }),
+        "{told:?}"
+    );
+    // The oldest went: what is left is the newest, in order.
+    let first: usize = next_msg(&mut messages).await.get_payload().unwrap();
+    assert_eq!(first, SENT - BUFFER);
+    client.close().await;
+}

@@ -141,6 +141,12 @@ impl MultiDbConfigBuilder {
         /// its deadline, then fails with
         /// [`crate::MultiDbError::BlockingConnectionsExhausted`].
         blocking_connections: usize => blocking_connections);
+    setter!(
+        /// Messages a Pub/Sub subscriber keeps for a reader that falls behind (default
+        /// 10 000, at least 1): past it the oldest are dropped and counted
+        /// ([`crate::Subscriber::dropped_messages`]), so memory stays bounded by about
+        /// `pubsub_buffer × (channel + payload + 400 bytes)`.
+        pubsub_buffer: usize => pubsub_buffer);
 
     /// Adds a health check every database runs, on top of [`crate::PingCheck`] (all must
     /// pass). Replacing `PING` is explicit: [`Self::replace_health_checks`].

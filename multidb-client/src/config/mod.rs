@@ -42,6 +42,7 @@ pub struct MultiDbConfig {
     pub(crate) retry: RetrySettings,
     pub(crate) event_capacity: usize,
     pub(crate) blocking_connections: usize,
+    pub(crate) pubsub_buffer: usize,
 }
 
 #[derive(Clone)]
@@ -146,6 +147,7 @@ impl MultiDbConfig {
                 },
                 event_capacity: 1024,
                 blocking_connections: crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
+                pubsub_buffer: 10_000,
             },
         }
     }

@@ -86,6 +86,9 @@ impl MultiDbConfig {
                 "in 1..=10000",
             ));
         }
+        if self.pubsub_buffer == 0 {
+            return Err(ConfigError::invalid("pubsub_buffer", 0, "at least 1"));
+        }
         if self.event_capacity == 0 {
             return Err(ConfigError::invalid("event_capacity", 0, "at least 1"));
         }

@@ -5,12 +5,14 @@
 //! ([`worker`]) owns the member connection ([`link`]) and applies requests, switches and
 //! reconnects in arrival order, so no interleaving can lose or resurrect a subscription.
 
+mod inbox;
 mod link;
 mod registry;
 mod worker;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -19,6 +21,7 @@ use redis::Msg;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use self::inbox::Inbox;
 use self::link::{Link, unsupported};
 use self::registry::{Kind, Registry};
 use self::worker::{Request, Worker};
@@ -71,7 +74,10 @@ impl MultiDbClient {
         let mut registry = Registry::default();
         registry.database = Some(active.id);
         let registry = Arc::new(Mutex::new(registry));
-        let (deliver, messages) = mpsc::unbounded_channel();
+        let capacity = controller.config().pubsub_buffer;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let messages = Arc::new(Inbox::new(capacity, dropped.clone()));
+        let deliver = messages.clone();
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let worker = Worker {
             controller: controller.clone(),
@@ -86,6 +92,8 @@ impl MultiDbClient {
             requests,
             registry,
             messages: Some(messages),
+            capacity,
+            dropped,
             task,
         })
     }
@@ -124,7 +132,12 @@ impl MultiDbClient {
 /// - **Publish through the same kind of client**: publishers should be a [`MultiDbClient`]
 ///   over the same databases, so their messages go to the active database, which is where
 ///   subscribers listen. A publisher tied to one member reaches only the subscribers on it.
-/// - Messages wait in an unbounded queue until the application reads them: keep reading.
+/// - **A reader that falls behind loses the oldest messages**: at most `pubsub_buffer`
+///   messages (default 10 000) wait for the application; past that the oldest is dropped
+///   for each new one, counted in [`Subscriber::dropped_messages`], and
+///   [`Event::PubSubMessagesDropped`](crate::Event::PubSubMessagesDropped) is published
+///   when a run of drops begins. The memory a subscriber holds is thus bounded by
+///   `pubsub_buffer × (channel name + payload + about 400 bytes)`.
 ///
 /// # Requirements
 ///
@@ -136,9 +149,12 @@ impl MultiDbClient {
 pub struct Subscriber {
     requests: mpsc::UnboundedSender<Request>,
     registry: Arc<Mutex<Registry>>,
-    /// The first stream's receiver, made with the subscriber so nothing published after
-    /// the first `subscribe` is missed by a stream asked for later.
-    messages: Option<mpsc::UnboundedReceiver<Msg>>,
+    /// The first stream's queue, made with the subscriber so nothing published after the
+    /// first `subscribe` is missed by a stream asked for later.
+    messages: Option<Arc<Inbox>>,
+    capacity: usize,
+    /// Messages dropped because the reader fell behind, over every stream.
+    dropped: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -213,13 +229,22 @@ impl Subscriber {
     /// the previous one yields what it already holds and then ends. Every stream ends when
     /// the subscriber is dropped or the client closed.
     pub fn on_message(&mut self) -> Messages {
-        if let Some(rx) = self.messages.take() {
-            return Messages { rx };
+        if let Some(inbox) = self.messages.take() {
+            return Messages { inbox };
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::new(self.capacity, self.dropped.clone()));
         // A dead task means no more messages: the new stream then just ends.
-        let _ = self.requests.send(Request::Deliver(tx));
-        Messages { rx }
+        if self.requests.send(Request::Deliver(inbox.clone())).is_err() {
+            inbox.close();
+        }
+        Messages { inbox }
+    }
+
+    /// How many messages were dropped because the application read too slowly (the
+    /// oldest waiting one makes room for each new one past `pubsub_buffer`), since the
+    /// subscriber was made.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
@@ -268,16 +293,30 @@ impl fmt::Debug for Subscriber {
 }
 
 /// The stream of messages of a [`Subscriber`] ([`Subscriber::on_message`]).
-#[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct Messages {
-    rx: mpsc::UnboundedReceiver<Msg>,
+    inbox: Arc<Inbox>,
+}
+
+impl Messages {
+    /// Messages waiting to be read now (at most `pubsub_buffer`).
+    pub fn waiting(&self) -> usize {
+        self.inbox.len()
+    }
+}
+
+impl fmt::Debug for Messages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messages")
+            .field("waiting", &self.inbox.len())
+            .finish()
+    }
 }
 
 impl Stream for Messages {
     type Item = Msg;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
+        self.inbox.poll_next(cx)
     }
 }

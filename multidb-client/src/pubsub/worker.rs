@@ -12,6 +12,7 @@ use redis::{Msg, PushInfo, PushKind};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::inbox::Inbox;
 use super::link::{Link, is_connection_error};
 use super::registry::{Kind, Registry};
 use crate::control::Controller;
@@ -32,14 +33,14 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), MultiDbError>>,
     },
     /// Deliver messages to this stream from now on.
-    Deliver(mpsc::UnboundedSender<Msg>),
+    Deliver(Arc<Inbox>),
 }
 
 pub(crate) struct Worker {
     pub(crate) controller: Arc<Controller>,
     pub(crate) registry: Arc<Mutex<Registry>>,
     pub(crate) link: Option<Link>,
-    pub(crate) deliver: mpsc::UnboundedSender<Msg>,
+    pub(crate) deliver: Arc<Inbox>,
     pub(crate) retry_delay: Duration,
     pub(crate) retry_at: Option<Instant>,
 }
@@ -50,6 +51,13 @@ enum Step {
     Push(Option<PushInfo>),
     Retry,
     Closed,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // The task ended (the subscriber or the client went away): the stream ends too.
+        self.deliver.close();
+    }
 }
 
 impl Worker {
@@ -86,7 +94,10 @@ impl Worker {
                 Step::Request(None) | Step::Event(Err(broadcast::error::RecvError::Closed)) => {
                     return;
                 }
-                Step::Request(Some(Request::Deliver(tx))) => self.deliver = tx,
+                Step::Request(Some(Request::Deliver(inbox))) => {
+                    // The previous stream yields what it holds, then ends.
+                    std::mem::replace(&mut self.deliver, inbox).close();
+                }
                 Step::Request(Some(Request::Change {
                     kind,
                     subscribe,
@@ -112,9 +123,16 @@ impl Worker {
         match push {
             Some(info) if matches!(info.kind, PushKind::Disconnection) => self.lost().await,
             Some(info) => {
-                if let Some(msg) = Msg::from_push_info(info) {
-                    // No stream, or a dropped one: the application is not listening.
-                    let _ = self.deliver.send(msg);
+                if let Some(msg) = Msg::from_push_info(info)
+                    && let Some(dropped) = self.deliver.push(msg)
+                {
+                    tracing::warn!(
+                        dropped,
+                        "pubsub reader falls behind: oldest messages dropped"
+                    );
+                    self.controller
+                        .router()
+                        .announce(Event::PubSubMessagesDropped { dropped });
                 }
             }
             None => self.lost().await,
