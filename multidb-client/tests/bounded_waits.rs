@@ -130,3 +130,33 @@ async fn without_a_response_timeout_every_command_in_flight_returns_once_the_dat
     );
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_request_to_a_silent_database_has_a_deadline_even_without_a_response_timeout()
+ {
+    let server = RedisServer::start().unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let config = MultiDbConfig::builder()
+        .database(
+            DatabaseConfig::from_url(&proxy.url())
+                .unwrap()
+                .response_timeout(None)
+                .connection_timeout(Duration::from_millis(300)),
+        )
+        .health_check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let sub = client.pubsub().await.unwrap();
+    sub.subscribe("before").await.unwrap();
+    proxy.inject(ProxyFault::Blackhole);
+    // Its confirmation is due within the connection timeout; past it the connection counts
+    // as lost and the request is kept, to be made once a database answers again.
+    tokio::time::timeout(GUARD, sub.subscribe("after"))
+        .await
+        .expect("the subscribe request hung")
+        .unwrap();
+    assert_eq!(sub.channels(), ["after", "before"]);
+    client.close().await;
+}

@@ -37,8 +37,14 @@ impl Link {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let (tx, pushes) = mpsc::unbounded_channel();
+        // (Un)subscribe confirmations are due like any reply, even with
+        // `response_timeout(None)`: a subscription is never a blocking command.
+        let deadline = db
+            .spec
+            .response_timeout
+            .unwrap_or(db.spec.connection_timeout);
         let config = AsyncConnectionConfig::new()
-            .set_response_timeout(db.spec.response_timeout)
+            .set_response_timeout(Some(deadline))
             .set_push_sender(tx);
         let (con, driver) = connector
             .connect_owned(&settings, config, db.spec.connection_timeout)
