@@ -299,6 +299,18 @@ pub enum MultiDbError {
         /// The method called.
         method: &'static str,
     },
+    /// A method of the blocking client made with `with_handle` on a current-thread runtime
+    /// that no thread drives: the client's tasks (connections, health checks) run only
+    /// while a thread is inside that runtime's `Runtime::block_on`, so the call would never
+    /// finish. Drive the runtime from a thread, use a multi-thread runtime, or let the
+    /// client own one (`blocking::MultiDbClient::new`).
+    #[error(
+        "blocking client method `{method}` on a current-thread runtime that no thread drives: it would never finish; drive the runtime, use a multi-thread one, or blocking::MultiDbClient::new"
+    )]
+    RuntimeNotDriven {
+        /// The method called.
+        method: &'static str,
+    },
     /// A configuration error (e.g. from `add_database`).
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -335,3 +335,44 @@ fn a_blpop_longer_than_the_response_timeout_waits_on_a_connection_of_its_own() {
     assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
     client.close().unwrap();
 }
+
+#[test]
+fn a_current_thread_runtime_nothing_drives_is_refused_and_a_driven_one_works() {
+    let a = RedisServer::start().unwrap();
+    let config = || {
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_url(&a.url()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let runtime = std::sync::Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    // Nobody is inside its block_on: the client's tasks would never run.
+    let client = MultiDbClient::with_handle(config(), runtime.handle().clone());
+    assert!(
+        matches!(
+            client.initialize(),
+            Err(MultiDbError::RuntimeNotDriven {
+                method: "initialize"
+            })
+        ),
+        "a call on an undriven runtime must fail, not hang"
+    );
+    // Driven by a thread of its own, the same runtime serves.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = {
+        let runtime = runtime.clone();
+        thread::spawn(move || runtime.block_on(async { stopped.await.ok() }))
+    };
+    let mut client = MultiDbClient::with_handle(config(), runtime.handle().clone());
+    client.initialize().unwrap();
+    let () = client.set("k", "v").unwrap();
+    assert_eq!(client.get::<_, String>("k").unwrap(), "v");
+    client.close().unwrap();
+    stop.send(()).unwrap();
+    driver.join().unwrap();
+}

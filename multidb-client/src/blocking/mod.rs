@@ -101,7 +101,9 @@ impl MultiDbClient {
 
     /// A client with a full configuration on the application's runtime. The runtime must
     /// make progress without this client's help (a multi-thread runtime, or a
-    /// current-thread one driven by another thread); [`Self::close`] leaves it running.
+    /// current-thread one driven by another thread): on a current-thread runtime nothing
+    /// drives, calls fail with [`MultiDbError::RuntimeNotDriven`] after 2 s instead of
+    /// hanging. [`Self::close`] leaves the runtime running.
     pub fn with_handle(config: MultiDbConfig, handle: Handle) -> Self {
         MultiDbClient {
             shared: Arc::new(Shared::borrowed(handle, || AsyncClient::new(config))),

@@ -12,6 +12,10 @@ use crate::error::MultiDbError;
 /// How long `close()` lets the owned runtime's tasks finish before dropping them.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a borrowed current-thread runtime may take to run a task of ours before it
+/// counts as not driven by anyone (its tasks, ours included, would never run).
+const DRIVEN_WITHIN: Duration = Duration::from_secs(2);
+
 /// Worker threads of an owned runtime: the background work (health checks, the control
 /// loop, connection drivers) is small, and callers' threads drive their own commands.
 const WORKER_THREADS: usize = 2;
@@ -82,7 +86,14 @@ impl Shared {
                     None => Err(MultiDbError::Closed),
                 }
             }
-            Driver::Borrowed(handle) => Ok(handle.block_on(future)),
+            Driver::Borrowed(handle) => {
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+                    && !is_driven(handle)
+                {
+                    return Err(MultiDbError::RuntimeNotDriven { method });
+                }
+                Ok(handle.block_on(future))
+            }
         }
     }
 
@@ -100,6 +111,21 @@ impl Shared {
         }
         Ok(())
     }
+}
+
+/// Whether a current-thread runtime runs its tasks: only a thread inside its
+/// `Runtime::block_on` drives them (and its timers), `Handle::block_on` does not. Waits
+/// with std's clock, since tokio's would not tick either.
+fn is_driven(handle: &Handle) -> bool {
+    let (ran, ran_rx) = std::sync::mpsc::channel();
+    let probe = handle.spawn(async move {
+        let _ = ran.send(());
+    });
+    let driven = ran_rx.recv_timeout(DRIVEN_WITHIN).is_ok();
+    if !driven {
+        probe.abort();
+    }
+    driven
 }
 
 impl Drop for Shared {
