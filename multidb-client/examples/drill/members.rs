@@ -112,6 +112,9 @@ pub(crate) async fn prepare(mode: &Mode) -> Result<Prepared, String> {
                 roles: Vec::new(),
             };
             for (url, weight) in urls {
+                // The client's own check first: a password with raw reserved characters
+                // would be taken apart wrong below (and shown).
+                let _checked = DatabaseConfig::from_url(url).map_err(|e| e.to_string())?;
                 let (hostport, _) = split_authority(url)
                     .ok_or_else(|| format!("cannot read host:port of `{}`", redact_url(url)))?;
                 let upstream = tokio::net::lookup_host(hostport.clone())
