@@ -503,6 +503,56 @@ mod tests {
         assert!(Parser::default().feed(&chunked, false).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever a server sends, in whatever pieces: no panic, and the pieces read as
+        /// the whole does.
+        #[test]
+        fn any_bytes_in_any_pieces_read_as_at_once(
+            head in proptest::sample::select(vec![
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"[..],
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"HTTP/1.1 500 X\r\n\r\n",
+                b"",
+            ]),
+            body in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"0123456789abcdef\r\n;x".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..200,
+            ),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+        ) {
+            let full: Vec<u8> = head.iter().copied().chain(body).collect();
+            let whole = parse(&full, true);
+            let mut parser = Parser::default();
+            let mut ends: Vec<usize> = cuts.into_iter().map(|c| c.min(full.len())).collect();
+            ends.sort_unstable();
+            let mut got = None;
+            for end in ends {
+                match parser.feed(&full[..end], false) {
+                    Ok(None) => {}
+                    done => {
+                        got = Some(done);
+                        break;
+                    }
+                }
+            }
+            let got = got.unwrap_or_else(|| parser.feed(&full, true));
+            // Errors may be found earlier than at once; an answer must be the same one.
+            if let (Ok(got), Ok(whole)) = (&got, &whole) {
+                proptest::prop_assert_eq!(got, whole);
+            }
+            proptest::prop_assert_eq!(got.is_ok() || whole.is_err(), true);
+        }
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         assert_eq!(base64(b""), "");
