@@ -177,6 +177,48 @@ fn each_bad_builder_value_is_rejected_with_its_field() {
                 .database(db().grace_period(Duration::MAX))
                 .build()
         }),
+        ("replay_up_to", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .replay_up_to(multidb_client::CommandCategory::Admin)
+                .build()
+        }),
+        ("replay_up_to", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .replay_up_to(multidb_client::CommandCategory::Never)
+                .build()
+        }),
+        ("blocking_connections", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .blocking_connections(0)
+                .build()
+        }),
+        ("blocking_connections", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .blocking_connections(10_001)
+                .build()
+        }),
+        ("pubsub_buffer", || {
+            MultiDbConfig::builder()
+                .database(db())
+                .pubsub_buffer(0)
+                .build()
+        }),
+        // REST credentials over plain http.
+        #[cfg(feature = "lag-aware")]
+        ("url", || {
+            let check = multidb_client::LagAwareCheck::builder()
+                .basic_auth("monitor", "pw")
+                .build()
+                .unwrap();
+            MultiDbConfig::builder()
+                .lag_aware_check(check)
+                .database(db().health_check_url("http://rest.example:9443"))
+                .build()
+        }),
     ];
     for (field, make) in cases {
         let err = make().expect_err(field);
@@ -196,6 +238,13 @@ fn each_bad_url_is_rejected_without_showing_its_password() {
         ("redis://u:hunter2@h:1/notadb", "url"),
         ("no scheme hunter2", "url"),
         ("redis://u:hunter2@h:1/0?protocol=9", "url"),
+        // Raw reserved characters in credentials: refused, saying to percent-encode.
+        ("redis://u:hunter2/x@h:1/0", "url"),
+        ("redis://u:hunter2?x@h:1", "url"),
+        ("redis://u:hunter2#x@h:1", "url"),
+        ("redis://:@hunter2?@h", "url"),
+        ("unix://u:hunter2@/tmp/r.sock", "url"),
+        ("unix:///tmp/r.sock?pass=hunter2&db=x", "url"),
     ];
     if cfg!(not(feature = "tls")) {
         cases.push(("rediss://u:hunter2@h:1", "tls"));
