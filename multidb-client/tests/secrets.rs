@@ -180,3 +180,57 @@ fn passwords_with_reserved_characters_never_show_in_any_form() {
         leaks.join("\n")
     );
 }
+
+/// Percent-encoded, a password with every reserved character works, and neither its raw
+/// nor its encoded form shows in logs, events, errors or `Debug`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoded_password_with_reserved_characters_connects_and_never_shows() {
+    const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
+    let encoded: String = RAW
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = RedisServer::builder().password(RAW).start().unwrap();
+    let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
+    let wrong = format!("redis://:{encoded}x@127.0.0.1:{}/1", server.port());
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&good).unwrap())
+        .database(DatabaseConfig::from_url(&wrong).unwrap().weight(0.5))
+        .build()
+        .unwrap();
+    let mut shown = vec![format!("{config:?}")];
+    let client = MultiDbClient::new(config);
+    let mut events = client.events();
+    client.initialize().await.unwrap();
+    let mut con = client.clone();
+    let () = con.set("k", "v").await.unwrap();
+    assert_eq!(con.get::<_, String>("k").await.unwrap(), "v");
+    if let Err(e) = client.set_active_database(client.databases()[1].id).await {
+        shown.push(format!("{e} {e:?}"));
+    }
+    shown.push(format!("{client:?} {:?}", client.databases()));
+    while let Ok(e) = events.try_recv() {
+        shown.push(format!("{e:?}"));
+    }
+    client.close().await;
+    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    let all = shown.join("\n");
+    assert!(
+        all.contains("authentication") || all.contains("AUTH") || all.contains("WRONGPASS"),
+        "the wrong password was tried: {all}"
+    );
+    assert!(!all.contains(CORE), "password shown:\n{all}");
+}
