@@ -376,3 +376,71 @@ fn a_current_thread_runtime_nothing_drives_is_refused_and_a_driven_one_works() {
     stop.send(()).unwrap();
     driver.join().unwrap();
 }
+
+/// Answers `PING` and leaves every other command unanswered for ever: a connection the
+/// client cannot time out (an application's own).
+#[derive(Clone)]
+struct Mute(mpsc::Sender<()>);
+
+impl redis::aio::ConnectionLike for Mute {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        let ping = cmd
+            .args_iter()
+            .next()
+            .is_some_and(|a| matches!(a, redis::Arg::Simple(b"PING")));
+        if !ping {
+            let _ = self.0.send(());
+        }
+        Box::pin(async move {
+            if ping {
+                Ok(redis::Value::SimpleString("PONG".into()))
+            } else {
+                std::future::pending().await
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _pipeline: &'a redis::Pipeline,
+        _offset: usize,
+        _count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+#[test]
+fn close_does_not_wait_for_a_call_that_never_ends() {
+    let (sent, sent_rx) = mpsc::channel();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_connection(Mute(sent)))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config).unwrap();
+    client.initialize().unwrap();
+    let stuck = {
+        let mut con = client.clone();
+        thread::spawn(move || con.get::<_, Option<String>>("k"))
+    };
+    // The GET reached the connection, and waits there.
+    sent_rx.recv_timeout(common::GUARD).unwrap();
+    let (closed, closed_rx) = mpsc::channel();
+    let closer = {
+        let client = client.clone();
+        thread::spawn(move || closed.send(client.close()).unwrap())
+    };
+    let result = closed_rx
+        .recv_timeout(common::GUARD)
+        .expect("close() waited for the call in flight");
+    result.unwrap();
+    closer.join().unwrap();
+    drop(stuck); // still blocked on the application's connection: not ours to end
+}

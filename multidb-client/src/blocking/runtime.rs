@@ -1,7 +1,7 @@
 //! The runtime a blocking client drives its async client on: its own, or the caller's.
 
 use std::future::Future;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -21,8 +21,9 @@ const DRIVEN_WITHIN: Duration = Duration::from_secs(2);
 const WORKER_THREADS: usize = 2;
 
 enum Driver {
-    /// Ours: `None` once shut down by `close()`.
-    Owned(RwLock<Option<Runtime>>),
+    /// Ours: `None` once shut down by `close()`. Calls in flight hold a clone, so
+    /// `close()` never waits for them: the last one to finish drops the runtime.
+    Owned(RwLock<Option<Arc<Runtime>>>),
     /// The caller's: never shut down by us.
     Borrowed(Handle),
 }
@@ -48,7 +49,7 @@ impl Shared {
         };
         Ok(Shared {
             client,
-            driver: Driver::Owned(RwLock::new(Some(runtime))),
+            driver: Driver::Owned(RwLock::new(Some(Arc::new(runtime)))),
         })
     }
 
@@ -78,10 +79,8 @@ impl Shared {
         }
         match &self.driver {
             Driver::Owned(lock) => {
-                // Held for the call, so `close()` waits for calls in flight (which the
-                // async close fails fast) before it shuts the runtime down.
-                let guard = lock.read().unwrap_or_else(PoisonError::into_inner);
-                match guard.as_ref() {
+                let runtime = lock.read().unwrap_or_else(PoisonError::into_inner).clone();
+                match runtime {
                     Some(runtime) => Ok(runtime.block_on(future)),
                     None => Err(MultiDbError::Closed),
                 }
@@ -105,7 +104,9 @@ impl Shared {
         }
         if let Driver::Owned(lock) = &self.driver {
             let runtime = lock.write().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(runtime) = runtime {
+            // Calls still in flight (the async close fails them fast) hold the runtime:
+            // the last of them drops it; close() does not wait for them.
+            if let Some(Ok(runtime)) = runtime.map(Arc::try_unwrap) {
                 runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
             }
         }
@@ -144,7 +145,10 @@ impl Drop for Shared {
         if Handle::try_current().is_err() {
             runtime.block_on(self.client.close());
         }
-        // Never blocks, so dropping the last clone inside async code is safe.
-        runtime.shutdown_background();
+        // Never blocks, so dropping the last clone inside async code is safe. A call in
+        // flight elsewhere holds the runtime and drops it when it ends.
+        if let Ok(runtime) = Arc::try_unwrap(runtime) {
+            runtime.shutdown_background();
+        }
     }
 }
