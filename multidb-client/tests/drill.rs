@@ -288,3 +288,45 @@ fn arguments_select_mode_and_options() {
     assert_eq!(parse(Vec::new()), Ok(Parsed::Run(Args::default())));
     assert_eq!(parse(["-h".to_owned()]), Ok(Parsed::Help));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_with_reserved_characters_shows_in_no_file_of_the_report() {
+    const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
+    let encoded: String = RAW
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let fakes = [
+        FakeRedis::builder().password(RAW).start().await.unwrap(),
+        FakeRedis::builder().password(RAW).start().await.unwrap(),
+    ];
+    let urls = fakes
+        .iter()
+        .zip([1.0, 0.5])
+        .map(|(f, w)| (format!("redis://:{encoded}@{}/0", f.addr()), w))
+        .collect();
+    let dir = out_dir("secret");
+    let args = args(Mode::Proxy(urls), ScenarioName::KillOnly, dir.clone());
+    let report = execute(&args, &fast()).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    write(&report, &dir).unwrap();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        files += 1;
+        assert!(
+            !text.contains("SeCrEt9Zq"),
+            "password in {}",
+            path.display()
+        );
+    }
+    assert!(files >= 2, "the report was written");
+    std::fs::remove_dir_all(dir).unwrap();
+}
