@@ -1,5 +1,5 @@
 //! The connections of one database for blocking commands: a bounded set, reused. What
-//! goes over them, and when, is [`crate::dedicated`]'s business.
+//! goes over them, and when, is the blocking-command path's business (`dedicated`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};

@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod drill;
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -292,16 +294,7 @@ fn arguments_select_mode_and_options() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_with_reserved_characters_shows_in_no_file_of_the_report() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
-    let encoded: String = RAW
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = common::percent_encoded(RAW);
     let fakes = [
         FakeRedis::builder().password(RAW).start().await.unwrap(),
         FakeRedis::builder().password(RAW).start().await.unwrap(),

@@ -1,6 +1,8 @@
 //! A password in a URL appears in no Debug, Display, event, error or log line.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -143,16 +145,7 @@ fn shown_for(url: &str) -> String {
 fn passwords_with_reserved_characters_never_show_in_any_form() {
     let mut leaks = Vec::new();
     for pw in passwords() {
-        let encoded: String = pw
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let encoded = common::percent_encoded(&pw);
         for url in [
             format!("redis://:{pw}@127.0.0.1:6379/0"),
             format!("redis://user:{pw}@127.0.0.1:6379/0"),
@@ -186,16 +179,7 @@ fn passwords_with_reserved_characters_never_show_in_any_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encoded_password_with_reserved_characters_connects_and_never_shows() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
-    let encoded: String = RAW
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = common::percent_encoded(RAW);
     let logs = Captured::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -142,3 +142,17 @@ pub async fn run_load(
     }
     (total, all_errors)
 }
+
+/// `text` with every byte but ASCII letters and digits percent-encoded, as a URL's
+/// userinfo or query value must carry it.
+pub fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
