@@ -134,12 +134,12 @@ fn parse_requests(mut bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
         let mut cmd = Cmd::new();
         for _ in 0..argc {
             let (len, rest) = header(bytes, b'$')?;
-            let arg = rest
-                .get(..len)
-                .filter(|_| rest.get(len..len + 2) == Some(b"\r\n"))
+            let end = len
+                .checked_add(2)
+                .filter(|end| rest.get(len..*end) == Some(b"\r\n"))
                 .ok_or_else(|| malformed("bulk string shorter than its length"))?;
-            cmd.arg(arg);
-            bytes = &rest[len + 2..];
+            cmd.arg(&rest[..len]);
+            bytes = &rest[end..];
         }
         cmds.push(cmd);
     }
@@ -205,6 +205,45 @@ mod tests {
         assert!(name_is(&parsed[0], b"multi"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 1024,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Any bytes: commands or a typed client error, never a panic; what redis packs
+        /// parses back whatever its arguments.
+        #[test]
+        fn any_bytes_parse_or_are_refused_and_packed_commands_round_trip(
+            garbage in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"*$\r\n0123456789-".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..64,
+            ),
+            huge in proptest::prelude::any::<u64>(),
+            parts in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                1..5,
+            ),
+        ) {
+            if let Err(e) = parse_requests(&garbage) {
+                proptest::prop_assert_eq!(e.kind(), ErrorKind::Client);
+            }
+            let lying = format!("*1\r\n${huge}\r\nabc\r\n");
+            proptest::prop_assert!(parse_requests(lying.as_bytes()).is_err() || huge == 3);
+            let mut cmd = redis::cmd("X");
+            for part in &parts {
+                cmd.arg(part.as_slice());
+            }
+            let parsed = parse_requests(&cmd.get_packed_command()).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), 1);
+            proptest::prop_assert_eq!(args(&parsed[0]), args(&cmd));
+        }
+    }
+
     #[test]
     fn refuses_truncated_or_inline_requests() {
         let packed = redis::cmd("GET").arg("key").get_packed_command();
@@ -213,6 +252,8 @@ mod tests {
             &packed[..packed.len() - 3],
             b"PING\r\n".as_slice(),
             b"*1\r\n$x\r\n".as_slice(),
+            b"*1\r\n$18446744073709551615\r\nabc\r\n".as_slice(),
+            b"*18446744073709551615\r\n".as_slice(),
             b"".as_slice(),
         ] {
             let err = parse_requests(bad).unwrap_err();
