@@ -42,7 +42,6 @@ use std::time::{Duration, Instant};
 use multidb_client::{Event, MultiDbClient};
 use multidb_testkit::RedisServer;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -346,40 +345,6 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
     out
 }
 
-/// A plain connection to `server`, past the client.
-async fn direct(server: &RedisServer) -> MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-/// `blocked_clients` of the server's `INFO clients`.
-async fn blocked_clients(con: &mut MultiplexedConnection) -> usize {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query_async(con)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
-}
-
-/// Waits until `n` clients are blocked: a bounded poll of the server's own report.
-async fn until_blocked(con: &mut MultiplexedConnection, n: usize) {
-    let poll = async {
-        while blocked_clients(con).await < n {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    };
-    tokio::time::timeout(GUARD, poll)
-        .await
-        .unwrap_or_else(|_| panic!("{n} clients never blocked"));
-}
-
 /// [`TASKS`] tasks each time `ops` commands, SET then GET of its own key; every latency,
 /// sorted.
 async fn timed_load(client: &MultiDbClient, ops: usize) -> Vec<Duration> {
@@ -414,7 +379,7 @@ async fn timed_load(client: &MultiDbClient, ops: usize) -> Vec<Duration> {
 /// Phase B: the load while [`WAITERS`] tasks wait in `BLPOP` through the same client.
 async fn load_beside_blpop(
     client: &MultiDbClient,
-    server: &mut MultiplexedConnection,
+    server: &RedisServer,
     rep: usize,
     ops: usize,
 ) -> Vec<Duration> {
@@ -431,10 +396,10 @@ async fn load_beside_blpop(
             })
         })
         .collect();
-    until_blocked(server, WAITERS).await;
+    tokio::task::block_in_place(|| server.wait_for_blocked_clients(WAITERS)).unwrap();
     let latencies = timed_load(client, ops).await;
     assert_eq!(
-        blocked_clients(server).await,
+        server.blocked_clients().unwrap(),
         WAITERS,
         "every BLPOP waits through the whole load"
     );
@@ -490,16 +455,15 @@ fn blocking_side_by_side(
     let reps = rt.block_on(async {
         client.initialize().await.unwrap();
         assert_eq!(client.active_database(), Some(client.databases()[0].id));
-        let mut server = direct(primary).await;
         // Unmeasured: connections and the first commands of each task.
         let _ = timed_load(&client, ops).await;
         let mut out = Vec::with_capacity(reps);
         for rep in 0..reps {
             let (baseline, blocked) = if rep % 2 == 0 {
                 let a = timed_load(&client, ops).await;
-                (a, load_beside_blpop(&client, &mut server, rep, ops).await)
+                (a, load_beside_blpop(&client, primary, rep, ops).await)
             } else {
-                let b = load_beside_blpop(&client, &mut server, rep, ops).await;
+                let b = load_beside_blpop(&client, primary, rep, ops).await;
                 (timed_load(&client, ops).await, b)
             };
             out.push(Rep { baseline, blocked });

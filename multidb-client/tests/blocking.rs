@@ -316,20 +316,11 @@ fn a_blpop_longer_than_the_response_timeout_waits_on_a_connection_of_its_own() {
         let mut con = client.clone();
         thread::spawn(move || con.blpop::<_, Option<(String, String)>>("q", 0.0))
     };
+    a.wait_for_blocked_clients(1).unwrap();
     let mut direct = redis::Client::open(a.url())
         .unwrap()
         .get_connection()
         .unwrap();
-    // The server says when the waiter is blocked; until then, ask it again.
-    let blocked = |direct: &mut redis::Connection| -> bool {
-        let info: String = redis::cmd("INFO").arg("clients").query(direct).unwrap();
-        info.lines().any(|l| l.trim() == "blocked_clients:1")
-    };
-    let started = std::time::Instant::now();
-    while !blocked(&mut direct) {
-        assert!(started.elapsed() < common::GUARD, "the BLPOP never blocked");
-        thread::sleep(Duration::from_millis(2));
-    }
     direct.lpush::<_, _, ()>("q", "x").unwrap();
     let got = waiter.join().unwrap().unwrap();
     assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));

@@ -54,31 +54,10 @@ async fn direct(server: &RedisServer) -> MultiplexedConnection {
         .unwrap()
 }
 
-/// Clients blocked on `server` (a command of ours, seen from the server).
-async fn blocked_clients(con: &mut MultiplexedConnection) -> usize {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query_async(con)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
-}
-
-/// Waits until `n` clients are blocked on `server`. The server cannot tell us, so this is
-/// a bounded poll of its own report (as the testkit's launchers do), never a guess.
-async fn until_blocked(server: &RedisServer, n: usize) {
-    let mut con = direct(server).await;
-    let poll = async {
-        while blocked_clients(&mut con).await < n {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    };
-    tokio::time::timeout(GUARD, poll)
-        .await
-        .unwrap_or_else(|_| panic!("{n} clients never blocked"));
+/// Waits until `n` clients are blocked on `server` (the testkit's bounded poll of the
+/// server's own report), without holding up the runtime's other worker.
+fn until_blocked(server: &RedisServer, n: usize) {
+    tokio::task::block_in_place(|| server.wait_for_blocked_clients(n)).unwrap();
 }
 
 type Popped = redis::RedisResult<Option<(String, String)>>;
@@ -121,7 +100,7 @@ async fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_a
     let p = pair(|b| b).await;
     let mut events = p.client.events();
     let blpop = spawn_blpop(&p.client, "q", 3.0);
-    until_blocked(&p.a, 1).await;
+    until_blocked(&p.a, 1);
     // While it waits, other commands and health probes go through (default 500 ms response
     // timeout: anything queued behind the BLPOP would time out).
     let mut other = p.client.clone();
@@ -152,7 +131,7 @@ async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
             )
         })
         .collect();
-    until_blocked(&p.a, 8).await;
+    until_blocked(&p.a, 8);
     let mut con = p.client.clone();
     for i in 0..200 {
         con.set::<_, _, ()>(format!("k{i}"), i).await.unwrap();
@@ -187,7 +166,7 @@ async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {
 async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_replayed() {
     let mut p = pair(|b| b).await;
     let blpop = spawn_blpop(&p.client, "q", 0.0);
-    until_blocked(&p.a, 1).await;
+    until_blocked(&p.a, 1);
     let mut events = p.client.events();
     p.a.kill();
     let err = joined(blpop).await.unwrap_err();
@@ -199,8 +178,7 @@ async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_re
     assert!(e.to_string().contains("may have been taken"), "{e}");
     switch_to(&mut events, "the failover", p.ids[1]).await;
     // Not replayed on the new database.
-    let mut b = direct(&p.b).await;
-    assert_eq!(blocked_clients(&mut b).await, 0);
+    assert_eq!(p.b.blocked_clients().unwrap(), 0);
     p.client.close().await;
 }
 
@@ -208,7 +186,7 @@ async fn a_blpop_whose_database_is_killed_fails_with_a_typed_error_and_is_not_re
 async fn when_every_blocking_connection_is_busy_the_next_waits_within_its_deadline_then_fails() {
     let p = pair(|b| b.blocking_connections(1)).await;
     let first = spawn_blpop(&p.client, "q", 0.0);
-    until_blocked(&p.a, 1).await;
+    until_blocked(&p.a, 1);
     let mut con = p.client.clone();
     let err = redis::cmd("BLPOP")
         .arg("r")
@@ -626,7 +604,7 @@ async fn a_pipeline_with_a_blocking_command_waits_on_a_connection_of_its_own() {
             .query_async::<(String, Option<(String, String)>)>(&mut pipelined)
             .await
     });
-    until_blocked(&p.a, 1).await;
+    until_blocked(&p.a, 1);
     // Nothing queues behind it.
     assert_eq!(con.get::<_, String>("k").await.unwrap(), "v");
     direct(&p.a)
@@ -646,7 +624,7 @@ async fn a_pipeline_with_a_blocking_command_waits_on_a_connection_of_its_own() {
 async fn a_blpop_whose_database_stops_being_active_ends_with_the_typed_error() {
     let p = pair(|b| b).await;
     let blpop = spawn_blpop(&p.client, "q", 0.0);
-    until_blocked(&p.a, 1).await;
+    until_blocked(&p.a, 1);
     p.client.set_active_database(p.ids[1]).await.unwrap();
     let err = joined(blpop).await.unwrap_err();
     assert!(
@@ -658,13 +636,7 @@ async fn a_blpop_whose_database_stops_being_active_ends_with_the_typed_error() {
         "{err}"
     );
     // Its connection was closed: the server no longer holds it blocked.
-    let mut a = direct(&p.a).await;
-    let unblocked = async {
-        while blocked_clients(&mut a).await > 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    };
-    tokio::time::timeout(GUARD, unblocked).await.unwrap();
+    until_blocked(&p.a, 0);
     p.client.close().await;
 }
 

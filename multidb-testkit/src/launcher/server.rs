@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use super::builder::{self, BINARY_ENV, Listen, Settings};
 use super::control::{Control, Endpoint, Reply};
+use super::poll::poll_until;
 use super::ports::PortLease;
 use super::signal;
 use super::tempdir::TempDir;
@@ -19,6 +21,8 @@ mod startup;
 
 /// Bound on every control connection's connect, read and write.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long [`RedisServer::wait_for_blocked_clients`] waits.
+const BLOCKED_TIMEOUT: Duration = Duration::from_secs(10);
 /// Launch attempts when a freshly drawn port turns out taken by another process.
 const PORT_ATTEMPTS: u32 = 5;
 
@@ -288,6 +292,43 @@ impl RedisServer {
         *self.child_mut() = Some(child);
         tracing::debug!(port = self.port, "redis-server restarted");
         Ok(())
+    }
+
+    /// How many clients are blocked in a command (`BLPOP`, `XREAD … BLOCK`…) on the server
+    /// now: `blocked_clients` of `INFO clients`.
+    ///
+    /// # Errors
+    /// [`LaunchError::Command`] when the server cannot be asked.
+    pub fn blocked_clients(&self) -> Result<usize, LaunchError> {
+        let info = self.call(&["INFO", "clients"])?.text().unwrap_or_default();
+        info.lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| self.command_error("INFO clients", "no blocked_clients line"))
+    }
+
+    /// Waits until exactly `n` clients are blocked on the server ([`Self::blocked_clients`]),
+    /// for at most 10 s. The server cannot tell when that happens, so this is a bounded
+    /// poll of its own report, every millisecond: where a test would await an event.
+    ///
+    /// # Errors
+    /// [`LaunchError::Command`] when the server cannot be asked or the count is not reached.
+    pub fn wait_for_blocked_clients(&self, n: usize) -> Result<(), LaunchError> {
+        let mut last = Ok(0);
+        let reached = poll_until(BLOCKED_TIMEOUT, Duration::from_millis(1), || {
+            last = self.blocked_clients();
+            match &last {
+                Ok(count) if *count == n => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        });
+        reached.map_err(|waited| {
+            let seen = last.map_or_else(|e| e.to_string(), |c| format!("{c} blocked"));
+            self.command_error(
+                "INFO clients",
+                &format!("{n} blocked clients never seen in {waited:?}: {seen}"),
+            )
+        })
     }
 
     /// Stops the process with `SIGSTOP`: connections stay open but nothing is answered, so
