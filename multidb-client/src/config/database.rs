@@ -292,11 +292,8 @@ impl DatabaseConfig {
         let Some(url) = &self.spec.health_check_url else {
             return Ok(());
         };
-        let plain = url
-            .get(..7)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
         let check = self.lag_aware.as_ref().or(client_wide);
-        if plain && check.is_some_and(crate::LagAwareCheck::refuses_plain_http) {
+        if check.is_some_and(|check| check.refuses(url)) {
             return Err(ConfigError::InvalidUrl {
                 url: redact_url(url),
                 reason: crate::lag_aware::PLAIN_HTTP_REFUSED.to_owned(),

@@ -16,7 +16,7 @@ use multidb_failover::{Decision, Status, Unavailability};
 use multidb_health::HealthStatus;
 
 use super::router::Availability;
-use super::{Controller, State, is_manual};
+use super::{Controller, State, is_failure, is_manual};
 use crate::SwitchReason;
 use crate::event::{DatabaseId, Event};
 
@@ -93,13 +93,7 @@ impl Controller {
         };
         let old = self.router.set_active(Some(to.clone()));
         if let Some(old) = old.filter(|o| o.id != decision.to) {
-            let failed = matches!(
-                decision.reason,
-                SwitchReason::CircuitOpened
-                    | SwitchReason::HealthCheckFailed
-                    | SwitchReason::ForcedDatabaseFailed
-            );
-            old.evict(failed);
+            old.evict(is_failure(decision.reason));
         }
         let (from, to_id, reason) = (decision.from, decision.to, decision.reason);
         match reason {

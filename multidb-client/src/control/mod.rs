@@ -273,6 +273,17 @@ fn new_engine(config: &MultiDbConfig) -> FailoverEngine<DatabaseId> {
     engine
 }
 
+/// Whether a switch left a database because it failed (its commands in flight are then
+/// failed and its connection closed), not for a routine reason.
+fn is_failure(reason: SwitchReason) -> bool {
+    matches!(
+        reason,
+        SwitchReason::CircuitOpened
+            | SwitchReason::HealthCheckFailed
+            | SwitchReason::ForcedDatabaseFailed
+    )
+}
+
 /// Whether a switch was asked for by the application (redis-py's `manual` failover
 /// reason) rather than made by the client on its own (`automatic`).
 fn is_manual(reason: SwitchReason) -> bool {

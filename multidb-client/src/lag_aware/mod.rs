@@ -133,9 +133,12 @@ impl LagAwareCheck {
         LagAwareCheckBuilder::new()
     }
 
-    /// Whether it has credentials it must not send over plain `http://`.
-    pub(crate) fn refuses_plain_http(&self) -> bool {
-        self.inner.credentials.is_some() && !self.inner.insecure_http
+    /// Whether it would refuse to call the REST API at `url`: it has credentials, `url` is
+    /// plain `http://` and insecure http was not allowed.
+    pub(crate) fn refuses(&self, url: &str) -> bool {
+        self.inner.credentials.is_some()
+            && !self.inner.insecure_http
+            && BaseUrl::parse(url, self.inner.rest_api_port).is_ok_and(|base| !base.tls)
     }
 
     /// Forgets every remembered bdb uid (they are found again on the next probes).
@@ -158,10 +161,10 @@ impl LagAwareCheck {
                 db.endpoint()
             )
         })?;
-        let base = BaseUrl::parse(url, self.inner.rest_api_port)?;
-        if !base.tls && self.refuses_plain_http() {
+        if self.refuses(url) {
             return Err(PLAIN_HTTP_REFUSED.to_owned());
         }
+        let base = BaseUrl::parse(url, self.inner.rest_api_port)?;
         let tls = if base.tls {
             Some(self.inner.tls.get()?)
         } else {
