@@ -17,7 +17,6 @@ use crate::control::{Controller, Router};
 use crate::dedicated::NotUrlMember;
 use crate::error::MultiDbError;
 use crate::member::Database;
-use crate::outcome::Outcome;
 use crate::replay::Sent;
 use crate::request::Request;
 
@@ -81,13 +80,11 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
         {
             let result = request.send_multiplexed(multiplexed).await;
             con.observe(generation, &result);
-            let sent = match controller
+            let outcome = controller
                 .outcomes()
-                .record(router, db, permit, &request, &result)
-            {
-                Outcome::Answered => return result,
-                Outcome::Rejected => Sent::No,
-                Outcome::Failed(sent) => sent,
+                .record(router, db, permit, &request, &result);
+            let Some(sent) = outcome.retry() else {
+                return result;
             };
             failed = Some((db.clone(), Some(result), sent));
         }
@@ -166,10 +163,8 @@ async fn execute_slow<R: Request + ?Sized>(
         // Something failed: retry if the policy, the attempts and the budget allow.
         let replay_ok = sent == Sent::No || {
             let category = *category.get_or_insert_with(|| request.category());
-            category
-                <= retry_settings
-                    .replay_up_to
-                    .min(CommandCategory::MAX_REPLAYABLE)
+            // `build()` refused anything past `CommandCategory::MAX_REPLAYABLE`.
+            category <= retry_settings.replay_up_to
         };
         let delays = delays.get_or_insert_with(|| Box::new(crate::retry::backoff(retry_settings)));
         let retry = if replay_ok {
@@ -183,13 +178,7 @@ async fn execute_slow<R: Request + ?Sized>(
         last = Some((db.clone(), result, sent));
         tracing::trace!(database = %db.id, ?delay, "retrying command");
         // Wait for the backoff or for a switch, whichever comes first.
-        let switched = pin!(router.switched());
-        if router.is_active(&db) {
-            tokio::select! {
-                () = switched => {}
-                () = tokio::time::sleep(delay) => {}
-            }
-        }
+        router.backoff_or_switch(&db, delay).await;
     }
 }
 
@@ -209,12 +198,7 @@ fn give_up<T>(
             .into_redis())
         }
         Some(result) => result,
-        None => Err(MultiDbError::UnhealthyDatabase {
-            id: db.id,
-            endpoint: db.endpoint.clone(),
-            reason: "circuit open and no other database available".to_owned(),
-        }
-        .into_redis()),
+        None => Err(db.circuit_open_error().into_redis()),
     }
 }
 
@@ -233,9 +217,9 @@ async fn attempt<R: Request + ?Sized>(
         let outcomes = controller.outcomes();
         let outcome = outcomes.classify_connect(&e);
         outcomes.settle(controller.router(), db, permit, outcome);
-        return match outcome {
-            Outcome::Answered => Attempt::Done(Err(e)),
-            Outcome::Rejected | Outcome::Failed(_) => Attempt::Failed {
+        return match outcome.retry() {
+            None => Attempt::Done(Err(e)),
+            Some(_) => Attempt::Failed {
                 result: Err(e),
                 sent: Sent::No,
             },
@@ -265,16 +249,12 @@ async fn attempt<R: Request + ?Sized>(
     } else {
         request.send(con).await
     };
-    match controller
+    let outcome = controller
         .outcomes()
-        .record(router, db, permit, request, &result)
-    {
-        Outcome::Answered => Attempt::Done(result),
-        Outcome::Rejected => Attempt::Failed {
-            result,
-            sent: Sent::No,
-        },
-        Outcome::Failed(sent) => Attempt::Failed { result, sent },
+        .record(router, db, permit, request, &result);
+    match outcome.retry() {
+        None => Attempt::Done(result),
+        Some(sent) => Attempt::Failed { result, sent },
     }
 }
 

@@ -83,22 +83,9 @@ pub(crate) async fn execute<R: Request + ?Sized>(
         // Known not to have run: retry anywhere, after a backoff or a switch.
         let delay = delays.next().filter(|_| router.budget().try_withdraw());
         let Some(delay) = delay else {
-            return Ok(not_sent.unwrap_or_else(|| {
-                Err(MultiDbError::UnhealthyDatabase {
-                    id: db.id,
-                    endpoint: db.endpoint.clone(),
-                    reason: "circuit open and no other database available".to_owned(),
-                }
-                .into_redis())
-            }));
+            return Ok(not_sent.unwrap_or_else(|| Err(db.circuit_open_error().into_redis())));
         };
-        let switched = pin!(router.switched());
-        if router.is_active(&db) {
-            tokio::select! {
-                () = switched => {}
-                () = tokio::time::sleep(delay) => {}
-            }
-        }
+        router.backoff_or_switch(&db, delay).await;
     }
 }
 
@@ -112,9 +99,9 @@ async fn attempt<R: Request + ?Sized>(
     let outcomes = controller.outcomes();
     let started = Instant::now();
     // The reply is due by then; `None`: no bound but the database's.
-    let deadline = Blocking::For(block)
-        .reply_bound(db.spec.response_timeout)
-        .and_then(|bound| started.checked_add(bound));
+    let deadline =
+        crate::category::reply_bound(Some(Blocking::For(block)), db.spec.response_timeout)
+            .and_then(|bound| started.checked_add(bound));
     let Ok(permit) = db.circuit.try_acquire() else {
         return Try::NotSent(None);
     };
@@ -157,9 +144,9 @@ async fn attempt<R: Request + ?Sized>(
             Err(e) => {
                 let outcome = outcomes.classify_connect(&e);
                 outcomes.settle(router, db, permit, outcome);
-                return match outcome {
-                    Outcome::Answered => Try::Done(Err(e)),
-                    Outcome::Rejected | Outcome::Failed(_) => Try::NotSent(Some(Err(e))),
+                return match outcome.retry() {
+                    None => Try::Done(Err(e)),
+                    Some(_) => Try::NotSent(Some(Err(e))),
                 };
             }
         },
@@ -177,7 +164,7 @@ async fn attempt<R: Request + ?Sized>(
         biased;
         result = send => Some(result),
         () = evicted => None,
-        () = sleep_until(deadline) => {
+        () = crate::member::sleep_until(deadline) => {
             // The server did not answer by its own block time and then some: the database
             // is failing.
             outcomes.settle(router, db, permit, Outcome::Failed(Sent::Maybe));
@@ -190,27 +177,23 @@ async fn attempt<R: Request + ?Sized>(
         drop(permit);
         return Try::Done(Err(interrupted("it stopped being the active database")));
     };
-    match outcomes.record(router, db, permit, request, &result) {
-        Outcome::Answered => {
+    match outcomes
+        .record(router, db, permit, request, &result)
+        .retry()
+    {
+        None => {
             pool.put_back(dedicated);
             Try::Done(result)
         }
-        Outcome::Rejected | Outcome::Failed(Sent::No) => {
+        Some(Sent::No) => {
             pool.put_back(dedicated);
             // Rejected unrun (`LOADING`…): retry anywhere, with the rejection if no retry.
             Try::NotSent(Some(result))
         }
-        Outcome::Failed(Sent::Maybe) => match result {
+        Some(Sent::Maybe) => match result {
             Ok(output) => Try::Done(Ok(output)),
             Err(e) => Try::Done(Err(interrupted(&format!("the connection failed: {e}")))),
         },
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -248,6 +248,15 @@ impl Database {
         format!("{}/{}", self.endpoint.address(), self.weight())
     }
 
+    /// Why a command could not be sent here and nowhere else, when no retry is left.
+    pub(crate) fn circuit_open_error(&self) -> crate::MultiDbError {
+        crate::MultiDbError::UnhealthyDatabase {
+            id: self.id,
+            endpoint: self.endpoint.clone(),
+            reason: "circuit open and no other database available".to_owned(),
+        }
+    }
+
     /// It stopped being the active database. Blocking commands waiting on it end; when it
     /// `failed`, every command in flight on it is failed fast and its connection is closed,
     /// so nothing waits on a database that is gone, whatever the response timeout (the
@@ -291,5 +300,13 @@ impl fmt::Debug for Database {
             .field("weight", &self.weight())
             .field("healthy", &self.is_healthy())
             .finish_non_exhaustive()
+    }
+}
+
+/// Sleeps until `at`; never resolves for `None` (no deadline).
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -28,6 +28,19 @@ pub(crate) enum Outcome {
     Failed(Sent),
 }
 
+impl Outcome {
+    /// `None` for an answer; otherwise the request is worth trying again, and `Some(sent)`
+    /// says whether it may have run (a rejection proves it did not).
+    #[inline]
+    pub(crate) fn retry(self) -> Option<Sent> {
+        match self {
+            Outcome::Answered => None,
+            Outcome::Rejected => Some(Sent::No),
+            Outcome::Failed(sent) => Some(sent),
+        }
+    }
+}
+
 /// Where failures are reported: the control plane's router (probe-confirmed detection).
 pub(crate) trait Reports {
     /// `db` failed at the connection level.

@@ -228,14 +228,10 @@ impl PinnedConnection {
         let Ok(permit) = db.circuit.try_acquire() else {
             return Err(self.lose("its circuit is open".to_owned()));
         };
-        let response_timeout = db.spec.response_timeout;
-        let bound = match blocking {
-            Some(blocking) => blocking.reply_bound(response_timeout),
-            None => response_timeout,
-        };
+        let bound = crate::category::reply_bound(blocking, db.spec.response_timeout);
         let mut failed = pin!(db.failed.notified());
         failed.as_mut().enable();
-        // A switch between the check above and arming the eviction signal.
+        // A switch between the check above and arming the failure signal.
         if let Some(reason) = self.refusal() {
             drop(permit);
             return Err(self.lose(reason.to_owned()));

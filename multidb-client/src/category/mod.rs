@@ -717,15 +717,17 @@ pub(crate) enum Blocking {
     ConnectionBound(&'static str, Option<Duration>),
 }
 
-impl Blocking {
-    /// How long the server may take to answer it, past `response_timeout`: `None` when
-    /// either is unbounded.
-    pub(crate) fn reply_bound(self, response_timeout: Option<Duration>) -> Option<Duration> {
-        let block = match self {
-            Blocking::For(block) | Blocking::ConnectionBound(_, block) => block?,
-        };
-        response_timeout?.checked_add(block)
-    }
+/// How long the server may take to answer a request: `response_timeout`, plus the block
+/// time of a request that blocks; `None` when either is unbounded.
+pub(crate) fn reply_bound(
+    blocking: Option<Blocking>,
+    response_timeout: Option<Duration>,
+) -> Option<Duration> {
+    let block = match blocking {
+        None => Duration::ZERO,
+        Some(Blocking::For(block) | Blocking::ConnectionBound(_, block)) => block?,
+    };
+    response_timeout?.checked_add(block)
 }
 
 /// Whether `cmd` blocks on the server, and how long. Cheap for every other command: this

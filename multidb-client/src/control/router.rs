@@ -118,6 +118,18 @@ impl Router {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Waits out a retry's backoff `delay`, or until the next switch, whichever comes
+    /// first; not at all when `db` is no longer the active database.
+    pub(crate) async fn backoff_or_switch(&self, db: &Database, delay: std::time::Duration) {
+        let switched = std::pin::pin!(self.switched());
+        if self.is_active(db) {
+            tokio::select! {
+                () = switched => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
     /// The retry budget every command draws from.
     #[inline]
     pub(crate) fn budget(&self) -> &RetryBudget {

@@ -51,12 +51,7 @@ async fn run(
         }
         let deadline = this.next_deadline().map(|at| this.clock().instant_at(at));
         drop(this);
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = crate::member::sleep_until(deadline);
         let step: Step = tokio::select! {
             event = health.recv() => match event {
                 Ok(event) => Step::Health(event),

@@ -86,7 +86,7 @@ impl Worker {
                 r = requests.recv() => Step::Request(r),
                 e = events.recv() => Step::Event(e),
                 p = next_push(self.link.as_mut()) => Step::Push(p),
-                () = wait_until(retry_at) => Step::Retry,
+                () = crate::member::sleep_until(retry_at) => Step::Retry,
                 () = &mut closed => Step::Closed,
             };
             match step {
@@ -248,13 +248,6 @@ impl Worker {
 async fn next_push(link: Option<&mut Link>) -> Option<PushInfo> {
     match link {
         Some(link) => link.pushes.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn wait_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
