@@ -35,15 +35,16 @@ pub(crate) enum Special<'a> {
     Script(ScriptCommand<'a>),
 }
 
-/// Whether `cmd` is [`Special`]. One test of its first letter for all other commands: it
-/// runs before every command.
+/// Whether `cmd` is [`Special`]. One test of its first two letters for all other
+/// commands (`SET`, `GET`… never leave it): it runs before every command.
 #[inline]
 pub(crate) fn special(cmd: &Cmd) -> Option<Special<'_>> {
-    let first = match cmd.args_iter().next()? {
-        redis::Arg::Simple(name) => *name.first()?,
+    let head = match cmd.args_iter().next()? {
+        redis::Arg::Simple([a, b, ..]) => [a.to_ascii_uppercase(), b.to_ascii_uppercase()],
         _ => return None,
     };
-    if matches!(first.to_ascii_uppercase(), b'B' | b'E' | b'S' | b'W' | b'X') {
+    // BL…/BR…/BZ… pops and moves, XR… reads, WA… waits, EV… scripts, SC… SCRIPT LOAD.
+    if matches!(&head, b"BL" | b"BR" | b"BZ" | b"XR" | b"WA" | b"EV" | b"SC") {
         special_slow(cmd)
     } else {
         None
@@ -113,5 +114,67 @@ impl Request for PipelineRequest<'_> {
 
     fn category(&self) -> CommandCategory {
         category::pipeline_category(self.pipeline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefilter_lets_every_blocking_and_script_command_through_and_no_common_one() {
+        for name in [
+            "BLPOP",
+            "brpop",
+            "BLMOVE",
+            "BRPOPLPUSH",
+            "BZPOPMIN",
+            "BZPOPMAX",
+            "BLMPOP",
+            "BZMPOP",
+            "WAIT",
+            "WAITAOF",
+        ] {
+            let mut cmd = redis::cmd(name);
+            cmd.arg("1").arg("0");
+            assert!(
+                matches!(special(&cmd), Some(Special::Blocking(_))),
+                "{name}"
+            );
+        }
+        for cmd in [
+            redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(0)
+                .arg("STREAMS")
+                .arg("s")
+                .arg("$")
+                .clone(),
+            redis::cmd("xreadgroup")
+                .arg("GROUP")
+                .arg("g")
+                .arg("c")
+                .arg("BLOCK")
+                .arg(1)
+                .arg("STREAMS")
+                .arg("s")
+                .arg(">")
+                .clone(),
+        ] {
+            assert!(
+                matches!(special(&cmd), Some(Special::Blocking(_))),
+                "{cmd:?}"
+            );
+        }
+        for cmd in [
+            redis::cmd("EVALSHA").arg("abc").arg(0).clone(),
+            redis::cmd("evalsha_ro").arg("abc").arg(0).clone(),
+            redis::cmd("SCRIPT").arg("LOAD").arg("return 1").clone(),
+        ] {
+            assert!(matches!(special(&cmd), Some(Special::Script(_))), "{cmd:?}");
+        }
+        for name in ["SET", "GET", "SADD", "BITCOUNT", "XADD", "EVAL", "S", ""] {
+            assert!(special(&redis::cmd(name)).is_none(), "{name}");
+        }
     }
 }
