@@ -257,6 +257,42 @@ fn each_bad_url_is_rejected_without_showing_its_password() {
     }
 }
 
+/// The raw reserved-character forms above, as a cluster seed and as a Sentinel URL (the
+/// first or a later one), and a Sentinel master name that names nothing.
+#[cfg(all(feature = "cluster", feature = "sentinel"))]
+#[test]
+fn each_bad_cluster_seed_and_sentinel_url_is_rejected_without_showing_its_password() {
+    let good = "redis://127.0.0.1:26379";
+    for url in [
+        "redis://u:hunter2/x@h:1/0",
+        "redis://u:hunter2?x@h:1",
+        "redis://u:hunter2#x@h:1",
+        "redis://:@hunter2?@h",
+        "redis://u:hunter2@h:1/notadb",
+        "http://u:hunter2@h:1",
+    ] {
+        let field = if url.starts_with("http:") {
+            "scheme"
+        } else {
+            "url"
+        };
+        let errors = [
+            DatabaseConfig::from_cluster_urls([url]).expect_err(url),
+            DatabaseConfig::from_cluster_urls([good, url]).expect_err(url),
+            DatabaseConfig::from_sentinel([url], "mymaster").expect_err(url),
+            DatabaseConfig::from_sentinel([good, url], "mymaster").expect_err(url),
+        ];
+        for err in errors {
+            assert_eq!(field_of(&err), field, "{url}: {err}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
+    }
+    for name in ["", " ", "my master", "m\n"] {
+        let err = DatabaseConfig::from_sentinel([good], name).expect_err(name);
+        assert_eq!(field_of(&err), "master_name", "{name:?}: {err}");
+    }
+}
+
 #[test]
 fn from_urls_needs_one_weight_per_url() {
     let err = MultiDbClient::from_urls(["redis://127.0.0.1:1"], [1.0, 2.0]).unwrap_err();

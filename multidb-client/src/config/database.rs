@@ -104,14 +104,27 @@ impl DatabaseConfig {
     /// Sentinel's promotions. Shown as `sentinel(NAME@first-sentinel)`.
     ///
     /// # Errors
-    /// [`ConfigError::NoDatabases`] for an empty Sentinel list, or a URL error as in
-    /// [`Self::from_url`].
+    /// [`ConfigError::NoDatabases`] for an empty Sentinel list, a URL error as in
+    /// [`Self::from_url`], or [`ConfigError::InvalidValue`] (`master_name`) for a master
+    /// name that is empty or holds whitespace or control characters (Sentinel cannot
+    /// monitor such a name).
     #[cfg(feature = "sentinel")]
     pub fn from_sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        if master_name.is_empty()
+            || master_name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::InvalidValue {
+                field: "master_name",
+                value: format!("{master_name:?}"),
+                expected: "a Sentinel master name: not empty, no whitespace or control characters",
+            });
+        }
         let infos = sentinels
             .into_iter()
             .map(|s| parse_url(s.as_ref()))
