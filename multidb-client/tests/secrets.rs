@@ -218,3 +218,66 @@ async fn an_encoded_password_with_reserved_characters_connects_and_never_shows()
     );
     assert!(!all.contains(CORE), "password shown:\n{all}");
 }
+
+/// The same reserved-character password, percent-encoded and wrong, in a cluster seed and
+/// a Sentinel URL that reach a password-protected server: the failed connections, health
+/// reasons, events and logs never show it.
+#[cfg(all(feature = "cluster", feature = "sentinel"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_seed_and_sentinel_passwords_never_show_when_they_fail() {
+    const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
+    let encoded = common::percent_encoded(RAW);
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = RedisServer::builder().password(RAW).start().unwrap();
+    let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
+    let wrong = format!("redis://user:{encoded}x@127.0.0.1:{}", server.port());
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&good).unwrap())
+        .database(
+            DatabaseConfig::from_cluster_urls([wrong.as_str()])
+                .unwrap()
+                .weight(0.5),
+        )
+        .database(
+            DatabaseConfig::from_sentinel([wrong.as_str()], "mymaster")
+                .unwrap()
+                .weight(0.4),
+        )
+        .initial_health_check(multidb_client::InitialHealthCheck::OneAvailable)
+        .health_check_probes(1)
+        .build()
+        .unwrap();
+    let mut shown = vec![format!("{config:?}")];
+    let client = MultiDbClient::new(config);
+    let mut events = client.events();
+    client.initialize().await.unwrap();
+    let databases = client.databases();
+    assert!(databases[0].healthy);
+    assert!(
+        !databases[1].healthy && !databases[2].healthy,
+        "the wrong password was refused: {databases:?}"
+    );
+    for db in &databases[1..] {
+        if let Err(e) = client.set_active_database(db.id).await {
+            shown.push(format!("{e} {e:?}"));
+        }
+    }
+    shown.push(format!("{client:?} {databases:?}"));
+    while let Ok(e) = events.try_recv() {
+        shown.push(format!("{e:?}"));
+    }
+    client.close().await;
+    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    let all = shown.join("\n");
+    assert!(
+        all.contains("WRONGPASS") || all.contains("uthentication"),
+        "the wrong password was tried: {all}"
+    );
+    assert!(!all.contains(CORE), "password shown:\n{all}");
+}
