@@ -112,6 +112,8 @@ mod dedicated;
 mod endpoint;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "lag-aware")]
 mod lag_aware;
 mod member;

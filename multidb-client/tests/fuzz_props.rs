@@ -3,6 +3,7 @@
 //! Each case: no panic, no hang, a typed error, and no password in any text shown.
 #![allow(clippy::unwrap_used)]
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -135,6 +136,234 @@ proptest! {
                 }
             }
             Err(e) => assert_no_secret(&format!("{e} {e:?}"))?,
+        }
+    }
+}
+
+/// Any bytes as a password: raw where they are valid UTF-8, percent-encoded otherwise or
+/// when asked, in the userinfo or a secret query parameter, with [`SECRET`] inside.
+fn url_with_byte_password() -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec(any::<u8>(), 0..12),
+        any::<bool>(),
+        0u8..3,
+        proptest::sample::select(vec!["redis", "rediss", "unix", "redis+unix", "valkey"]),
+        proptest::sample::select(vec!["", "app", "a@b", "u/s", "%40"]),
+        proptest::sample::select(vec!["h:1/0", "[::1]:6379", "/tmp/s.sock", "h", ""]),
+    )
+        .prop_map(|(bytes, encode, place, scheme, user, host)| {
+            let (before, after) = bytes.split_at(bytes.len() / 2);
+            let text = |part: &[u8]| match std::str::from_utf8(part) {
+                Ok(s) if !encode => s.to_owned(),
+                _ => part.iter().fold(String::new(), |mut out, b| {
+                    let _ = write!(out, "%{b:02X}");
+                    out
+                }),
+            };
+            let password = format!("{}{SECRET}{}", text(before), text(after));
+            match place {
+                0 => format!("{scheme}://{user}:{password}@{host}"),
+                1 => format!("{scheme}://{host}?pass={password}"),
+                _ => format!("{scheme}://{host}?db=0&password={password}"),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(config(2048))]
+
+    /// The twin of `fuzz/fuzz_targets/redact_url.rs`: the one redaction function alone.
+    #[test]
+    fn redact_url_never_shows_a_password_of_any_bytes(
+        url in prop_oneof![url_with_secret(), url_with_byte_password()],
+        raw in "\\PC{0,40}",
+    ) {
+        let _ = multidb_client::redact_url(&raw);
+        assert_no_secret(&multidb_client::redact_url(&url))?;
+    }
+
+    /// The twin of `fuzz/fuzz_targets/blocking_requests.rs`.
+    #[test]
+    fn packed_requests_read_back_or_are_refused_with_a_client_error(
+        bytes in proptest::collection::vec(
+            prop_oneof![
+                proptest::sample::select(b"*$\r\n0123456789+-".to_vec()),
+                any::<u8>(),
+            ],
+            0..64,
+        ),
+    ) {
+        use multidb_client::fuzzing::blocking_requests;
+        match blocking_requests(&bytes) {
+            Err(e) => prop_assert_eq!(e.kind(), redis::ErrorKind::Client),
+            Ok(cmds) => {
+                let mut packed = Vec::new();
+                for args in &cmds {
+                    let mut cmd = redis::Cmd::new();
+                    for arg in args {
+                        cmd.arg(arg.as_slice());
+                    }
+                    packed.extend(cmd.get_packed_command());
+                }
+                prop_assert_eq!(blocking_requests(&packed).ok(), Some(cmds));
+            }
+        }
+    }
+}
+
+/// Twins of `fuzz/fuzz_targets/lag_aware_http.rs` and `bdb_json.rs`.
+#[cfg(feature = "lag-aware")]
+mod lag_aware {
+    use super::*;
+    use multidb_client::fuzzing::{ChunkedBody, bdb_uid};
+    use serde_json::{Value, json};
+
+    /// `body` framed as chunks of the given sizes (the rest in one last chunk), with
+    /// chunk extensions and a trailer where asked.
+    fn chunked(body: &[u8], sizes: &[usize], ext: bool, trailer: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = body;
+        for &size in sizes.iter().chain(std::iter::once(&usize::MAX)) {
+            let n = size.min(rest.len());
+            if n == 0 {
+                continue;
+            }
+            let (chunk, tail) = rest.split_at(n);
+            out.extend(format!("{n:x}").bytes());
+            if ext {
+                out.extend(b";name=value");
+            }
+            out.extend(b"\r\n");
+            out.extend(chunk);
+            out.extend(b"\r\n");
+            rest = tail;
+        }
+        out.extend(b"0\r\n");
+        if trailer {
+            out.extend(b"X-Trailer: 1\r\n");
+        }
+        out.extend(b"\r\n");
+        out
+    }
+
+    /// JSON of any shape, the bdb list's keys and the target's host weighted in.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            proptest::sample::select(vec![
+                "1",
+                "01",
+                "",
+                "-1",
+                "1a",
+                "target.example",
+                "TARGET.example",
+                "10.0.0.1"
+            ])
+            .prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(vec![
+                            "uid",
+                            "endpoints",
+                            "dns_name",
+                            "addr",
+                            "port",
+                            "x"
+                        ]),
+                        inner,
+                    ),
+                    0..5,
+                )
+                .prop_map(|pairs| Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    /// Every string anywhere in `value`.
+    fn strings(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        /// Any body, in any chunks, delivered in any pieces, decodes back to itself.
+        #[test]
+        fn chunked_bodies_decode_back_whatever_the_chunks_and_pieces(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            sizes in proptest::collection::vec(1usize..64, 0..8),
+            ext in any::<bool>(),
+            trailer in any::<bool>(),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let framed = chunked(&body, &sizes, ext, trailer);
+            let mut ends: Vec<usize> = cuts.into_iter().map(|c| c.min(framed.len())).collect();
+            ends.sort_unstable();
+            let mut decoder = ChunkedBody::default();
+            let mut got = None;
+            for end in ends {
+                if let Some(done) = decoder.feed(&framed[..end]).unwrap() {
+                    got = Some(done);
+                    break;
+                }
+            }
+            let got = got.or_else(|| decoder.feed(&framed).unwrap());
+            prop_assert_eq!(got, Some(body));
+        }
+
+        /// Any JSON: no panic; a uid found is digits only and the list names the host.
+        #[test]
+        fn bdb_matching_on_any_json_finds_only_digit_uids_of_listed_hosts(
+            bdbs in json_value(),
+            port in proptest::option::of(proptest::sample::select(vec![1u16, 12000, 6379])),
+        ) {
+            let host = "target.example";
+            if let Ok(Some(uid)) = bdb_uid(&bdbs, &[(host.to_owned(), port)]) {
+                prop_assert!(!uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit()), "uid {uid:?}");
+                let mut named = Vec::new();
+                strings(&bdbs, &mut named);
+                prop_assert!(named.iter().any(|s| s.eq_ignore_ascii_case(host)));
+            }
+        }
+
+        /// A matching bdb after any number of others that cannot match is the one found.
+        #[test]
+        fn the_bdb_listing_the_target_is_found_among_any_others(
+            others in proptest::collection::vec(json_value(), 0..6),
+            at in any::<proptest::sample::Index>(),
+            uid in 1u64..100_000,
+            by_addr in any::<bool>(),
+        ) {
+            // Others never name this host (the strategy cannot spell it).
+            let host = "our-db.internal";
+            let endpoint = if by_addr {
+                json!({"addr": ["10.9.9.9", host], "port": 12000})
+            } else {
+                json!({"dns_name": host.to_uppercase(), "port": 12000})
+            };
+            let ours = json!({"uid": uid, "endpoints": [endpoint]});
+            let mut list = others;
+            let at = at.index(list.len() + 1);
+            list.insert(at, ours);
+            let found = bdb_uid(&Value::Array(list), &[(host.to_owned(), Some(12000))]);
+            prop_assert_eq!(found, Ok(Some(uid.to_string())));
         }
     }
 }

@@ -53,7 +53,8 @@ tasks:
   bench    run every benchmark and write BENCHMARKS.md; --peer redis-py adds redis-py's
            MultiDBClient in the failover scenario; --trials N, --quick (plumbing check)
   ci       fmt check, cargo deny, clippy -D warnings, tests (all features), docs (-D warnings),
-           every client example, and the drill's SVG timeline rendered in headless Chromium
+           the fuzz targets type-checked, every client example, and the drill's SVG
+           timeline rendered in headless Chromium
   deny     cargo deny check: advisories, bans, licenses, sources (needs cargo-deny)
   imports  each crate's modules import one way: fails on an import circle
   drill    run the failover drill example (arguments are passed on)
@@ -90,6 +91,7 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    fuzz_targets()?;
     examples()?;
     render::drill_picture(workspace_root())?;
     eprintln!(
@@ -97,6 +99,14 @@ fn ci() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Formats and type-checks the cargo-fuzz targets (their own workspace, outside the root
+/// one), so none rots; running them needs cargo-fuzz and is left to `fuzz/README.md`.
+fn fuzz_targets() -> Result<(), String> {
+    let dir = workspace_root().join("fuzz");
+    run_in(&dir, "fuzz fmt", &["fmt", "--", "--check"], &[])?;
+    run_in(&dir, "fuzz check", &["check", "--locked", "--bins"], &[])
 }
 
 /// Runs every example of the client (they start their own fake servers), so none rots.

@@ -126,7 +126,7 @@ fn malformed(detail: &'static str) -> RedisError {
 }
 
 /// Parses packed requests (RESP arrays of bulk strings, back to back) into commands.
-fn parse_requests(mut bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
+pub(crate) fn parse_requests(mut bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
     let mut cmds = Vec::new();
     while !bytes.is_empty() {
         let (argc, rest) = header(bytes, b'*')?;
@@ -149,6 +149,17 @@ fn parse_requests(mut bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
     Ok(cmds)
 }
 
+/// A command's arguments, as bytes (anything else, such as a cursor placeholder, as
+/// `<cursor>`).
+pub(crate) fn args(cmd: &Cmd) -> Vec<Vec<u8>> {
+    cmd.args_iter()
+        .map(|arg| match arg {
+            redis::Arg::Simple(bytes) => bytes.to_vec(),
+            _ => b"<cursor>".to_vec(),
+        })
+        .collect()
+}
+
 /// Reads `<marker><decimal>\r\n`, returning the number and what follows.
 fn header(bytes: &[u8], marker: u8) -> RedisResult<(usize, &[u8])> {
     let rest = bytes
@@ -168,15 +179,6 @@ fn header(bytes: &[u8], marker: u8) -> RedisResult<(usize, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(cmd: &Cmd) -> Vec<Vec<u8>> {
-        cmd.args_iter()
-            .map(|a| match a {
-                redis::Arg::Simple(b) => b.to_vec(),
-                _ => b"<cursor>".to_vec(),
-            })
-            .collect()
-    }
 
     #[test]
     fn parses_back_what_redis_packs_including_binary_and_empty_args() {

@@ -39,7 +39,7 @@
 //! # }
 //! ```
 
-mod command;
+pub(crate) mod command;
 mod runtime;
 
 use std::fmt;

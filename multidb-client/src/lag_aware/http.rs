@@ -308,7 +308,7 @@ fn parse_status(line: &str) -> Result<u16, String> {
 /// Decodes a chunked body as it arrives: each call is given the whole body so far and
 /// goes on from where the last one stopped.
 #[derive(Default)]
-struct Dechunker {
+pub(crate) struct Dechunker {
     /// Where the next chunk's size line starts.
     at: usize,
     body: Vec<u8>,
@@ -318,7 +318,7 @@ struct Dechunker {
 
 impl Dechunker {
     /// The body once the last chunk (and its trailers) arrived.
-    fn feed(&mut self, rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    pub(crate) fn feed(&mut self, rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
         loop {
             if let Some(from) = self.trailers_from {
                 // Trailers, if any, end with an empty line.

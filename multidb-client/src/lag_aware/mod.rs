@@ -42,9 +42,9 @@
 //! # Ok::<(), multidb_client::ConfigError>(())
 //! ```
 
-mod bdb;
+pub(crate) mod bdb;
 mod builder;
-mod http;
+pub(crate) mod http;
 
 pub use builder::LagAwareCheckBuilder;
 
