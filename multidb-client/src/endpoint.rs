@@ -125,7 +125,7 @@ fn is_plain_user(user: &str) -> bool {
 fn has_secret_param(text: &str) -> bool {
     text.split(['?', '&']).skip(1).any(|pair| {
         pair.split_once('=')
-            .is_some_and(|(key, _)| SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)))
+            .is_some_and(|(key, _)| is_secret_key(key))
     })
 }
 
@@ -133,25 +133,54 @@ fn has_secret_param(text: &str) -> bool {
 /// password for sockets).
 const SECRET_PARAMS: &[&str] = &["pass", "password", "passwd", "secret", "token", "auth"];
 
+/// Whether a query key names a secret once percent-decoded, as redis-rs reads it.
+fn is_secret_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                decoded.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    SECRET_PARAMS
+        .iter()
+        .any(|s| decoded.eq_ignore_ascii_case(s.as_bytes()))
+}
+
 /// `part` (what follows the credentials) with the value of a secret query parameter, and
 /// everything after it, hidden: a raw password may hold `&` or `#`, so where it ends is
-/// unknown.
+/// unknown. Any `?` or `&` after the first `?` may start a parameter.
 fn redact_query(part: &str) -> String {
     let Some(q) = part.find('?') else {
         return part.to_owned();
     };
-    let (head, query) = part.split_at(q + 1);
-    let mut shown = Vec::new();
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some((key, _)) if SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)) => {
-                shown.push(format!("{key}=***"));
-                return format!("{head}{}", shown.join("&"));
-            }
-            _ => shown.push(pair.to_owned()),
+    let mut start = q + 1;
+    loop {
+        let end = part[start..]
+            .find(['?', '&'])
+            .map_or(part.len(), |i| start + i);
+        if let Some((key, _)) = part[start..end].split_once('=')
+            && is_secret_key(key)
+        {
+            return format!("{}{key}=***", &part[..start]);
         }
+        if end == part.len() {
+            return part.to_owned();
+        }
+        start = end + 1;
     }
-    format!("{head}{}", shown.join("&"))
 }
 
 /// The RESP version a member speaks.
@@ -217,6 +246,15 @@ mod tests {
                 "redis://h:1/0?password=***",
             ),
             ("unix:///s.sock?pass=Pw#9Zq", "unix:///s.sock?pass=***"),
+            // Found by fuzz/redact_url: a second `?` inside the query starts a parameter too.
+            ("&://?%?pass=Pw9Zq", "&://?%?pass=***"),
+            (
+                "redis://h?db=0?password=Pw9Zq",
+                "redis://h?db=0?password=***",
+            ),
+            // Query keys are percent-decoded before redis-rs reads them.
+            ("redis://h?p%61ss=Pw9Zq", "redis://h?p%61ss=***"),
+            ("redis://:Pw?p%61ss=9Zq@h", "redis://<redacted>"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
