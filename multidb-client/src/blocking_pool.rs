@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::connection::DriverGuard;
+use crate::connector::DriverGuard;
 
 /// Dedicated connections per database by default: enough for a handful of consumers
 /// without holding many server connections per client.

@@ -14,7 +14,7 @@ use redis::{RedisError, RedisFuture, RedisResult};
 use crate::category::{Blocking, CommandCategory};
 use crate::connection::MemberConnection;
 use crate::control::{Controller, Router};
-use crate::dedicated::NotUrlMember;
+use crate::dedicated::NoOwnConnections;
 use crate::error::MultiDbError;
 use crate::member::Database;
 use crate::replay::Sent;
@@ -104,7 +104,7 @@ pub(crate) fn execute_blocking<'a, R: Request + Send + 'a>(
     Box::pin(async move {
         match crate::dedicated::execute(controller, &request, blocking).await {
             Ok(result) => result,
-            Err(NotUrlMember) => execute_slow(controller, local, &request, None).await,
+            Err(NoOwnConnections) => execute_slow(controller, local, &request, None).await,
         }
     })
 }

@@ -18,12 +18,10 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline, RedisError,
-    RedisFuture, RedisResult, Value,
-};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use tokio::task::AbortHandle;
 
+use crate::connector::{Connector, bounded};
 use crate::error::MultiDbError;
 use crate::source::{DynConnection, DynConnectionLike, MemberSpec, Source};
 
@@ -40,8 +38,6 @@ enum Inner {
     Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
     #[cfg(feature = "cluster")]
     Cluster(crate::cluster::LazyCluster),
-    #[cfg(feature = "sentinel")]
-    Sentinel(crate::sentinel::LazySentinel),
 }
 
 impl Clone for MemberConnection {
@@ -51,8 +47,6 @@ impl Clone for MemberConnection {
             Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Inner::Cluster(c.clone()),
-            #[cfg(feature = "sentinel")]
-            Inner::Sentinel(s) => Inner::Sentinel(s.clone()),
         };
         MemberConnection { inner, db: self.db }
     }
@@ -65,8 +59,6 @@ impl fmt::Debug for MemberConnection {
             Inner::Custom(..) => "custom",
             #[cfg(feature = "cluster")]
             Inner::Cluster(_) => "cluster",
-            #[cfg(feature = "sentinel")]
-            Inner::Sentinel(_) => "sentinel",
         };
         f.debug_struct("MemberConnection")
             .field("kind", &kind)
@@ -78,11 +70,26 @@ impl fmt::Debug for MemberConnection {
 impl MemberConnection {
     /// The connection a database config describes; connects on first use.
     pub(crate) fn open(config: &MemberSpec) -> Result<Self, MultiDbError> {
+        let managed = |connector: Connector| {
+            let db = connector.redis().db();
+            MemberConnection {
+                inner: Inner::Managed(ManagedHandle::new(Managed::new(connector, config))),
+                db,
+            }
+        };
         match &config.source {
-            Source::Url(info) => Ok(MemberConnection {
-                inner: Inner::Managed(ManagedHandle::new(Managed::new(info, config)?)),
-                db: info.redis_settings().db(),
-            }),
+            Source::Url(info) => Ok(managed(Connector::fixed(info, config)?)),
+            #[cfg(feature = "sentinel")]
+            Source::Sentinel {
+                sentinels,
+                master_name,
+                master,
+            } => Ok(managed(Connector::sentinel(
+                sentinels,
+                master_name,
+                master,
+                config,
+            )?)),
             Source::Connection(shared) => {
                 let first = shared.clone_box();
                 let db = first.get_db();
@@ -100,20 +107,11 @@ impl MemberConnection {
                 )?),
                 db: 0,
             }),
-            #[cfg(feature = "sentinel")]
-            Source::Sentinel { sentinels, master } => Ok(MemberConnection {
-                inner: Inner::Sentinel(crate::sentinel::LazySentinel::new(
-                    sentinels,
-                    master,
-                    config.connection_timeout,
-                    config.response_timeout,
-                )?),
-                db: 0,
-            }),
         }
     }
 
-    /// How a URL member connects (its pinned and Pub/Sub connections use it too).
+    /// How a URL or Sentinel member connects (its pinned, blocking and Pub/Sub
+    /// connections use it too).
     pub(crate) fn connector(&self) -> Option<Arc<Connector>> {
         if let Inner::Managed(m) = &self.inner {
             Some(m.shared.connector.clone())
@@ -122,21 +120,9 @@ impl MemberConnection {
         }
     }
 
-    /// The master a Sentinel member's Sentinels name now.
-    #[cfg(feature = "sentinel")]
-    pub(crate) async fn sentinel_master(&self) -> Result<ConnectionInfo, MultiDbError> {
-        match &self.inner {
-            Inner::Sentinel(s) => Ok(s.master_info().await?),
-            _ => Err(MultiDbError::Config(crate::ConfigError::invalid(
-                "sentinel",
-                "a member not given by sentinel",
-                "a member from DatabaseConfig::from_sentinel",
-            ))),
-        }
-    }
-
-    /// Closes the shared connection of a URL member: its socket closes now, commands in
-    /// flight on it fail, and it is not made again. Other kinds close when dropped.
+    /// Closes the shared connection of a URL or Sentinel member: its socket closes now,
+    /// commands in flight on it fail, and it is not made again. Other kinds close when
+    /// dropped.
     pub(crate) fn close(&self) {
         if let Inner::Managed(m) = &self.inner {
             m.shared.close();
@@ -170,8 +156,6 @@ impl MemberConnection {
             Inner::Custom(..) => Ok(()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => c.connection().await.map(drop),
-            #[cfg(feature = "sentinel")]
-            Inner::Sentinel(s) => s.connection().await.map(drop),
         }
     }
 
@@ -182,157 +166,6 @@ impl MemberConnection {
             m.shared.observe(generation, result);
         }
     }
-}
-
-/// How a URL member's sockets are made: its address and, for `rediss://`, its TLS
-/// configuration (its certificates checked when the member is created).
-pub(crate) struct Connector {
-    addr: ConnectionAddr,
-    nodelay: bool,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsConfig>,
-}
-
-impl Connector {
-    // Without TLS nothing can fail here.
-    #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps))]
-    pub(crate) fn new(info: &ConnectionInfo, config: &MemberSpec) -> Result<Self, MultiDbError> {
-        #[cfg(feature = "tls")]
-        let tls = match info.addr() {
-            ConnectionAddr::TcpTls { insecure: true, .. } => {
-                return Err(MultiDbError::Config(crate::ConfigError::invalid(
-                    "url",
-                    "#insecure",
-                    "a rediss:// URL without #insecure (certificates are always verified)",
-                )));
-            }
-            ConnectionAddr::TcpTls { .. } => {
-                let settings = &config.tls;
-                let mut options = crate::tls::TlsOptions::new(crate::tls::MEMBER_FIELDS);
-                options.root_cert_pem.clone_from(&settings.root_cert);
-                if let (Some(cert), Some(key)) = (&settings.client_cert, &settings.client_key) {
-                    options.client_cert = Some((cert.clone(), key.clone()));
-                }
-                Some(crate::tls::TlsConfig::new(options)?)
-            }
-            _ => None,
-        };
-        #[cfg(not(feature = "tls"))]
-        let _ = config;
-        Ok(Connector {
-            addr: info.addr().clone(),
-            nodelay: info.tcp_settings().nodelay(),
-            #[cfg(feature = "tls")]
-            tls,
-        })
-    }
-
-    /// A multiplexed connection over a new socket, after the handshake `redis` describes
-    /// (AUTH, HELLO, SELECT, ...), and the task that drives it: aborting that task closes
-    /// the socket; `on_end` runs when it ends by itself (the socket closed or broke).
-    /// Callers bound the time it takes.
-    pub(crate) async fn connect(
-        &self,
-        redis: &redis::RedisConnectionInfo,
-        config: AsyncConnectionConfig,
-        on_end: impl FnOnce() + Send + 'static,
-    ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
-        match &self.addr {
-            ConnectionAddr::Tcp(host, port) => {
-                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                tcp.set_nodelay(self.nodelay)?;
-                handshake(redis, tcp, config, on_end).await
-            }
-            #[cfg(feature = "tls")]
-            ConnectionAddr::TcpTls { host, port, .. } => {
-                let tls_config = self
-                    .tls
-                    .as_ref()
-                    .ok_or_else(|| client_error("no TLS configuration".to_owned()))?
-                    .get()
-                    .map_err(|e| client_error(format!("TLS configuration: {e}")))?
-                    .clone();
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
-                    .map_err(|e| client_error(format!("TLS server name `{host}`: {e}")))?;
-                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                tcp.set_nodelay(self.nodelay)?;
-                let tls = tokio_rustls::TlsConnector::from(tls_config)
-                    .connect(name, tcp)
-                    .await?;
-                handshake(redis, tls, config, on_end).await
-            }
-            #[cfg(unix)]
-            ConnectionAddr::Unix(path) => {
-                let unix = tokio::net::UnixStream::connect(path).await?;
-                handshake(redis, unix, config, on_end).await
-            }
-            other => Err(client_error(format!("unsupported address {other}"))),
-        }
-    }
-
-    /// [`Self::connect`] bounded by `timeout`, its driver spawned; the driver's task is
-    /// aborted (closing the socket) when the handle is dropped. For connections with one
-    /// owner: pinned and Pub/Sub.
-    pub(crate) async fn connect_owned(
-        &self,
-        redis: &redis::RedisConnectionInfo,
-        config: AsyncConnectionConfig,
-        timeout: Duration,
-    ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
-        let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
-        Ok((con, DriverGuard(driver)))
-    }
-}
-
-/// Aborts a connection's driver task, closing its socket, when dropped.
-#[derive(Debug)]
-pub(crate) struct DriverGuard(AbortHandle);
-
-impl DriverGuard {
-    /// Whether the connection still runs: its driver ends when the socket closes or breaks.
-    pub(crate) fn is_alive(&self) -> bool {
-        !self.0.is_finished()
-    }
-}
-
-impl Drop for DriverGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn handshake<S>(
-    redis: &redis::RedisConnectionInfo,
-    stream: S,
-    config: AsyncConnectionConfig,
-    on_end: impl FnOnce() + Send + 'static,
-) -> RedisResult<(MultiplexedConnection, AbortHandle)>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (con, driver) = MultiplexedConnection::new_with_config(redis, stream, config).await?;
-    let driver = tokio::spawn(async move {
-        driver.await;
-        on_end();
-    });
-    Ok((con, driver.abort_handle()))
-}
-
-/// `attempt` within `timeout`; past it, a timed-out I/O error.
-async fn bounded<T>(
-    timeout: Duration,
-    attempt: impl Future<Output = RedisResult<T>>,
-) -> RedisResult<T> {
-    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
-        RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("connection not made within {timeout:?}"),
-        ))
-    })?
-}
-
-fn client_error(detail: String) -> RedisError {
-    RedisError::from((ErrorKind::InvalidClientConfig, "cannot connect", detail))
 }
 
 fn closed_error() -> RedisError {
@@ -372,10 +205,10 @@ struct Live {
 }
 
 impl Managed {
-    fn new(info: &ConnectionInfo, config: &MemberSpec) -> Result<Arc<Self>, MultiDbError> {
-        Ok(Arc::new(Managed {
-            connector: Arc::new(Connector::new(info, config)?),
-            redis: info.redis_settings().clone(),
+    fn new(connector: Connector, config: &MemberSpec) -> Arc<Self> {
+        Arc::new(Managed {
+            redis: connector.redis().clone(),
+            connector: Arc::new(connector),
             config: AsyncConnectionConfig::new().set_response_timeout(config.response_timeout),
             connection_timeout: config.connection_timeout,
             generation: AtomicU64::new(0),
@@ -385,7 +218,7 @@ impl Managed {
                 connecting: None,
                 next_generation: 1,
             }),
-        }))
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -487,10 +320,13 @@ impl Managed {
         }
     }
 
-    /// After a command on connection `generation`: retires it if it broke.
+    /// After a command on connection `generation`: retires it if it broke, or if the
+    /// master it followed was demoted.
     fn observe<T>(&self, generation: u64, result: &RedisResult<T>) {
         if let Err(e) = result
-            && (e.is_unrecoverable_error() || e.is_connection_dropped())
+            && (e.is_unrecoverable_error()
+                || e.is_connection_dropped()
+                || (e.code() == Some("READONLY") && self.connector.follows_master()))
         {
             self.retire(generation);
         }
@@ -600,14 +436,6 @@ impl ConnectionLike for MemberConnection {
             Inner::Cluster(c) => {
                 Box::pin(async move { c.connection().await?.req_packed_command(cmd).await })
             }
-            #[cfg(feature = "sentinel")]
-            Inner::Sentinel(s) => Box::pin(async move {
-                let result = s.connection().await?.req_packed_command(cmd).await;
-                if let Err(e) = &result {
-                    s.observe(e);
-                }
-                result
-            }),
         }
     }
 
@@ -628,18 +456,6 @@ impl ConnectionLike for MemberConnection {
                     .await?
                     .req_packed_commands(pipeline, offset, count)
                     .await
-            }),
-            #[cfg(feature = "sentinel")]
-            Inner::Sentinel(s) => Box::pin(async move {
-                let result = s
-                    .connection()
-                    .await?
-                    .req_packed_commands(pipeline, offset, count)
-                    .await;
-                if let Err(e) = &result {
-                    s.observe(e);
-                }
-                result
             }),
         }
     }

@@ -1,7 +1,7 @@
 //! Blocking commands (`BLPOP`, `XREAD … BLOCK`…) on the main client: over a dedicated
 //! connection of the active database, so they never delay other commands or health probes.
 //!
-//! Each URL member keeps a small set of such connections, reused: a blocking command takes
+//! Each URL or Sentinel member keeps a small set of such connections, reused: a blocking command takes
 //! an idle one or opens a new one up to the cap ([`crate::MultiDbConfigBuilder::blocking_connections`]),
 //! then waits for one within its own deadline, then fails with
 //! [`MultiDbError::BlockingConnectionsExhausted`]. The command's deadline is its block time
@@ -14,8 +14,8 @@
 //! server then unblocks it without taking anything unless an element arrived at that very
 //! moment), never reused.
 //!
-//! Members that are not URL members (clusters, Sentinel, application connections) send
-//! blocking commands on their own connection, with its timeouts.
+//! Other members (clusters, application connections) send blocking commands on their own
+//! connection, with its timeouts.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -32,7 +32,6 @@ use crate::member::Database;
 use crate::outcome::Outcome;
 use crate::replay::Sent;
 use crate::request::Request;
-use crate::source::Source;
 
 /// Why one try did not produce the answer.
 enum Try<T> {
@@ -42,16 +41,16 @@ enum Try<T> {
     NotSent(Option<RedisResult<T>>),
 }
 
-/// The active database is not a URL member: the request goes the ordinary way, on the
-/// member's own connection.
-pub(crate) struct NotUrlMember;
+/// The active database opens no connections of its own (a cluster, an application
+/// connection): the request goes the ordinary way, on the member's own connection.
+pub(crate) struct NoOwnConnections;
 
 /// Runs a blocking request over a dedicated connection of the active database.
 pub(crate) async fn execute<R: Request + ?Sized>(
     controller: &Arc<Controller>,
     request: &R,
     blocking: Blocking,
-) -> Result<RedisResult<R::Output>, NotUrlMember> {
+) -> Result<RedisResult<R::Output>, NoOwnConnections> {
     let block = match blocking {
         Blocking::For(block) => block,
         Blocking::ConnectionBound(command, _) => {
@@ -73,8 +72,8 @@ pub(crate) async fn execute<R: Request + ?Sized>(
                 .unwrap_or(MultiDbError::NoDatabases);
             return Ok(Err(err.into_redis()));
         };
-        if !matches!(db.spec.source, Source::Url(_)) {
-            return Err(NotUrlMember);
+        if db.connection.connector().is_none() {
+            return Err(NoOwnConnections);
         }
         let not_sent = match attempt(controller, &db, request, block).await {
             Try::Done(result) => return Ok(result),
@@ -200,21 +199,15 @@ async fn attempt<R: Request + ?Sized>(
 /// A new dedicated connection: the member's own settings (TLS, AUTH, db), no response
 /// timeout (the command's deadline bounds it), made within the connection timeout.
 async fn connect(db: &Database) -> RedisResult<Dedicated> {
-    let Source::Url(info) = &db.spec.source else {
-        return Err(redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "not a URL member",
-        )));
-    };
     let Some(connector) = db.connection.connector() else {
         return Err(redis::RedisError::from((
             redis::ErrorKind::InvalidClientConfig,
-            "not a URL member",
+            "a member without connections of its own",
         )));
     };
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
     let (con, driver) = connector
-        .connect_owned(info.redis_settings(), config, db.spec.connection_timeout)
+        .connect_owned(connector.redis(), config, db.spec.connection_timeout)
         .await?;
     Ok(Dedicated { con, driver })
 }

@@ -107,6 +107,7 @@ mod cluster;
 mod command;
 mod config;
 mod connection;
+mod connector;
 mod control;
 mod dedicated;
 mod endpoint;

@@ -18,11 +18,12 @@
 //! flight when the client switches away for a routine reason (fallback, a manual switch, a
 //! weight change) runs to its reply; the next one fails.
 //!
-//! For a URL member the connection is dedicated (its own socket, so `WATCH` state belongs to
-//! it alone).
-//! For every other member (an application connection, a cluster, a master found through
-//! Sentinel) the connection is a clone of the member's: its own timeouts apply and, if it is multiplexed,
-//! connection state such as `WATCH` is shared with every other user of it.
+//! For a URL or Sentinel member the connection is dedicated (its own socket, so `WATCH`
+//! state belongs to it alone; a Sentinel member's goes to the master the Sentinels name
+//! when it is taken, and never follows a promotion: the next command after one fails).
+//! For every other member (an application connection, a cluster) the connection is a clone
+//! of the member's: its own timeouts apply and, if it is multiplexed, connection state such
+//! as `WATCH` is shared with every other user of it.
 
 use std::fmt;
 use std::pin::pin;
@@ -34,7 +35,8 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Redis
 
 use crate::category::Blocking;
 use crate::client::MultiDbClient;
-use crate::connection::{DriverGuard, MemberConnection};
+use crate::connection::MemberConnection;
+use crate::connector::{Connector, DriverGuard};
 use crate::control::Controller;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
@@ -42,7 +44,6 @@ use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::outcome::Outcome;
 use crate::request::{CmdRequest, PipelineRequest, Request};
-use crate::source::Source;
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
@@ -63,14 +64,14 @@ impl MultiDbClient {
                 .unavailable_error()
                 .unwrap_or(MultiDbError::NoDatabases));
         };
-        let con = if let Source::Url(info) = &db.spec.source {
-            let (con, driver) = connect(&self.controller, &db, info).await?;
+        let con = if let Some(connector) = db.connection.connector() {
+            let (con, driver) = connect(&self.controller, &db, &connector).await?;
             Pinned::Dedicated {
                 con,
                 _driver: driver,
             }
         } else {
-            // Application connections, clusters, Sentinel: reuse the member's own handle.
+            // Application connections, clusters: reuse the member's own handle.
             Pinned::Shared(db.connection.clone())
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");
@@ -88,7 +89,7 @@ impl MultiDbClient {
 async fn connect(
     controller: &Controller,
     db: &Database,
-    info: &redis::ConnectionInfo,
+    connector: &Connector,
 ) -> Result<(MultiplexedConnection, DriverGuard), MultiDbError> {
     let lost = |reason: String| MultiDbError::PinnedDatabaseLost {
         id: db.id,
@@ -99,12 +100,9 @@ async fn connect(
         return Err(lost("its circuit is open".to_owned()));
     };
     // The member's own connection settings: TLS certificates included.
-    let Some(connector) = db.connection.connector() else {
-        return Err(lost("it has no URL to connect to".to_owned()));
-    };
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
     match connector
-        .connect_owned(info.redis_settings(), config, db.spec.connection_timeout)
+        .connect_owned(connector.redis(), config, db.spec.connection_timeout)
         .await
     {
         Ok(made) => {

@@ -18,11 +18,14 @@ pub(crate) enum Source {
     /// A Redis Cluster, from seed node URLs.
     #[cfg(feature = "cluster")]
     Cluster(Vec<ConnectionInfo>),
-    /// A master found through Redis Sentinel.
+    /// A master found through Redis Sentinel: the Sentinels (with their own credentials),
+    /// the name they know the master by, and the master's handshake (credentials, db,
+    /// protocol).
     #[cfg(feature = "sentinel")]
     Sentinel {
         sentinels: Vec<ConnectionInfo>,
-        master: String,
+        master_name: String,
+        master: redis::RedisConnectionInfo,
     },
 }
 

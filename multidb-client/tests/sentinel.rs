@@ -136,3 +136,65 @@ async fn a_promotion_inside_the_pair_is_followed_by_commands_and_subscribers() {
     assert_eq!(next_payload(&mut messages).await, "after");
     client.close().await;
 }
+
+/// A pinned connection is to the master the Sentinels named when it was taken: across a
+/// promotion its next command fails with `PinnedDatabaseLost` (its WATCH would be gone),
+/// never lands silently on the new master; a new pinned connection goes to the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_connection_across_a_promotion_is_lost_never_moved() {
+    let mut ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let id = client.databases()[0].id;
+    let mut pinned = client.pinned().await.unwrap();
+    let () = redis::cmd("WATCH")
+        .arg("k")
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+
+    let mut events = client.events();
+    ha.master_mut().kill();
+    let health = |healthy: bool| move |e: &Event| matches!(e, Event::HealthChanged { database, healthy: h } if *database == id && *h == healthy);
+    next_event(&mut events, "the member unhealthy", health(false)).await;
+    next_event(&mut events, "the member healthy again", health(true)).await;
+
+    let err = redis::cmd("MULTI")
+        .query_async::<()>(&mut pinned)
+        .await
+        .expect_err("the pinned master is gone");
+    assert!(
+        matches!(
+            multidb_client::MultiDbError::from_redis(&err),
+            Some(multidb_client::MultiDbError::PinnedDatabaseLost { .. })
+        ),
+        "{err:?}"
+    );
+    let mut again = client.pinned().await.unwrap();
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut again).await.unwrap();
+    assert_eq!(
+        role.first(),
+        Some(&redis::Value::BulkString(b"master".to_vec()))
+    );
+    let () = again.set("k", "new master").await.unwrap();
+    let mut direct = redis::Client::open(ha.replica().url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let v: String = direct.get("k").await.unwrap();
+    assert_eq!(
+        v, "new master",
+        "the new pinned connection is on the promoted replica"
+    );
+    client.close().await;
+}

@@ -103,6 +103,12 @@ impl DatabaseConfig {
     /// Sentinels' URLs and the name they monitor the master under. The member follows
     /// Sentinel's promotions. Shown as `sentinel(NAME@first-sentinel)`.
     ///
+    /// Each Sentinel is reached with its own URL's credentials and TLS. The master is
+    /// reached as the first URL says — TLS for `rediss://`, its user name, password, db and
+    /// protocol — unless [`Self::username`], [`Self::password`] or [`Self::protocol`] say
+    /// otherwise; [`Self::tls_root_cert`] and [`Self::tls_client_cert`] apply to every
+    /// connection the member opens.
+    ///
     /// # Errors
     /// [`ConfigError::NoDatabases`] for an empty Sentinel list, a URL error as in
     /// [`Self::from_url`], or [`ConfigError::InvalidValue`] (`master_name`) for a master
@@ -136,11 +142,13 @@ impl DatabaseConfig {
             "sentinel({master_name}@{})",
             Endpoint::from_info(first)
         ));
+        let master = first.redis_settings().clone();
         Ok(Self::with_source(
             endpoint,
             Source::Sentinel {
                 sentinels: infos,
-                master: master_name.to_owned(),
+                master_name: master_name.to_owned(),
+                master,
             },
         ))
     }
@@ -251,29 +259,37 @@ impl DatabaseConfig {
         self
     }
 
-    /// The RESP version (default: from the URL's `?protocol=`, else RESP2). URL members only.
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        if let Source::Url(info) = &mut self.spec.source {
-            let redis = info.redis_settings().clone().set_protocol(protocol.into());
-            **info = info.as_ref().clone().set_redis_settings(redis);
-        }
-        self
+    /// The RESP version (default: from the URL's `?protocol=`, else RESP2). For a Sentinel
+    /// member, the master's.
+    pub fn protocol(self, protocol: Protocol) -> Self {
+        self.with_handshake(|redis| redis.set_protocol(protocol.into()))
     }
 
-    /// The ACL user name (overrides the URL's). URL members only.
-    pub fn username(mut self, username: impl AsRef<str>) -> Self {
-        if let Source::Url(info) = &mut self.spec.source {
-            let redis = info.redis_settings().clone().set_username(username);
-            **info = info.as_ref().clone().set_redis_settings(redis);
-        }
-        self
+    /// The ACL user name (overrides the URL's). For a Sentinel member, the master's (the
+    /// Sentinels keep their URLs' own).
+    pub fn username(self, username: impl AsRef<str>) -> Self {
+        self.with_handshake(|redis| redis.set_username(username))
     }
 
-    /// The password (overrides the URL's; never shown anywhere). URL members only.
-    pub fn password(mut self, password: impl AsRef<str>) -> Self {
-        if let Source::Url(info) = &mut self.spec.source {
-            let redis = info.redis_settings().clone().set_password(password);
-            **info = info.as_ref().clone().set_redis_settings(redis);
+    /// The password (overrides the URL's; never shown anywhere). For a Sentinel member,
+    /// the master's (the Sentinels keep their URLs' own).
+    pub fn password(self, password: impl AsRef<str>) -> Self {
+        self.with_handshake(|redis| redis.set_password(password))
+    }
+
+    /// Changes the data node's handshake settings.
+    fn with_handshake(
+        mut self,
+        change: impl FnOnce(redis::RedisConnectionInfo) -> redis::RedisConnectionInfo,
+    ) -> Self {
+        match &mut self.spec.source {
+            Source::Url(info) => {
+                let redis = change(info.redis_settings().clone());
+                **info = info.as_ref().clone().set_redis_settings(redis);
+            }
+            #[cfg(feature = "sentinel")]
+            Source::Sentinel { master, .. } => *master = change(master.clone()),
+            _ => {}
         }
         self
     }

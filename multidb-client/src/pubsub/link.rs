@@ -7,14 +7,14 @@
 //! newer (sharded channels: Redis 7), whatever protocol the member's commands use.
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, ConnectionInfo, ProtocolVersion, PushInfo, RedisResult, Value};
+use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, RedisResult, Value};
 use tokio::sync::mpsc;
 
 use super::registry::{Kind, Registry};
 use crate::source::Source;
 use std::sync::Arc;
 
-use crate::connection::{Connector, DriverGuard};
+use crate::connector::{Connector, DriverGuard};
 use crate::error::{ConfigError, MultiDbError};
 use crate::event::DatabaseId;
 use crate::member::Database;
@@ -31,9 +31,9 @@ pub(crate) struct Link {
 impl Link {
     /// Connects to `db` (bounded by its connection timeout).
     pub(crate) async fn open(db: &Database) -> Result<Link, MultiDbError> {
-        let (connector, info) = target(db).await?;
-        let settings = info
-            .redis_settings()
+        let connector = connector(db)?;
+        let settings = connector
+            .redis()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let (tx, pushes) = mpsc::unbounded_channel();
@@ -106,30 +106,16 @@ pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
     }))
 }
 
-/// How to connect to a member for a subscription, and the connection info: a URL member's
-/// own; for a Sentinel member, the master the Sentinels name now.
-#[cfg_attr(not(feature = "sentinel"), allow(clippy::unused_async))]
-async fn target(db: &Database) -> Result<(Arc<Connector>, ConnectionInfo), MultiDbError> {
-    match &db.spec.source {
-        Source::Url(info) => {
-            if let Some(connector) = db.connection.connector() {
-                return Ok((connector, (**info).clone()));
-            }
-        }
-        #[cfg(feature = "sentinel")]
-        Source::Sentinel { .. } => {
-            let info = db.connection.sentinel_master().await?;
-            return Ok((Arc::new(Connector::new(&info, &db.spec)?), info));
-        }
-        _ => {}
-    }
-    Err(
+/// How to connect to a member for a subscription: a URL member's own connector; for a
+/// Sentinel member, one that asks the Sentinels where the master is now.
+fn connector(db: &Database) -> Result<Arc<Connector>, MultiDbError> {
+    db.connection.connector().ok_or_else(|| {
         unsupported(db).unwrap_or(MultiDbError::Config(ConfigError::InvalidValue {
             field: "pubsub",
             value: format!("{} ({})", db.id, db.endpoint),
             expected: "a database given by url or sentinel",
-        })),
-    )
+        }))
+    })
 }
 
 /// Whether an error means the connection is gone (rather than the server refusing).

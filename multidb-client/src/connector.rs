@@ -1,0 +1,341 @@
+//! How a member's sockets are made: where to (a fixed address, or the master a set of
+//! Sentinels names), over what (TCP, TLS with the member's certificates, Unix), and the
+//! handshake (AUTH, HELLO, SELECT). Every connection a URL or Sentinel member opens — its
+//! shared connection, pinned and blocking connections, subscriptions — is made here, so
+//! they all get the same TLS, credentials and bounds.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, RedisConnectionInfo,
+    RedisError, RedisResult,
+};
+use tokio::task::AbortHandle;
+
+use crate::error::MultiDbError;
+use crate::source::MemberSpec;
+
+/// Where a socket goes.
+#[derive(Clone)]
+enum Addr {
+    Tcp { host: String, port: u16, tls: bool },
+    Unix(PathBuf),
+}
+
+impl Addr {
+    fn of(addr: &ConnectionAddr) -> Result<Self, MultiDbError> {
+        match addr {
+            ConnectionAddr::Tcp(host, port) => Ok(Addr::Tcp {
+                host: host.clone(),
+                port: *port,
+                tls: false,
+            }),
+            ConnectionAddr::TcpTls { insecure: true, .. } => Err(insecure_refused()),
+            ConnectionAddr::TcpTls { host, port, .. } => Ok(Addr::Tcp {
+                host: host.clone(),
+                port: *port,
+                tls: true,
+            }),
+            ConnectionAddr::Unix(path) => Ok(Addr::Unix(path.clone())),
+            other => Err(MultiDbError::Config(crate::ConfigError::invalid(
+                "url",
+                other,
+                "a tcp, tls or unix address",
+            ))),
+        }
+    }
+
+    #[cfg_attr(not(any(feature = "tls", feature = "sentinel")), allow(dead_code))]
+    fn tls(&self) -> bool {
+        matches!(self, Addr::Tcp { tls: true, .. })
+    }
+}
+
+/// The refusal of `#insecure`, for every kind of member.
+pub(crate) fn insecure_refused() -> MultiDbError {
+    MultiDbError::Config(crate::ConfigError::invalid(
+        "url",
+        "#insecure",
+        "a rediss:// URL without #insecure (certificates are always verified)",
+    ))
+}
+
+/// What a connection is made to.
+enum Target {
+    Fixed(Addr),
+    /// The master the Sentinels name at the time of connecting.
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        sentinels: Vec<(Addr, RedisConnectionInfo)>,
+        master_name: String,
+        /// Whether the master is reached over TLS (as the first Sentinel is).
+        tls: bool,
+    },
+}
+
+/// How a member's sockets are made (its certificates checked when the member is created).
+pub(crate) struct Connector {
+    target: Target,
+    /// The data node's handshake: credentials, db, protocol.
+    redis: RedisConnectionInfo,
+    nodelay: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
+}
+
+impl Connector {
+    /// Connections to the address of `info`, with its handshake.
+    pub(crate) fn fixed(info: &ConnectionInfo, spec: &MemberSpec) -> Result<Self, MultiDbError> {
+        let addr = Addr::of(info.addr())?;
+        #[cfg(feature = "tls")]
+        let tls = tls_config(addr.tls(), spec)?;
+        #[cfg(not(feature = "tls"))]
+        let _ = spec;
+        Ok(Connector {
+            target: Target::Fixed(addr),
+            redis: info.redis_settings().clone(),
+            nodelay: info.tcp_settings().nodelay(),
+            #[cfg(feature = "tls")]
+            tls,
+        })
+    }
+
+    /// Connections to the master `sentinels` name as `master_name`, with the `master`
+    /// handshake; over TLS when the first Sentinel is.
+    #[cfg(feature = "sentinel")]
+    pub(crate) fn sentinel(
+        sentinels: &[ConnectionInfo],
+        master_name: &str,
+        master: &RedisConnectionInfo,
+        spec: &MemberSpec,
+    ) -> Result<Self, MultiDbError> {
+        let nodes = sentinels
+            .iter()
+            .map(|info| {
+                // Sentinels have no databases: never SELECT on them.
+                let redis = info
+                    .redis_settings()
+                    .clone()
+                    .set_db(0)
+                    .set_protocol(redis::ProtocolVersion::RESP2);
+                Ok((Addr::of(info.addr())?, redis))
+            })
+            .collect::<Result<Vec<_>, MultiDbError>>()?;
+        let tls = nodes.first().is_some_and(|(addr, _)| addr.tls());
+        #[cfg(feature = "tls")]
+        let tls_config = tls_config(nodes.iter().any(|(addr, _)| addr.tls()), spec)?;
+        #[cfg(not(feature = "tls"))]
+        let _ = spec;
+        Ok(Connector {
+            target: Target::Sentinel {
+                sentinels: nodes,
+                master_name: master_name.to_owned(),
+                tls,
+            },
+            redis: master.clone(),
+            nodelay: true,
+            #[cfg(feature = "tls")]
+            tls: tls_config,
+        })
+    }
+
+    /// The data node's handshake settings (credentials, db, protocol).
+    pub(crate) fn redis(&self) -> &RedisConnectionInfo {
+        &self.redis
+    }
+
+    /// Whether its connections go to whichever node is master now: a `READONLY` reply then
+    /// means the node was demoted, and the next connection should ask again.
+    pub(crate) fn follows_master(&self) -> bool {
+        !matches!(self.target, Target::Fixed(_))
+    }
+
+    /// A multiplexed connection over a new socket, after the handshake `redis` describes,
+    /// and the task that drives it: aborting that task closes the socket; `on_end` runs
+    /// when it ends by itself (the socket closed or broke). Callers bound the time it takes.
+    pub(crate) async fn connect(
+        &self,
+        redis: &RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
+        match &self.target {
+            Target::Fixed(addr) => self.dial(addr, redis, config, on_end).await,
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel {
+                sentinels,
+                master_name,
+                tls,
+            } => {
+                let (host, port) = self.ask_sentinels(sentinels, master_name).await?;
+                let addr = Addr::Tcp {
+                    host: host.clone(),
+                    port,
+                    tls: *tls,
+                };
+                let (mut con, driver) = self.dial(&addr, redis, config, on_end).await?;
+                if let Err(e) = crate::sentinel::check_master(&mut con, &host, port).await {
+                    driver.abort();
+                    return Err(e);
+                }
+                Ok((con, driver))
+            }
+        }
+    }
+
+    /// [`Self::connect`] bounded by `timeout`, its driver spawned; the driver's task is
+    /// aborted (closing the socket) when the handle is dropped. For connections with one
+    /// owner: pinned, blocking and Pub/Sub.
+    pub(crate) async fn connect_owned(
+        &self,
+        redis: &RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+        timeout: Duration,
+    ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
+        let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
+        Ok((con, DriverGuard(driver)))
+    }
+
+    /// The master's address from the first Sentinel that names one; all are asked at once,
+    /// so a Sentinel that is down or silent costs nothing while another answers.
+    #[cfg(feature = "sentinel")]
+    async fn ask_sentinels(
+        &self,
+        sentinels: &[(Addr, RedisConnectionInfo)],
+        master_name: &str,
+    ) -> RedisResult<(String, u16)> {
+        let asks = sentinels.iter().map(|(addr, redis)| {
+            Box::pin(async move {
+                let (mut con, driver) = self
+                    .dial(addr, redis, AsyncConnectionConfig::new(), || {})
+                    .await?;
+                let _close = DriverGuard(driver);
+                crate::sentinel::master_addr(&mut con, master_name).await
+            })
+        });
+        if sentinels.is_empty() {
+            return Err(client_error("no Sentinel to ask".to_owned()));
+        }
+        let (found, _) = futures_util::future::select_ok(asks).await?;
+        Ok(found)
+    }
+
+    async fn dial(
+        &self,
+        addr: &Addr,
+        redis: &RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
+        match addr {
+            Addr::Tcp {
+                host,
+                port,
+                tls: false,
+            } => {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                tcp.set_nodelay(self.nodelay)?;
+                handshake(redis, tcp, config, on_end).await
+            }
+            #[cfg(feature = "tls")]
+            Addr::Tcp {
+                host,
+                port,
+                tls: true,
+            } => {
+                let tls_config = self
+                    .tls
+                    .as_ref()
+                    .ok_or_else(|| client_error("no TLS configuration".to_owned()))?
+                    .get()
+                    .map_err(|e| client_error(format!("TLS configuration: {e}")))?
+                    .clone();
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| client_error(format!("TLS server name `{host}`: {e}")))?;
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                tcp.set_nodelay(self.nodelay)?;
+                let tls = tokio_rustls::TlsConnector::from(tls_config)
+                    .connect(name, tcp)
+                    .await?;
+                handshake(redis, tls, config, on_end).await
+            }
+            #[cfg(unix)]
+            Addr::Unix(path) => {
+                let unix = tokio::net::UnixStream::connect(path).await?;
+                handshake(redis, unix, config, on_end).await
+            }
+            #[allow(unreachable_patterns)] // TLS without its feature; Unix off unix
+            _ => Err(client_error("unsupported address".to_owned())),
+        }
+    }
+}
+
+/// The member's TLS configuration when it opens TLS connections: its certificates, checked
+/// now.
+#[cfg(feature = "tls")]
+fn tls_config(tls: bool, spec: &MemberSpec) -> Result<Option<crate::tls::TlsConfig>, MultiDbError> {
+    if !tls {
+        return Ok(None);
+    }
+    let settings = &spec.tls;
+    let mut options = crate::tls::TlsOptions::new(crate::tls::MEMBER_FIELDS);
+    options.root_cert_pem.clone_from(&settings.root_cert);
+    if let (Some(cert), Some(key)) = (&settings.client_cert, &settings.client_key) {
+        options.client_cert = Some((cert.clone(), key.clone()));
+    }
+    Ok(Some(crate::tls::TlsConfig::new(options)?))
+}
+
+/// Aborts a connection's driver task, closing its socket, when dropped.
+#[derive(Debug)]
+pub(crate) struct DriverGuard(AbortHandle);
+
+impl DriverGuard {
+    /// Whether the connection still runs: its driver ends when the socket closes or breaks.
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.0.is_finished()
+    }
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn handshake<S>(
+    redis: &RedisConnectionInfo,
+    stream: S,
+    config: AsyncConnectionConfig,
+    on_end: impl FnOnce() + Send + 'static,
+) -> RedisResult<(MultiplexedConnection, AbortHandle)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (con, driver) = MultiplexedConnection::new_with_config(redis, stream, config).await?;
+    let driver = tokio::spawn(async move {
+        driver.await;
+        on_end();
+    });
+    Ok((con, driver.abort_handle()))
+}
+
+/// `attempt` within `timeout`; past it, a timed-out I/O error.
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    attempt: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connection not made within {timeout:?}"),
+        ))
+    })?
+}
+
+fn client_error(detail: String) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, "cannot connect", detail))
+}
