@@ -1,28 +1,23 @@
-//! Configuration of a `redis-server`: the builder, the generated `redis.conf`, and where the
-//! binary is found.
+//! Configuration of a `redis-server`: the builder, and where the binary is found.
 
 use std::ffi::OsString;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::tls::TlsFiles;
+use super::credentials::{AclUser, Credentials};
 use super::{LaunchError, RedisServer, TlsMaterial};
 
 /// The environment variable that names the `redis-server` binary (a path, or a name looked up
 /// on `PATH`) when the builder was given none.
 pub(crate) const BINARY_ENV: &str = "MULTIDB_REDIS_SERVER";
 
-/// Milliseconds before a silent cluster peer is suspected: short, so chaos tests see a killed
-/// node marked failed (and recovered) in seconds rather than redis' default 15 s.
-const CLUSTER_NODE_TIMEOUT_MS: &str = "2000";
-
 /// What a server is started with; kept by the server so `restart` reuses it.
 #[derive(Clone, Default)]
 pub(crate) struct Settings {
     pub(crate) binary: Option<PathBuf>,
     pub(crate) port: Option<u16>,
-    pub(crate) password: Option<String>,
+    pub(crate) credentials: Credentials,
     pub(crate) tls: Option<TlsMaterial>,
     pub(crate) cluster: bool,
     pub(crate) args: Vec<(String, String)>,
@@ -30,8 +25,8 @@ pub(crate) struct Settings {
 
 /// Configures a [`RedisServer`] before starting it; made by [`RedisServer::builder`].
 ///
-/// Defaults: a free port on 127.0.0.1, no password, no TLS, no cluster mode, persistence
-/// off, the binary from `MULTIDB_REDIS_SERVER` or else `redis-server` on `PATH`.
+/// Defaults: a free port on 127.0.0.1, no password, no ACL user, no TLS, no cluster mode,
+/// persistence off, the binary from `MULTIDB_REDIS_SERVER` or else `redis-server` on `PATH`.
 #[derive(Clone, Default)]
 #[must_use]
 pub struct RedisServerBuilder {
@@ -41,7 +36,33 @@ pub struct RedisServerBuilder {
 impl RedisServerBuilder {
     /// Requires this password (`requirepass`). [`RedisServer::url`] then carries it.
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.settings.password = Some(password.into());
+        self.settings.credentials.password = Some(password.into());
+        self
+    }
+
+    /// Adds the ACL user `username` with `password` and every permission
+    /// (`user <username> on ><password> ~* &* +@all`), and replicates as that user
+    /// (`masteruser`/`masterauth`) when made a replica. Without a [`password`](Self::password)
+    /// the `default` user is switched off (`user default off`): a client must log in as
+    /// `username`, else it gets `NOAUTH`. [`RedisServer::url`] then carries
+    /// `username:password@` (percent-encoded), and the launcher's own control connection
+    /// logs in as this user.
+    ///
+    /// ```
+    /// use multidb_testkit::RedisServer;
+    ///
+    /// # fn main() -> Result<(), multidb_testkit::LaunchError> {
+    /// let server = RedisServer::builder().acl_user("alice", "s3cr:t").start()?;
+    /// assert_eq!(
+    ///     server.url(),
+    ///     format!("redis://alice:s3cr%3At@127.0.0.1:{}", server.port())
+    /// );
+    /// assert!(!format!("{server:?}").contains("s3cr"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acl_user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.settings.credentials.acl_user = Some(AclUser::new(username.into(), password.into()));
         self
     }
 
@@ -64,7 +85,9 @@ impl RedisServerBuilder {
 
     /// Serves TLS only, on the server's port, with the material's server certificate
     /// (`tls-auth-clients optional`: client certificates are verified when presented).
-    /// [`RedisServer::url`] then starts with `rediss://`.
+    /// Replication and, in cluster mode, the cluster bus speak TLS too, the server presenting
+    /// the material's client certificate when it connects out. [`RedisServer::url`] then
+    /// starts with `rediss://`; the launcher itself talks to the server over a unix socket.
     pub fn tls(mut self, material: TlsMaterial) -> Self {
         self.settings.tls = Some(material);
         self
@@ -88,7 +111,7 @@ impl RedisServerBuilder {
     /// # Errors
     ///
     /// [`LaunchError::NotInstalled`] if the binary is missing, [`LaunchError::InvalidConfig`]
-    /// for a bad port or directive key, [`LaunchError::PortInUse`] for a taken fixed port,
+    /// for a bad port, directive key or ACL user name, [`LaunchError::PortInUse`] for a taken fixed port,
     /// [`LaunchError::Exited`] or [`LaunchError::NotReady`] (with the server's log tail) if
     /// it does not come up, and [`LaunchError::Filesystem`] or [`LaunchError::Spawn`] for
     /// local failures.
@@ -107,6 +130,9 @@ impl RedisServerBuilder {
                 reason: "a directive name is letters, digits, '-', '_' or '.'",
             });
         }
+        if let Some(user) = &self.settings.credentials.acl_user {
+            user.validate()?;
+        }
         RedisServer::launch(self.settings)
     }
 }
@@ -117,7 +143,7 @@ impl fmt::Debug for RedisServerBuilder {
         f.debug_struct("RedisServerBuilder")
             .field("binary", &s.binary)
             .field("port", &s.port)
-            .field("password", &s.password.as_ref().map(|_| "<redacted>"))
+            .field("credentials", &s.credentials)
             .field("tls", &s.tls.is_some())
             .field("cluster", &s.cluster)
             .field("args", &s.args.iter().map(|(k, _)| k).collect::<Vec<_>>())
@@ -130,84 +156,6 @@ fn valid_key(key: &str) -> bool {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// Quotes a value the way redis' config parser (`sdssplitargs`) reads it back.
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_ascii_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Where and how one launch of a server listens.
-pub(crate) struct Listen<'a> {
-    pub(crate) port: u16,
-    pub(crate) bus_port: Option<u16>,
-    pub(crate) dir: &'a Path,
-    pub(crate) unix_socket: Option<&'a Path>,
-    pub(crate) tls: Option<&'a TlsFiles>,
-}
-
-/// Renders the `redis.conf` for `settings`; a file (not CLI args) keeps the password out of
-/// `ps` output.
-pub(crate) fn render_config(settings: &Settings, listen: &Listen<'_>) -> String {
-    let mut lines: Vec<(&str, String)> = vec![
-        ("bind", "127.0.0.1".to_owned()),
-        ("protected-mode", "no".to_owned()),
-        ("daemonize", "no".to_owned()),
-        ("dir", listen.dir.display().to_string()),
-        ("save", String::new()),
-        ("appendonly", "no".to_owned()),
-        // stdout goes to redis.log in the temp dir.
-        ("logfile", String::new()),
-    ];
-    if let Some(files) = listen.tls {
-        lines.push(("port", "0".to_owned()));
-        lines.push(("tls-port", listen.port.to_string()));
-        lines.push(("tls-cert-file", files.server_cert.display().to_string()));
-        lines.push(("tls-key-file", files.server_key.display().to_string()));
-        lines.push(("tls-ca-cert-file", files.ca_cert.display().to_string()));
-        lines.push(("tls-auth-clients", "optional".to_owned()));
-    } else {
-        lines.push(("port", listen.port.to_string()));
-    }
-    if let Some(socket) = listen.unix_socket {
-        lines.push(("unixsocket", socket.display().to_string()));
-        lines.push(("unixsocketperm", "700".to_owned()));
-    }
-    if let Some(password) = &settings.password {
-        lines.push(("requirepass", password.clone()));
-    }
-    if settings.cluster {
-        lines.push(("cluster-enabled", "yes".to_owned()));
-        lines.push(("cluster-config-file", "nodes.conf".to_owned()));
-        lines.push(("cluster-node-timeout", CLUSTER_NODE_TIMEOUT_MS.to_owned()));
-        // A node learns its own address only when met; a lone node would announce "".
-        lines.push(("cluster-announce-ip", "127.0.0.1".to_owned()));
-        if let Some(bus) = listen.bus_port {
-            lines.push(("cluster-port", bus.to_string()));
-        }
-    }
-    let extra = settings.args.iter().map(|(k, v)| (k.as_str(), v.clone()));
-    let mut conf = String::new();
-    for (key, value) in lines.into_iter().chain(extra) {
-        let _ = writeln!(conf, "{key} {}", quote(&value));
-    }
-    conf
 }
 
 /// Finds the binary: the builder's, else `$MULTIDB_REDIS_SERVER`, else `redis-server`; a bare
@@ -237,57 +185,9 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Percent-encodes a URL userinfo component (RFC 3986 unreserved characters pass).
-pub(crate) fn encode_userinfo(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_values_for_redis_config_parser() {
-        assert_eq!(quote(""), r#""""#);
-        assert_eq!(quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
-        assert_eq!(quote("x\ny\u{1}"), r#""x\ny\x01""#);
-    }
-
-    #[test]
-    fn config_has_persistence_off_and_extra_args_last() {
-        let settings = Settings {
-            password: Some("pw".into()),
-            args: vec![("maxmemory".into(), "10mb".into())],
-            ..Settings::default()
-        };
-        let listen = Listen {
-            port: 7000,
-            bus_port: None,
-            dir: Path::new("/tmp/x"),
-            unix_socket: None,
-            tls: None,
-        };
-        let conf = render_config(&settings, &listen);
-        for line in [
-            "save \"\"",
-            "appendonly \"no\"",
-            "port \"7000\"",
-            "bind \"127.0.0.1\"",
-            "requirepass \"pw\"",
-        ] {
-            assert!(conf.contains(line), "{line} missing in {conf}");
-        }
-        assert!(conf.trim_end().ends_with("maxmemory \"10mb\""));
-        assert!(!conf.contains("cluster-enabled"));
-    }
 
     #[test]
     fn missing_binary_on_empty_path_is_not_installed() {
@@ -313,14 +213,14 @@ mod tests {
     }
 
     #[test]
-    fn userinfo_is_percent_encoded() {
-        assert_eq!(encode_userinfo("a-b_c.d~9"), "a-b_c.d~9");
-        assert_eq!(encode_userinfo("p@ss:w/rd%"), "p%40ss%3Aw%2Frd%25");
-    }
-
-    #[test]
-    fn builder_debug_redacts_password() {
-        let b = RedisServer::builder().password("hunter2");
-        assert!(!format!("{b:?}").contains("hunter2"));
+    fn builder_debug_redacts_passwords() {
+        let b = RedisServer::builder()
+            .password("hunter2")
+            .acl_user("alice", "swordfish");
+        let debug = format!("{b:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("swordfish"),
+            "{debug}"
+        );
     }
 }

@@ -1,10 +1,13 @@
-//! A real Redis Cluster of N masters, wired without `redis-cli`.
+//! A real Redis Cluster of N masters, wired without `redis-cli`, optionally TLS-only (the
+//! cluster bus too) and requiring an ACL user.
 
+use std::fmt;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use super::credentials::AclUser;
 use super::poll::poll_until;
-use super::{LaunchError, RedisServer};
+use super::{LaunchError, RedisServer, TlsMaterial};
 
 const SLOTS: usize = 16_384;
 /// How long the cluster may take to converge; a restarted master alone waits 2 s
@@ -19,35 +22,142 @@ const POLL: Duration = Duration::from_millis(50);
 /// nodes agree on one slot map. Each node keeps its `nodes.conf` in its temp dir, so
 /// [`restart_all`](Self::restart_all) brings the same cluster back. Dropping it kills every
 /// node. Blocking, like [`RedisServer`].
+///
+/// ```no_run
+/// use multidb_testkit::RedisCluster;
+///
+/// # fn main() -> Result<(), multidb_testkit::LaunchError> {
+/// let cluster = RedisCluster::start(3)?;
+/// let client = redis::cluster::ClusterClient::new(cluster.urls()).expect("client");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
 }
 
-impl RedisCluster {
-    /// Starts `masters` cluster-enabled nodes, assigns all 16384 slots and waits until the
+/// Configures a [`RedisCluster`] before starting it; made by [`RedisCluster::builder`].
+///
+/// Defaults: 3 masters, plain TCP, no authentication.
+///
+/// ```no_run
+/// use multidb_testkit::{RedisCluster, TlsMaterial};
+///
+/// # fn main() -> Result<(), multidb_testkit::LaunchError> {
+/// let cluster = RedisCluster::builder()
+///     .masters(3)
+///     .tls(TlsMaterial::generate()?)
+///     .acl_user("alice", "s3cr:t")
+///     .start()?;
+/// assert!(cluster.urls()[0].starts_with("rediss://alice:s3cr%3At@127.0.0.1:"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RedisClusterBuilder {
+    masters: usize,
+    tls: Option<TlsMaterial>,
+    acl_user: Option<AclUser>,
+}
+
+impl Default for RedisClusterBuilder {
+    fn default() -> Self {
+        Self {
+            masters: 3,
+            tls: None,
+            acl_user: None,
+        }
+    }
+}
+
+impl RedisClusterBuilder {
+    /// Starts this many masters (1 to 16384), each serving an even share of the slots.
+    pub fn masters(mut self, masters: usize) -> Self {
+        self.masters = masters;
+        self
+    }
+
+    /// Serves TLS only on every node, as [`RedisServerBuilder::tls`](super::RedisServerBuilder::tls)
+    /// does, the cluster bus included (`tls-cluster yes`). The nodes then announce their TLS
+    /// ports: `CLUSTER SLOTS`, `CLUSTER SHARDS` and redirections name them, and
+    /// [`RedisCluster::urls`] start with `rediss://`.
+    pub fn tls(mut self, material: TlsMaterial) -> Self {
+        self.tls = Some(material);
+        self
+    }
+
+    /// Requires the ACL user `username` with `password` on every node, as
+    /// [`RedisServerBuilder::acl_user`](super::RedisServerBuilder::acl_user) does (the
+    /// `default` user off); [`RedisCluster::urls`] then carry `username:password@`.
+    pub fn acl_user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.acl_user = Some(AclUser::new(username.into(), password.into()));
+        self
+    }
+
+    /// Starts the cluster-enabled nodes, assigns all 16384 slots and waits until the
     /// cluster is ready (typically 2–3 s).
     ///
     /// # Errors
     ///
-    /// [`LaunchError::InvalidConfig`] for 0 or more than 16384 masters, any error of
-    /// [`RedisServer::start`], [`LaunchError::Command`] if wiring is refused, and
-    /// [`LaunchError::ClusterNotReady`] if the cluster does not converge in time.
-    pub fn start(masters: usize) -> Result<RedisCluster, LaunchError> {
-        if masters == 0 || masters > SLOTS {
+    /// [`LaunchError::InvalidConfig`] for 0 or more than 16384 masters or a bad ACL user name,
+    /// any error of [`RedisServer::start`], [`LaunchError::Command`] if wiring is refused,
+    /// and [`LaunchError::ClusterNotReady`] if the cluster does not converge in time.
+    pub fn start(self) -> Result<RedisCluster, LaunchError> {
+        if self.masters == 0 || self.masters > SLOTS {
             return Err(LaunchError::InvalidConfig {
                 field: "masters",
-                value: masters.to_string(),
+                value: self.masters.to_string(),
                 reason: "a cluster needs 1 to 16384 masters",
             });
         }
-        let nodes = (0..masters)
-            .map(|_| RedisServer::builder().cluster_enabled(true).start())
+        if let Some(user) = &self.acl_user {
+            user.validate()?;
+        }
+        let nodes = (0..self.masters)
+            .map(|_| {
+                let mut node = RedisServer::builder().cluster_enabled(true);
+                if let Some(tls) = &self.tls {
+                    node = node.tls(tls.clone());
+                }
+                if let Some(user) = &self.acl_user {
+                    node = node.acl_user(user.name(), user.password());
+                }
+                node.start()
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let cluster = RedisCluster { nodes };
         cluster.wire()?;
         cluster.wait_ready()?;
         Ok(cluster)
+    }
+}
+
+impl fmt::Debug for RedisClusterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisClusterBuilder")
+            .field("masters", &self.masters)
+            .field("tls", &self.tls.is_some())
+            .field("acl_user", &self.acl_user)
+            .finish()
+    }
+}
+
+impl RedisCluster {
+    /// Starts a plain-TCP cluster of `masters` nodes without authentication: the same as
+    /// `RedisCluster::builder().masters(masters).start()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisClusterBuilder::start`].
+    pub fn start(masters: usize) -> Result<RedisCluster, LaunchError> {
+        Self::builder().masters(masters).start()
+    }
+
+    /// A builder for the number of masters, TLS or an ACL user.
+    pub fn builder() -> RedisClusterBuilder {
+        RedisClusterBuilder::default()
     }
 
     /// Gives each node its slot range and a distinct config epoch (as `redis-cli --cluster
@@ -142,7 +252,9 @@ impl RedisCluster {
         &mut self.nodes
     }
 
-    /// Every node's URL, e.g. for `redis::cluster::ClusterClient::new`.
+    /// Every node's URL, e.g. for `redis::cluster::ClusterClient::new`: `rediss://` for a
+    /// TLS cluster, with `USER:PASSWORD@` (percent-encoded) for an ACL user, as
+    /// [`RedisServer::url`]. The URLs then **contain the secret**: do not log them.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }

@@ -1,7 +1,11 @@
 //! A tiny blocking RESP2 client for readiness checks and cluster wiring.
 //!
 //! The launchers talk to the servers they start without the `redis` crate (a dev-dependency
-//! only) and without a runtime, so they work the same from sync and async tests.
+//! only) and without a runtime, so they work the same from sync and async tests. A TLS-only
+//! process is reached over a unix socket in its temp dir, so this client needs no TLS; every
+//! connection opens with one `HELLO 2 [AUTH user password] SETNAME multidb-testkit-control`,
+//! which logs in where the process requires it and names the connection, so `CLIENT LIST`
+//! counts can leave the launcher's own connection out.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,6 +19,28 @@ use std::time::Duration;
 pub(crate) enum Endpoint {
     Tcp(SocketAddr),
     Unix(PathBuf),
+}
+
+/// Bound on every control connection's connect, read and write.
+pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The client name of every control connection.
+pub(crate) const CONTROL_CLIENT_NAME: &str = "multidb-testkit-control";
+
+/// Who a control connection logs in as.
+#[derive(Clone, Copy)]
+pub(crate) struct Login<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) password: &'a str,
+}
+
+/// Why a control connection could not be opened; never holds a password.
+#[derive(Debug)]
+pub(crate) struct OpenError {
+    /// `CONNECT` or `HELLO`.
+    pub(crate) step: &'static str,
+    /// The I/O error or the refusal.
+    pub(crate) detail: String,
 }
 
 /// A decoded RESP2 reply.
@@ -36,10 +62,6 @@ impl Reply {
             Reply::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
             _ => None,
         }
-    }
-
-    pub(crate) fn is_ok(&self) -> bool {
-        matches!(self, Reply::Status(s) if s == "OK")
     }
 }
 
@@ -79,7 +101,7 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    pub(crate) fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Self> {
+    fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Self> {
         let stream = match endpoint {
             Endpoint::Tcp(addr) => {
                 let s = TcpStream::connect_timeout(addr, timeout)?;
@@ -98,6 +120,33 @@ impl Control {
         Ok(Self {
             stream: BufReader::new(stream),
         })
+    }
+
+    /// Connects, logs in (when `login` is given) and names the connection
+    /// [`CONTROL_CLIENT_NAME`], all with one `HELLO 2` that keeps replies RESP2.
+    pub(crate) fn open(
+        endpoint: &Endpoint,
+        login: Option<Login<'_>>,
+        timeout: Duration,
+    ) -> Result<Self, OpenError> {
+        let mut control = Self::connect(endpoint, timeout).map_err(|e| OpenError {
+            step: "CONNECT",
+            detail: e.to_string(),
+        })?;
+        let mut hello = vec!["HELLO", "2"];
+        if let Some(login) = login {
+            hello.extend(["AUTH", login.user, login.password]);
+        }
+        hello.extend(["SETNAME", CONTROL_CLIENT_NAME]);
+        let refused = |detail: String| OpenError {
+            step: "HELLO",
+            detail,
+        };
+        match control.call(&hello) {
+            Ok(Reply::Error(e)) => Err(refused(e)),
+            Ok(_) => Ok(control),
+            Err(e) => Err(refused(e.to_string())),
+        }
     }
 
     /// Sends one command and reads its reply.

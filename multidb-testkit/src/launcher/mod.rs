@@ -1,5 +1,5 @@
-//! Launchers for real `redis-server` processes: single servers (optionally with a password
-//! or TLS), and Redis Clusters.
+//! Launchers for real `redis-server` processes: single servers, Sentinel-monitored pairs and
+//! Redis Clusters, each optionally with TLS, a password or an ACL user.
 //!
 //! Integration tests, benches and chaos soaks need the real thing to kill, pause and restart.
 //! Every server listens on 127.0.0.1 only, on a port drawn for it (so parallel tests never
@@ -13,10 +13,19 @@
 //! The API is blocking. Starting a server takes milliseconds, a cluster a few seconds; from
 //! async tests call it directly (it blocks the runtime thread that long) or via
 //! `tokio::task::spawn_blocking`.
+//!
+//! The launcher drives its processes over its own tiny control connection: TCP, or for a
+//! TLS-only process a unix socket in its temp dir (so the launcher needs no TLS client), and
+//! logged in as the ACL user or with the password the process requires. Every control
+//! connection is named `multidb-testkit-control`, so [`RedisServer::connected_clients`] can
+//! count only what the code under test opened.
 
 mod builder;
+mod clients;
 mod cluster;
+mod config;
 mod control;
+mod credentials;
 mod error;
 mod poll;
 mod ports;
@@ -27,8 +36,9 @@ mod tempdir;
 mod tls;
 
 pub use builder::RedisServerBuilder;
-pub use cluster::RedisCluster;
+pub use clients::ClientInfo;
+pub use cluster::{RedisCluster, RedisClusterBuilder};
 pub use error::LaunchError;
-pub use sentinel::RedisSentinel;
+pub use sentinel::{RedisSentinel, RedisSentinelBuilder};
 pub use server::RedisServer;
 pub use tls::TlsMaterial;

@@ -1,23 +1,33 @@
 //! A Redis Sentinel HA pair: a master, a replica of it and one `redis-server --sentinel`
-//! monitoring it (quorum 1), all on 127.0.0.1.
+//! monitoring it (quorum 1), all on 127.0.0.1, optionally all TLS-only and requiring an ACL
+//! user.
+//!
+//! The launcher asks the Sentinel over the same kind of control connection it uses for data
+//! nodes: TCP, or a unix socket when the Sentinel serves TLS only, logged in as the ACL user.
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use super::builder::{self, BINARY_ENV};
-use super::control::{Control, Endpoint, Reply};
+use super::clients::{ClientInfo, parse_client_list};
+use super::control::{CONTROL_TIMEOUT, Control, Endpoint, Reply};
+use super::credentials::Credentials;
 use super::poll::poll_until;
 use super::ports::PortLease;
 use super::tempdir::TempDir;
-use super::tls::write_private;
-use super::{LaunchError, RedisServer};
+use super::{LaunchError, RedisServer, TlsMaterial};
 
-/// How long the sentinel may take to answer `PING` and know its master.
+mod builder;
+
+pub use builder::RedisSentinelBuilder;
+
+/// How long the Sentinel may take to answer and know its master.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`RedisSentinel::wait_for_master`] waits: down-after (1 s), the election and
+/// the promotion take a few seconds.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between readiness polls of the external process.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -30,6 +40,7 @@ const POLL: Duration = Duration::from_millis(10);
 /// let ha = RedisSentinel::start("mymaster")?;
 /// assert!(ha.sentinel_url().starts_with("redis://127.0.0.1:"));
 /// assert!(std::net::TcpStream::connect(ha.master().addr()).is_ok());
+/// assert_eq!(ha.master_addr(), Some(ha.master().addr()));
 /// # Ok(())
 /// # }
 /// ```
@@ -39,81 +50,30 @@ pub struct RedisSentinel {
     replica: RedisServer,
     sentinel: Option<Child>,
     port: u16,
+    control: Endpoint,
+    credentials: Credentials,
+    tls: Option<TlsMaterial>,
     _lease: PortLease,
     dir: TempDir,
 }
 
 impl RedisSentinel {
-    /// Starts a master, a replica of it and a Sentinel that monitors the master as
-    /// `master_name` (quorum 1, down after 1 s), and waits until the replica is in sync and
-    /// the Sentinel names the master and knows the replica: killing the master then makes
-    /// the Sentinel promote the replica.
+    /// Starts a plain-TCP pair without authentication, monitored as `master_name`: the
+    /// same as `RedisSentinel::builder(master_name).start()`.
     ///
     /// # Errors
-    /// As [`RedisServer::start`]; [`LaunchError::NotReady`] if the Sentinel does not come up.
+    /// As [`RedisSentinelBuilder::start`].
     pub fn start(master_name: &str) -> Result<RedisSentinel, LaunchError> {
-        let master = RedisServer::start()?;
-        let replica = RedisServer::builder()
-            .arg("replicaof", format!("127.0.0.1 {}", master.port()))
-            .start()?;
-        // Before the Sentinel starts, so its first look at the master lists the replica
-        // (it looks again only every 10 s).
-        wait_until(
-            replica.port(),
-            "the replica to sync with its master",
-            || info_has(replica.addr(), "replication", "master_link_status:up"),
-        )?;
-        let binary =
-            builder::resolve_binary(None, std::env::var_os(BINARY_ENV), std::env::var_os("PATH"))?;
-        let dir = TempDir::create()?;
-        let lease = PortLease::acquire()?;
-        let port = lease.port();
-        let conf = format!(
-            "bind 127.0.0.1\nport {port}\ndaemonize no\ndir {dir}\nlogfile \"\"\n\
-             sentinel monitor {master_name} 127.0.0.1 {mport} 1\n\
-             sentinel down-after-milliseconds {master_name} 1000\n\
-             sentinel failover-timeout {master_name} 5000\n",
-            dir = dir.path().display(),
-            mport = master.port(),
-        );
-        let conf_path = dir.path().join("sentinel.conf");
-        write_private(&conf_path, &conf)?;
-        let log_path = dir.path().join("sentinel.log");
-        let fs_error = |source| LaunchError::Filesystem {
-            path: log_path.clone(),
-            source,
-        };
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(fs_error)?;
-        let log_err = log.try_clone().map_err(fs_error)?;
-        let child = Command::new(&binary)
-            .arg(&conf_path)
-            .arg("--sentinel")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|source| LaunchError::Spawn {
-                binary: binary.clone(),
-                source,
-            })?;
-        let mut ha = RedisSentinel {
-            master_name: master_name.to_owned(),
-            master,
-            replica,
-            sentinel: Some(child),
-            port,
-            _lease: lease,
-            dir,
-        };
-        ha.wait_ready()?;
-        Ok(ha)
+        Self::builder(master_name).start()
     }
 
+    /// A builder for a pair monitored as `master_name`, with TLS or an ACL user.
+    pub fn builder(master_name: impl Into<String>) -> RedisSentinelBuilder {
+        RedisSentinelBuilder::new(master_name.into())
+    }
+
+    /// Waits until the Sentinel names the master and knows the replica, or gives up when
+    /// the Sentinel process exits.
     fn wait_ready(&mut self) -> Result<(), LaunchError> {
         let ready = poll_until(READY_TIMEOUT, POLL, || {
             if self.master_addr().is_some() && self.knows_replica() {
@@ -135,16 +95,41 @@ impl RedisSentinel {
         Err(LaunchError::NotReady {
             port: self.port,
             waited: ready.err().unwrap_or_default(),
-            log_tail: std::fs::read_to_string(self.dir.path().join("sentinel.log"))
-                .unwrap_or_default(),
+            log_tail: self.log_tail(),
         })
+    }
+
+    /// The last lines of the Sentinel's log, without passwords.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("sentinel.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        self.credentials.redact(&tail)
+    }
+
+    /// Runs one command on the Sentinel over a fresh control connection.
+    fn call(&self, args: &[&str]) -> Result<Reply, LaunchError> {
+        let error = |reply: String| LaunchError::Command {
+            port: self.port,
+            command: args.join(" "),
+            reply,
+        };
+        let mut control = Control::open(&self.control, self.credentials.login(), CONTROL_TIMEOUT)
+            .map_err(|e| LaunchError::Command {
+            port: self.port,
+            command: e.step.to_owned(),
+            reply: e.detail,
+        })?;
+        match control.call(args) {
+            Ok(Reply::Error(e)) => Err(error(e)),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(error(e.to_string())),
+        }
     }
 
     /// The master's address as the Sentinel reports it now, `None` if it cannot be asked.
     pub fn master_addr(&self) -> Option<SocketAddr> {
-        let endpoint = Endpoint::Tcp(self.addr());
-        let mut control = Control::connect(&endpoint, Duration::from_secs(2)).ok()?;
-        let reply = control
+        let reply = self
             .call(&["SENTINEL", "get-master-addr-by-name", &self.master_name])
             .ok()?;
         let Reply::Array(parts) = reply else {
@@ -156,12 +141,51 @@ impl RedisSentinel {
         Some(SocketAddr::from((ip, port)))
     }
 
+    /// Waits until the Sentinel reports `addr` as the master ([`master_addr`](Self::master_addr)),
+    /// for at most 30 s: after killing the master, `wait_for_master(ha.replica().addr())`
+    /// returns once the replica was promoted. A bounded poll, as the Sentinel cannot tell
+    /// when.
+    ///
+    /// # Errors
+    /// [`LaunchError::NotReady`] if the Sentinel does not report `addr` in time.
+    pub fn wait_for_master(&self, addr: SocketAddr) -> Result<(), LaunchError> {
+        wait_until(
+            self.port,
+            FAILOVER_TIMEOUT,
+            &format!("the Sentinel to report master {addr}"),
+            || self.master_addr() == Some(addr),
+        )
+    }
+
     /// Whether the Sentinel lists a replica of the master.
     fn knows_replica(&self) -> bool {
-        let endpoint = Endpoint::Tcp(self.addr());
-        Control::connect(&endpoint, Duration::from_secs(2))
-            .and_then(|mut c| c.call(&["SENTINEL", "REPLICAS", &self.master_name]))
+        self.call(&["SENTINEL", "REPLICAS", &self.master_name])
             .is_ok_and(|reply| matches!(reply, Reply::Array(replicas) if !replicas.is_empty()))
+    }
+
+    /// Every connection the Sentinel process has now (`CLIENT LIST`), the launcher's own
+    /// control connection ([`ClientInfo::is_launcher`]) included.
+    ///
+    /// # Errors
+    /// [`LaunchError::Command`] when the Sentinel cannot be asked or the reply does not parse.
+    pub fn sentinel_client_list(&self) -> Result<Vec<ClientInfo>, LaunchError> {
+        let text = self.call(&["CLIENT", "LIST"])?.text().unwrap_or_default();
+        parse_client_list(&text).map_err(|reply| LaunchError::Command {
+            port: self.port,
+            command: "CLIENT LIST".to_owned(),
+            reply,
+        })
+    }
+
+    /// How many connections the code under test has open to the Sentinel process now:
+    /// [`sentinel_client_list`](Self::sentinel_client_list) without the launcher's control
+    /// connection, as [`RedisServer::connected_clients`] counts for a data node.
+    ///
+    /// # Errors
+    /// As [`sentinel_client_list`](Self::sentinel_client_list).
+    pub fn sentinel_connected_clients(&self) -> Result<usize, LaunchError> {
+        let clients = self.sentinel_client_list()?;
+        Ok(clients.iter().filter(|c| !c.is_infrastructure()).count())
     }
 
     /// The Sentinel's address.
@@ -169,9 +193,26 @@ impl RedisSentinel {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// The Sentinel's URL, `redis://127.0.0.1:PORT`.
+    /// The Sentinel's URL: `redis://127.0.0.1:PORT`, `rediss://` when it serves TLS, and
+    /// with an ACL user `USER:PASSWORD@` (percent-encoded) before the host.
+    ///
+    /// The URL then **contains the secret**: do not log it.
     pub fn sentinel_url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!(
+            "{scheme}://{}127.0.0.1:{}",
+            self.credentials.userinfo(),
+            self.port
+        )
+    }
+
+    /// The TLS material the Sentinel and its data nodes serve with, if they serve TLS.
+    pub fn tls_material(&self) -> Option<&TlsMaterial> {
+        self.tls.as_ref()
     }
 
     /// The name the master is monitored under.
@@ -206,16 +247,21 @@ impl RedisSentinel {
     }
 }
 
-/// Whether `INFO section` of the server at `addr` contains `needle`.
-fn info_has(addr: SocketAddr, section: &str, needle: &str) -> bool {
-    Control::connect(&Endpoint::Tcp(addr), Duration::from_secs(2))
-        .and_then(|mut c| c.call(&["INFO", section]))
+/// Whether `INFO section` of `server` contains `needle`.
+fn info_has(server: &RedisServer, section: &str, needle: &str) -> bool {
+    server
+        .call(&["INFO", section])
         .is_ok_and(|reply| reply.text().is_some_and(|t| t.contains(needle)))
 }
 
-/// Waits until `ready` holds, for at most [`READY_TIMEOUT`].
-fn wait_until(port: u16, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), LaunchError> {
-    poll_until(READY_TIMEOUT, POLL, || {
+/// Waits until `ready` holds, for at most `timeout`.
+fn wait_until(
+    port: u16,
+    timeout: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), LaunchError> {
+    poll_until(timeout, POLL, || {
         if ready() {
             ControlFlow::Break(())
         } else {
@@ -234,6 +280,8 @@ impl fmt::Debug for RedisSentinel {
         f.debug_struct("RedisSentinel")
             .field("master_name", &self.master_name)
             .field("sentinel_port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .field("credentials", &self.credentials)
             .field("master", &self.master)
             .field("replica", &self.replica)
             .finish_non_exhaustive()

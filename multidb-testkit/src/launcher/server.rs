@@ -2,27 +2,22 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use super::builder::{self, BINARY_ENV, Listen, Settings};
-use super::control::{Control, Endpoint, Reply};
-use super::poll::poll_until;
+use super::builder::{self, BINARY_ENV, Settings};
+use super::config::{self, Listen};
+use super::control::{CONTROL_TIMEOUT, Control, Endpoint, Reply};
 use super::ports::PortLease;
 use super::signal;
 use super::tempdir::TempDir;
 use super::tls::{TlsFiles, write_private};
 use super::{LaunchError, RedisServerBuilder, TlsMaterial};
 
+mod clients;
 mod startup;
 
-/// Bound on every control connection's connect, read and write.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long [`RedisServer::wait_for_blocked_clients`] waits.
-const BLOCKED_TIMEOUT: Duration = Duration::from_secs(10);
 /// Launch attempts when a freshly drawn port turns out taken by another process.
 const PORT_ATTEMPTS: u32 = 5;
 
@@ -72,8 +67,8 @@ impl RedisServer {
         Self::builder().start()
     }
 
-    /// A builder for a password, TLS, cluster mode, a fixed port, extra config or another
-    /// binary.
+    /// A builder for a password, an ACL user, TLS, cluster mode, a fixed port, extra config
+    /// or another binary.
     pub fn builder() -> RedisServerBuilder {
         RedisServerBuilder::default()
     }
@@ -153,7 +148,7 @@ impl RedisServer {
             unix_socket: socket,
             tls: self.tls_files.as_ref(),
         };
-        let conf = builder::render_config(&self.settings, &listen);
+        let conf = config::render_server(&self.settings, &listen);
         write_private(&self.dir.path().join("redis.conf"), &conf)
     }
 
@@ -171,19 +166,15 @@ impl RedisServer {
         }
     }
 
-    /// Opens a control connection (authenticated when the server has a password).
+    /// Opens a control connection, logged in as the ACL user or with the password when the
+    /// server has one.
     pub(crate) fn control(&self) -> Result<Control, LaunchError> {
-        let mut control = Control::connect(&self.control, CONTROL_TIMEOUT)
-            .map_err(|e| self.command_error("CONNECT", &e.to_string()))?;
-        if let Some(password) = &self.settings.password {
-            let reply = control
-                .call(&["AUTH", password])
-                .map_err(|e| self.command_error("AUTH", &e.to_string()))?;
-            if !reply.is_ok() {
-                return Err(self.command_error("AUTH", &format!("{reply:?}")));
-            }
-        }
-        Ok(control)
+        Control::open(
+            &self.control,
+            self.settings.credentials.login(),
+            CONTROL_TIMEOUT,
+        )
+        .map_err(|e| self.command_error(e.step, &e.detail))
     }
 
     /// Runs one command on a fresh control connection; an error reply is an error.
@@ -224,8 +215,9 @@ impl RedisServer {
         loopback(self.port)
     }
 
-    /// The connect URL: `redis://127.0.0.1:PORT`, `rediss://` for a TLS server, and with a
-    /// password `redis://:PASSWORD@127.0.0.1:PORT` (percent-encoded).
+    /// The connect URL: `redis://127.0.0.1:PORT`, `rediss://` for a TLS server, with an ACL
+    /// user `redis://USER:PASSWORD@127.0.0.1:PORT`, else with a password
+    /// `redis://:PASSWORD@127.0.0.1:PORT` (percent-encoded).
     ///
     /// The URL then **contains the secret**: do not log it.
     pub fn url(&self) -> String {
@@ -234,14 +226,11 @@ impl RedisServer {
         } else {
             "redis"
         };
-        match &self.settings.password {
-            Some(password) => format!(
-                "{scheme}://:{}@127.0.0.1:{}",
-                builder::encode_userinfo(password),
-                self.port
-            ),
-            None => format!("{scheme}://127.0.0.1:{}", self.port),
-        }
+        format!(
+            "{scheme}://{}127.0.0.1:{}",
+            self.settings.credentials.userinfo(),
+            self.port
+        )
     }
 
     /// The TLS material the server was started with, if it serves TLS.
@@ -294,43 +283,6 @@ impl RedisServer {
         Ok(())
     }
 
-    /// How many clients are blocked in a command (`BLPOP`, `XREAD … BLOCK`…) on the server
-    /// now: `blocked_clients` of `INFO clients`.
-    ///
-    /// # Errors
-    /// [`LaunchError::Command`] when the server cannot be asked.
-    pub fn blocked_clients(&self) -> Result<usize, LaunchError> {
-        let info = self.call(&["INFO", "clients"])?.text().unwrap_or_default();
-        info.lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| self.command_error("INFO clients", "no blocked_clients line"))
-    }
-
-    /// Waits until exactly `n` clients are blocked on the server ([`Self::blocked_clients`]),
-    /// for at most 10 s. The server cannot tell when that happens, so this is a bounded
-    /// poll of its own report, every millisecond: where a test would await an event.
-    ///
-    /// # Errors
-    /// [`LaunchError::Command`] when the server cannot be asked or the count is not reached.
-    pub fn wait_for_blocked_clients(&self, n: usize) -> Result<(), LaunchError> {
-        let mut last = Ok(0);
-        let reached = poll_until(BLOCKED_TIMEOUT, Duration::from_millis(1), || {
-            last = self.blocked_clients();
-            match &last {
-                Ok(count) if *count == n => ControlFlow::Break(()),
-                _ => ControlFlow::Continue(()),
-            }
-        });
-        reached.map_err(|waited| {
-            let seen = last.map_or_else(|e| e.to_string(), |c| format!("{c} blocked"));
-            self.command_error(
-                "INFO clients",
-                &format!("{n} blocked clients never seen in {waited:?}: {seen}"),
-            )
-        })
-    }
-
     /// Stops the process with `SIGSTOP`: connections stay open but nothing is answered, so
     /// commands time out, until [`resume`](Self::resume).
     ///
@@ -377,10 +329,7 @@ impl fmt::Debug for RedisServer {
             .field("pid", &self.pid())
             .field("tls", &self.settings.tls.is_some())
             .field("cluster", &self.settings.cluster)
-            .field(
-                "password",
-                &self.settings.password.as_ref().map(|_| "<redacted>"),
-            )
+            .field("credentials", &self.settings.credentials)
             .field("dir", &self.dir.path())
             .finish_non_exhaustive()
     }

@@ -18,7 +18,9 @@ use super::LaunchError;
 /// `localhost` and a client certificate (for mutual TLS), all generated in memory with
 /// `rcgen` (ECDSA P-256).
 ///
-/// Hand it to [`RedisServerBuilder::tls`](super::RedisServerBuilder::tls); clients trust
+/// Hand it to [`RedisServerBuilder::tls`](super::RedisServerBuilder::tls),
+/// [`RedisSentinelBuilder::tls`](super::RedisSentinelBuilder::tls) or
+/// [`RedisClusterBuilder::tls`](super::RedisClusterBuilder::tls); clients trust
 /// [`ca_cert_pem`](Self::ca_cert_pem). Cloning is cheap. `Debug` shows no key material.
 #[derive(Clone)]
 pub struct TlsMaterial {
@@ -39,6 +41,8 @@ pub(crate) struct TlsFiles {
     pub(crate) ca_cert: PathBuf,
     pub(crate) server_cert: PathBuf,
     pub(crate) server_key: PathBuf,
+    pub(crate) client_cert: PathBuf,
+    pub(crate) client_key: PathBuf,
 }
 
 fn tls_error(e: &rcgen::Error) -> LaunchError {
@@ -133,16 +137,22 @@ impl TlsMaterial {
         &self.inner.server_key
     }
 
-    /// Writes the files `redis-server` needs into `dir`, the key readable by its owner only.
+    /// Writes the files `redis-server` needs into `dir`, readable by their owner only: the
+    /// server pair for serving, the client pair for its own outgoing TLS links (replication,
+    /// cluster bus, a Sentinel's monitoring).
     pub(crate) fn write_files(&self, dir: &Path) -> Result<TlsFiles, LaunchError> {
         let files = TlsFiles {
             ca_cert: dir.join("ca.crt"),
             server_cert: dir.join("server.crt"),
             server_key: dir.join("server.key"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
         };
         write_private(&files.ca_cert, &self.inner.ca_cert)?;
         write_private(&files.server_cert, &self.inner.server_cert)?;
         write_private(&files.server_key, &self.inner.server_key)?;
+        write_private(&files.client_cert, &self.inner.client_cert)?;
+        write_private(&files.client_key, &self.inner.client_key)?;
         Ok(files)
     }
 }

@@ -84,7 +84,7 @@ impl RedisServer {
         })
     }
 
-    /// The last lines the server logged since `offset`, without the password.
+    /// The last lines the server logged since `offset`, without passwords.
     fn log_tail(&self, offset: u64) -> String {
         let mut text = String::new();
         if let Ok(mut file) = File::open(self.dir.path().join("redis.log")) {
@@ -93,9 +93,6 @@ impl RedisServer {
         }
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-        match &self.settings.password {
-            Some(password) if !password.is_empty() => tail.replace(password.as_str(), "<redacted>"),
-            _ => tail,
-        }
+        self.settings.credentials.redact(&tail)
     }
 }
