@@ -21,9 +21,10 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use tokio::task::AbortHandle;
 
+use crate::abandon::Abandon;
 use crate::connector::{Connector, bounded};
 use crate::error::MultiDbError;
-use crate::source::{DynConnection, DynConnectionLike, MemberSpec, Source};
+use crate::source::{AppSlot, DynConnectionLike, MemberSpec, Source};
 
 /// A connection to one member database. Cheap to clone (clones share the underlying
 /// connection); implements `redis::aio::ConnectionLike`, so every `redis::AsyncCommands`
@@ -35,7 +36,7 @@ pub struct MemberConnection {
 
 enum Inner {
     Managed(ManagedHandle),
-    Custom(Arc<dyn DynConnection>, Box<dyn DynConnectionLike>),
+    Custom(Arc<Application>),
     #[cfg(feature = "cluster")]
     Cluster(crate::cluster::LazyCluster),
 }
@@ -44,7 +45,7 @@ impl Clone for MemberConnection {
     fn clone(&self) -> Self {
         let inner = match &self.inner {
             Inner::Managed(m) => Inner::Managed(m.clone()),
-            Inner::Custom(shared, _) => Inner::Custom(shared.clone(), shared.clone_box()),
+            Inner::Custom(app) => Inner::Custom(app.clone()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Inner::Cluster(c.clone()),
         };
@@ -90,21 +91,17 @@ impl MemberConnection {
                 master,
                 config,
             )?)),
-            Source::Connection(shared) => {
-                let first = shared.clone_box();
-                let db = first.get_db();
-                Ok(MemberConnection {
-                    inner: Inner::Custom(shared.clone(), first),
-                    db,
-                })
-            }
+            Source::Connection(made) => Ok(MemberConnection {
+                db: made.take().map_or(0, |con| con.get_db()),
+                inner: Inner::Custom(Arc::new(Application {
+                    made: made.clone(),
+                    abandon: Abandon::default(),
+                    response_timeout: config.response_timeout,
+                })),
+            }),
             #[cfg(feature = "cluster")]
             Source::Cluster(seeds) => Ok(MemberConnection {
-                inner: Inner::Cluster(crate::cluster::LazyCluster::new(
-                    seeds,
-                    config.connection_timeout,
-                    config.response_timeout,
-                )?),
+                inner: Inner::Cluster(crate::cluster::LazyCluster::new(seeds, config)?),
                 db: 0,
             }),
         }
@@ -120,21 +117,33 @@ impl MemberConnection {
         }
     }
 
-    /// Closes the shared connection of a URL or Sentinel member: its socket closes now,
-    /// commands in flight on it fail, and it is not made again. Other kinds close when
-    /// dropped.
+    /// Closes the member's connection and makes no other: a URL or Sentinel member's
+    /// sockets close now, its pinned, blocking and Pub/Sub ones included (commands in
+    /// flight on them fail); a cluster's node connections close
+    /// once the commands in flight end. An application's connection closes when the
+    /// client drops its clones.
     pub(crate) fn close(&self) {
-        if let Inner::Managed(m) = &self.inner {
-            m.shared.close();
+        match &self.inner {
+            Inner::Managed(m) => m.shared.close(),
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => c.close(),
+            Inner::Custom(app) => app.close(),
         }
     }
 
-    /// Closes a URL member's current connection (commands in flight on it fail at once);
-    /// unlike [`Self::close`], the next use makes a new one. Other kinds are left alone.
+    /// The member failed: commands in flight on it end at once (a URL or Sentinel member's
+    /// socket is closed; a cluster's or application's commands are abandoned). Unlike
+    /// [`Self::close`], the next use goes on: a new connection, or the same cluster or
+    /// application connection.
     pub(crate) fn reset(&self) {
-        if let Inner::Managed(m) = &self.inner {
-            let mut state = m.shared.lock();
-            m.shared.forget(&mut state);
+        match &self.inner {
+            Inner::Managed(m) => {
+                let mut state = m.shared.lock();
+                m.shared.forget(&mut state);
+            }
+            #[cfg(feature = "cluster")]
+            Inner::Cluster(c) => c.reset(),
+            Inner::Custom(app) => app.reset(),
         }
     }
 
@@ -344,6 +353,7 @@ impl Managed {
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.connector.close_owned();
         let mut state = self.lock();
         state.connecting = None;
         self.forget(&mut state);
@@ -413,6 +423,55 @@ impl ManagedHandle {
     }
 }
 
+/// A connection the application made. The client holds it in one place and takes a clone
+/// per command, so closing the member drops every clone the client holds once the commands
+/// in flight end; those are abandoned when the member fails or closes, and bounded by the
+/// member's response timeout, whatever the connection's own settings.
+struct Application {
+    made: Arc<AppSlot>,
+    /// Ends the commands in flight: the member failed or was closed.
+    abandon: Abandon,
+    response_timeout: Option<Duration>,
+}
+
+impl Application {
+    /// A clone of the connection for one command; `Closed` once the member is closed.
+    fn take(&self) -> RedisResult<Box<dyn DynConnectionLike>> {
+        self.made.take().ok_or_else(closed_error)
+    }
+
+    /// A command's reply within the response timeout, unless abandoned first.
+    async fn bound<T>(&self, send: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        let reply = async {
+            match self.response_timeout {
+                Some(timeout) => tokio::time::timeout(timeout, send)
+                    .await
+                    .unwrap_or_else(|_| Err(no_reply_within(timeout))),
+                None => send.await,
+            }
+        };
+        self.abandon.run(reply).await
+    }
+
+    /// Abandons the commands in flight (the member failed); the next one is sent as usual.
+    fn reset(&self) {
+        self.abandon.now();
+    }
+
+    /// Drops the client's hold on the connection and abandons the commands in flight.
+    fn close(&self) {
+        self.made.release();
+        self.abandon.now();
+    }
+}
+
+fn no_reply_within(timeout: Duration) -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no reply within the response timeout ({timeout:?})"),
+    ))
+}
+
 impl MemberConnection {
     /// `PING`, or for a cluster `PING` to every master (healthy only if all answer).
     ///
@@ -431,10 +490,16 @@ impl ConnectionLike for MemberConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.inner {
             Inner::Managed(m) => Box::pin(m.send(|c| c.send_packed_command(cmd))),
-            Inner::Custom(_, c) => c.req_packed_command(cmd),
+            Inner::Custom(app) => {
+                let app = app.clone();
+                Box::pin(async move {
+                    let mut con = app.take()?;
+                    app.bound(con.req_packed_command(cmd)).await
+                })
+            }
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => {
-                Box::pin(async move { c.connection().await?.req_packed_command(cmd).await })
+                Box::pin(async move { c.send(async |c| c.req_packed_command(cmd).await).await })
             }
         }
     }
@@ -449,12 +514,17 @@ impl ConnectionLike for MemberConnection {
             Inner::Managed(m) => {
                 Box::pin(m.send(move |c| c.send_packed_commands(pipeline, offset, count)))
             }
-            Inner::Custom(_, c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Custom(app) => {
+                let app = app.clone();
+                Box::pin(async move {
+                    let mut con = app.take()?;
+                    app.bound(con.req_packed_commands(pipeline, offset, count))
+                        .await
+                })
+            }
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Box::pin(async move {
-                c.connection()
-                    .await?
-                    .req_packed_commands(pipeline, offset, count)
+                c.send(async |c| c.req_packed_commands(pipeline, offset, count).await)
                     .await
             }),
         }

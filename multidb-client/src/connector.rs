@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -33,7 +34,9 @@ impl Addr {
                 port: *port,
                 tls: false,
             }),
-            ConnectionAddr::TcpTls { insecure: true, .. } => Err(insecure_refused()),
+            ConnectionAddr::TcpTls { insecure: true, .. } => {
+                Err(MultiDbError::Config(insecure_refused()))
+            }
             ConnectionAddr::TcpTls { host, port, .. } => Ok(Addr::Tcp {
                 host: host.clone(),
                 port: *port,
@@ -55,12 +58,12 @@ impl Addr {
 }
 
 /// The refusal of `#insecure`, for every kind of member.
-pub(crate) fn insecure_refused() -> MultiDbError {
-    MultiDbError::Config(crate::ConfigError::invalid(
+pub(crate) fn insecure_refused() -> crate::ConfigError {
+    crate::ConfigError::invalid(
         "url",
         "#insecure",
         "a rediss:// URL without #insecure (certificates are always verified)",
-    ))
+    )
 }
 
 /// What a connection is made to.
@@ -84,6 +87,15 @@ pub(crate) struct Connector {
     nodelay: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    /// The drivers of the connections made for one owner (pinned, blocking, Pub/Sub): the
+    /// member's `close()` ends them, wherever their handles are.
+    owned: Mutex<Owned>,
+}
+
+#[derive(Default)]
+struct Owned {
+    drivers: Vec<AbortHandle>,
+    closed: bool,
 }
 
 impl Connector {
@@ -100,6 +112,7 @@ impl Connector {
             nodelay: info.tcp_settings().nodelay(),
             #[cfg(feature = "tls")]
             tls,
+            owned: Mutex::default(),
         })
     }
 
@@ -139,6 +152,7 @@ impl Connector {
             nodelay: true,
             #[cfg(feature = "tls")]
             tls: tls_config,
+            owned: Mutex::default(),
         })
     }
 
@@ -196,7 +210,25 @@ impl Connector {
         timeout: Duration,
     ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
         let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
+        let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        if owned.closed {
+            driver.abort();
+            return Err(crate::MultiDbError::Closed.into_redis());
+        }
+        // Forget the ones that ended, so the list stays as long as the live ones.
+        owned.drivers.retain(|d| !d.is_finished());
+        owned.drivers.push(driver.clone());
         Ok((con, DriverGuard(driver)))
+    }
+
+    /// Closes every connection made by [`Self::connect_owned`] and refuses new ones: the
+    /// member is closed, so are its pinned, blocking and Pub/Sub connections, held or not.
+    pub(crate) fn close_owned(&self) {
+        let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        owned.closed = true;
+        for driver in owned.drivers.drain(..) {
+            driver.abort();
+        }
     }
 
     /// The master's address from the first Sentinel that names one; all are asked at once,
@@ -280,13 +312,25 @@ fn tls_config(tls: bool, spec: &MemberSpec) -> Result<Option<crate::tls::TlsConf
     if !tls {
         return Ok(None);
     }
-    let settings = &spec.tls;
+    Ok(Some(crate::tls::TlsConfig::new(tls_options(&spec.tls))?))
+}
+
+#[cfg(feature = "tls")]
+fn tls_options(settings: &crate::source::TlsSettings) -> crate::tls::TlsOptions {
     let mut options = crate::tls::TlsOptions::new(crate::tls::MEMBER_FIELDS);
     options.root_cert_pem.clone_from(&settings.root_cert);
     if let (Some(cert), Some(key)) = (&settings.client_cert, &settings.client_key) {
         options.client_cert = Some((cert.clone(), key.clone()));
     }
-    Ok(Some(crate::tls::TlsConfig::new(options)?))
+    options
+}
+
+/// Whether a member's certificates are well-formed PEM that rustls takes.
+#[cfg(feature = "tls")]
+pub(crate) fn check_certificates(
+    settings: &crate::source::TlsSettings,
+) -> Result<(), crate::ConfigError> {
+    crate::tls::TlsConfig::new(tls_options(settings)).map(drop)
 }
 
 /// Aborts a connection's driver task, closing its socket, when dropped.

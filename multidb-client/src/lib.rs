@@ -97,6 +97,7 @@
 //! - `lag-aware`: [`LagAwareCheck`], the Redis Enterprise REST API health check that also
 //!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 
+mod abandon;
 pub mod blocking;
 mod blocking_pool;
 mod category;

@@ -2,7 +2,7 @@
 //! [`crate::DatabaseConfig`] the connection and the member need, below both of them (the
 //! configuration knows this module; this module knows no configuration).
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use redis::ConnectionInfo;
@@ -14,7 +14,7 @@ pub(crate) enum Source {
     /// A URL: the client opens and manages the connection.
     Url(Box<ConnectionInfo>),
     /// A connection the application made.
-    Connection(Arc<dyn DynConnection>),
+    Connection(Arc<AppSlot>),
     /// A Redis Cluster, from seed node URLs.
     #[cfg(feature = "cluster")]
     Cluster(Vec<ConnectionInfo>),
@@ -68,9 +68,34 @@ where
     }
 }
 
-pub(crate) fn boxed<C>(connection: C) -> Arc<dyn DynConnection>
+/// Where the client holds a connection the application made: one place, shared by the
+/// config and the member, so closing the member drops the client's hold on it.
+pub(crate) struct AppSlot(RwLock<Option<Box<dyn DynConnection>>>);
+
+impl AppSlot {
+    /// A clone of the connection; `None` once released.
+    pub(crate) fn take(&self) -> Option<Box<dyn DynConnectionLike>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|made| made.clone_box())
+    }
+
+    /// Drops the client's hold on the connection.
+    pub(crate) fn release(&self) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+pub(crate) fn boxed<C>(connection: C) -> Arc<AppSlot>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    Arc::new(AppConnection(connection))
+    Arc::new(AppSlot(RwLock::new(Some(Box::new(AppConnection(
+        connection,
+    ))))))
 }

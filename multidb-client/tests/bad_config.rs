@@ -574,3 +574,140 @@ fn defaults_and_sensible_edge_values_build() {
         }
     }
 }
+
+/// An application connection for configs that are never used.
+#[derive(Clone)]
+struct Unused;
+
+impl redis::aio::ConnectionLike for Unused {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        _: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(std::future::pending())
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _: &'a redis::Pipeline,
+        _: usize,
+        _: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(std::future::pending())
+    }
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// A setting that cannot apply to a kind of member is refused at `build()`, naming the
+/// field; `#insecure` and bad certificates are refused at `build()` for every kind.
+#[test]
+#[allow(clippy::too_many_lines)] // one table
+fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
+    let app = || DatabaseConfig::from_connection(Unused);
+    let mut cases: Vec<(&str, DatabaseConfig, &str)> = vec![
+        ("app + password", app().password("pw"), "password"),
+        ("app + username", app().username("u"), "username"),
+        (
+            "app + protocol",
+            app().protocol(multidb_client::Protocol::Resp3),
+            "protocol",
+        ),
+        (
+            "app + connection_timeout",
+            app().connection_timeout(Duration::from_secs(2)),
+            "connection_timeout",
+        ),
+    ];
+    #[cfg(feature = "tls")]
+    {
+        let tls = |url: &str| DatabaseConfig::from_url(url).unwrap();
+        cases.extend([
+            (
+                "url #insecure",
+                tls("rediss://127.0.0.1:1/#insecure"),
+                "url",
+            ),
+            (
+                "url bad CA",
+                tls("rediss://127.0.0.1:1").tls_root_cert(b"not a certificate".to_vec()),
+                "tls_root_cert",
+            ),
+            (
+                "plain url + CA",
+                tls("redis://127.0.0.1:1").tls_root_cert(b"not used".to_vec()),
+                "tls_root_cert",
+            ),
+            (
+                "app + CA",
+                app().tls_root_cert(b"not used".to_vec()),
+                "tls_root_cert",
+            ),
+            (
+                "app + client cert",
+                app().tls_client_cert(b"c".to_vec(), b"k".to_vec()),
+                "tls_client_cert",
+            ),
+        ]);
+    }
+    #[cfg(all(feature = "tls", feature = "cluster"))]
+    cases.extend([
+        (
+            "cluster #insecure",
+            DatabaseConfig::from_cluster_urls(["rediss://127.0.0.1:1/#insecure"]).unwrap(),
+            "url",
+        ),
+        (
+            "cluster bad CA",
+            DatabaseConfig::from_cluster_urls(["rediss://127.0.0.1:1"])
+                .unwrap()
+                .tls_root_cert(b"not a certificate".to_vec()),
+            "tls_root_cert",
+        ),
+    ]);
+    #[cfg(feature = "cluster")]
+    cases.extend([
+        (
+            "cluster db 1",
+            DatabaseConfig::from_cluster_urls(["redis://127.0.0.1:1/1"]).unwrap(),
+            "url",
+        ),
+        (
+            "cluster unix seed",
+            DatabaseConfig::from_cluster_urls(["unix:///tmp/r.sock"]).unwrap(),
+            "url",
+        ),
+        (
+            "cluster seeds with different passwords",
+            DatabaseConfig::from_cluster_urls(["redis://:a@127.0.0.1:1", "redis://:b@127.0.0.1:2"])
+                .unwrap(),
+            "url",
+        ),
+    ]);
+    #[cfg(all(feature = "tls", feature = "sentinel"))]
+    cases.extend([
+        (
+            "sentinel #insecure",
+            DatabaseConfig::from_sentinel(["rediss://127.0.0.1:1/#insecure"], "m").unwrap(),
+            "url",
+        ),
+        (
+            "sentinel bad CA",
+            DatabaseConfig::from_sentinel(["rediss://127.0.0.1:1"], "m")
+                .unwrap()
+                .tls_root_cert(b"not a certificate".to_vec()),
+            "tls_root_cert",
+        ),
+    ]);
+    let mut wrong = Vec::new();
+    for (what, db, field) in cases {
+        match MultiDbConfig::builder().database(db).build() {
+            Ok(_) => wrong.push(format!("{what}: built")),
+            Err(e) if field_of(&e) != field => {
+                wrong.push(format!("{what}: {} ({e})", field_of(&e)));
+            }
+            Err(e) => assert!(!e.to_string().contains("pw"), "{what}: {e}"),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -79,3 +79,51 @@ async fn losing_every_master_of_the_active_cluster_moves_traffic_and_falls_back(
     let () = con.set("after", 1).await.unwrap();
     client.close().await;
 }
+
+/// A TLS cluster with an ACL user: every node is reached over TLS as that user (the
+/// nodes' own client lists show it), and `close()` leaves no connection open on any node.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_with_an_acl_user_is_reached_with_both_and_closed_fully() {
+    let material = multidb_testkit::TlsMaterial::generate().unwrap();
+    let cluster = {
+        let material = material.clone();
+        tokio::task::spawn_blocking(move || {
+            RedisCluster::builder()
+                .masters(3)
+                .tls(material)
+                .acl_user("app", "Pw/?#@:%&=9Zq")
+                .start()
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let db = DatabaseConfig::from_cluster_urls(cluster.urls())
+        .unwrap()
+        .tls_root_cert(material.ca_cert_pem().as_bytes());
+    let client = MultiDbClient::new(MultiDbConfig::builder().database(db).build().unwrap());
+    client.initialize().await.unwrap();
+    let mut con = client.clone();
+    for i in 0..30 {
+        let () = con.set(format!("key{i}"), i).await.unwrap();
+    }
+    tokio::task::block_in_place(|| {
+        for node in cluster.nodes() {
+            let clients: Vec<_> = node
+                .client_list()
+                .unwrap()
+                .into_iter()
+                .filter(|c| !c.is_infrastructure())
+                .collect();
+            assert!(!clients.is_empty(), "every master reached");
+            assert!(clients.iter().all(|c| c.user == "app"), "{clients:?}");
+        }
+    });
+    client.close().await;
+    tokio::task::block_in_place(|| {
+        for node in cluster.nodes() {
+            node.wait_for_connected_clients(0).unwrap();
+        }
+    });
+}

@@ -141,3 +141,28 @@ async fn dropping_the_client_closes_a_connection_left_half_made() {
     );
     assert_eq!(connections_closed(&healthy).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_closes_a_pinned_connection_still_held() {
+    let a = FakeRedis::start().await.unwrap();
+    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
+    client.initialize().await.unwrap();
+    let mut pinned = client.pinned().await.unwrap();
+    let () = pinned.set("k", "v").await.unwrap();
+    assert_eq!(a.connection_count(), 2, "the shared and the pinned socket");
+
+    client.close().await;
+    assert_eq!(
+        connections_closed(&a).await,
+        0,
+        "the pinned socket closed too"
+    );
+    let err = pinned.get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(
+        matches!(
+            MultiDbError::from_redis(&err),
+            Some(MultiDbError::Closed | MultiDbError::PinnedDatabaseLost { .. })
+        ),
+        "{err}"
+    );
+}

@@ -198,3 +198,79 @@ async fn a_pinned_connection_across_a_promotion_is_lost_never_moved() {
     );
     client.close().await;
 }
+
+/// TLS everywhere and an ACL user: the Sentinels are asked over TLS as that user, and the
+/// master is reached over TLS as that user, on the URL's db — as the servers' own client
+/// lists show. `close()` then leaves no connection open on the master or the Sentinel.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_sentinel_set_with_an_acl_user_is_reached_with_both_and_closed_fully() {
+    const PASSWORD: &str = "Pw/?#@:%&=9Zq";
+    let material = multidb_testkit::TlsMaterial::generate().unwrap();
+    let ha = {
+        let material = material.clone();
+        tokio::task::spawn_blocking(move || {
+            RedisSentinel::builder("mymaster")
+                .tls(material)
+                .acl_user("app", PASSWORD)
+                .start()
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    assert!(ha.sentinel_url().starts_with("rediss://app:"));
+    let db = DatabaseConfig::from_sentinel([format!("{}/2", ha.sentinel_url())], "mymaster")
+        .unwrap()
+        .tls_root_cert(material.ca_cert_pem().as_bytes());
+    let client = MultiDbClient::new(MultiDbConfig::builder().database(db).build().unwrap());
+    client.initialize().await.unwrap();
+    let mut con = client.clone();
+    let () = con.set("k", "v").await.unwrap();
+    let mut pinned = client.pinned().await.unwrap();
+    let v: String = pinned.get("k").await.unwrap();
+    assert_eq!(v, "v");
+    let sub = client.pubsub().await.unwrap();
+    sub.subscribe("news").await.unwrap();
+
+    let ours = |server: &multidb_testkit::RedisServer| {
+        server
+            .client_list()
+            .unwrap()
+            .into_iter()
+            .filter(|c| !c.is_infrastructure())
+            .collect::<Vec<_>>()
+    };
+    let clients = tokio::task::block_in_place(|| ours(ha.master()));
+    // Its shared connection, the pinned one and the subscriber's, over TLS only (the
+    // master has no plain port) as the ACL user; commands on db 2.
+    assert!(clients.len() >= 3, "{clients:?}");
+    assert!(clients.iter().all(|c| c.user == "app"), "{clients:?}");
+    assert!(
+        clients.iter().any(|c| c.db == 2 && c.cmd == "set"),
+        "{clients:?}"
+    );
+
+    drop((pinned, sub));
+    client.close().await;
+    tokio::task::block_in_place(|| {
+        ha.master().wait_for_connected_clients(0).unwrap();
+        assert_eq!(ha.sentinel_connected_clients().unwrap(), 0);
+    });
+}
+
+/// `close()` leaves no connection of a plain Sentinel member open either, pinned and
+/// blocking connections included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_leaves_no_connection_of_a_sentinel_member_open() {
+    let (ha, other, client) = start().await;
+    let mut con = client.clone();
+    let () = con.set("k", "v").await.unwrap();
+    let _pinned = client.pinned().await.unwrap();
+    let popped: Option<(String, String)> = con.blpop("q", 0.05).await.unwrap();
+    assert_eq!(popped, None);
+    assert!(tokio::task::block_in_place(|| ha.master().connected_clients().unwrap()) >= 2);
+    client.close().await;
+    tokio::task::block_in_place(|| ha.master().wait_for_connected_clients(0).unwrap());
+    drop(other);
+}

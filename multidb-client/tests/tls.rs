@@ -39,35 +39,30 @@ async fn tls_member_works_with_its_ca_and_is_refused_without_it() {
     );
 }
 
-#[tokio::test]
-async fn bad_certificates_and_insecure_urls_are_config_errors_naming_the_field() {
-    let bad_ca = MultiDbConfig::builder()
+#[test]
+fn bad_certificates_and_insecure_urls_are_config_errors_at_build_naming_the_field() {
+    let err = MultiDbConfig::builder()
         .database(
             DatabaseConfig::from_url("rediss://127.0.0.1:1")
                 .unwrap()
                 .tls_root_cert(b"not a certificate".to_vec()),
         )
         .build()
-        .unwrap();
-    let err = MultiDbClient::new(bad_ca).initialize().await.unwrap_err();
+        .unwrap_err();
     assert!(
         matches!(
             &err,
-            MultiDbError::Config(ConfigError::InvalidValue {
+            ConfigError::InvalidValue {
                 field: "tls_root_cert",
                 ..
-            })
+            }
         ),
         "{err}"
     );
 
-    let insecure = MultiDbClient::from_urls(["rediss://127.0.0.1:1/#insecure"], [1.0]).unwrap();
-    let err = insecure.initialize().await.unwrap_err();
+    let err = MultiDbClient::from_urls(["rediss://127.0.0.1:1/#insecure"], [1.0]).unwrap_err();
     assert!(
-        matches!(
-            &err,
-            MultiDbError::Config(ConfigError::InvalidValue { field: "url", .. })
-        ),
+        matches!(&err, ConfigError::InvalidValue { field: "url", .. }),
         "{err}"
     );
 }

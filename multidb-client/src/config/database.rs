@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 use crate::member::{CheckPlan, Database};
 use crate::source::{MemberSpec, Source, TlsSettings, boxed};
 use crate::url::parse_url;
+use redis::ConnectionInfo;
 
 /// One member database: where it is and how to treat it.
 ///
@@ -33,6 +34,8 @@ pub struct DatabaseConfig {
     pub(crate) weight: f64,
     pub(crate) grace_period: Duration,
     pub(crate) checks: CheckPlan,
+    /// Settings given that this kind of member cannot apply: refused at `build()`.
+    not_applicable: Vec<&'static str>,
     /// The lag-aware check for this database, instead of the client-wide one.
     #[cfg(feature = "lag-aware")]
     pub(crate) lag_aware: Option<crate::LagAwareCheck>,
@@ -62,8 +65,14 @@ impl DatabaseConfig {
     /// A database reached through a connection the application made: any
     /// `redis::aio::ConnectionLike + Clone + Send + Sync + 'static`, e.g. a
     /// `redis::aio::ConnectionManager` or a pool's connection wrapper. The connection's own
-    /// timeouts and reconnects apply; [`Self::name`] sets how it is shown (default
-    /// `connection#N`).
+    /// timeouts and reconnects apply, and the member's [`Self::response_timeout`] bounds
+    /// every command on top; commands in flight when the member fails are abandoned, so a
+    /// connection that hangs never holds a command past a failover. The client takes a
+    /// clone per command and holds the connection in one place: `close()` (or removing the
+    /// member) drops the client's hold on it, and this config is spent from then on.
+    /// Settings the application's connection already has (credentials, protocol, TLS,
+    /// connection timeout) are refused by `build()`. [`Self::name`] sets how it is shown
+    /// (default `connection#N`).
     pub fn from_connection<C>(connection: C) -> Self
     where
         C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
@@ -166,6 +175,7 @@ impl DatabaseConfig {
             weight: DEFAULT_WEIGHT,
             grace_period: DEFAULT_GRACE_PERIOD,
             checks: CheckPlan::default(),
+            not_applicable: Vec::new(),
             #[cfg(feature = "lag-aware")]
             lag_aware: None,
         }
@@ -245,51 +255,67 @@ impl DatabaseConfig {
     }
 
     /// How long a command may wait for its reply before it counts as a failure (default
-    /// 500 ms; `None` waits forever — only for blocking commands, better done on a
-    /// dedicated connection). URL members only.
+    /// 500 ms), for every kind of member. `None` sets no per-command bound; a command then
+    /// still ends when its database fails over or closes.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.spec.response_timeout = timeout;
         self
     }
 
-    /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT) may take (default 1 s). URL
-    /// members only.
+    /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT; for a Sentinel member, asking the
+    /// Sentinels too) may take (default 1 s). `build()` refuses it on an application's
+    /// connection, which it does not make.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        if matches!(self.spec.source, Source::Connection(_)) {
+            self.not_applicable.push("connection_timeout");
+        }
         self.spec.connection_timeout = timeout;
         self
     }
 
     /// The RESP version (default: from the URL's `?protocol=`, else RESP2). For a Sentinel
-    /// member, the master's.
+    /// member, the master's; for a cluster, every node's. An application's connection
+    /// has its own: `build()` refuses it there.
     pub fn protocol(self, protocol: Protocol) -> Self {
-        self.with_handshake(|redis| redis.set_protocol(protocol.into()))
+        self.with_handshake("protocol", |redis| redis.set_protocol(protocol.into()))
     }
 
     /// The ACL user name (overrides the URL's). For a Sentinel member, the master's (the
-    /// Sentinels keep their URLs' own).
+    /// Sentinels keep their URLs' own); for a cluster, every node's. `build()` refuses it
+    /// on an application's connection.
     pub fn username(self, username: impl AsRef<str>) -> Self {
-        self.with_handshake(|redis| redis.set_username(username))
+        self.with_handshake("username", |redis| redis.set_username(username.as_ref()))
     }
 
     /// The password (overrides the URL's; never shown anywhere). For a Sentinel member,
-    /// the master's (the Sentinels keep their URLs' own).
+    /// the master's (the Sentinels keep their URLs' own); for a cluster, every node's.
+    /// `build()` refuses it on an application's connection.
     pub fn password(self, password: impl AsRef<str>) -> Self {
-        self.with_handshake(|redis| redis.set_password(password))
+        self.with_handshake("password", |redis| redis.set_password(password.as_ref()))
     }
 
-    /// Changes the data node's handshake settings.
+    /// Changes the data nodes' handshake settings; on an application's connection, notes
+    /// `field` for `build()` to refuse.
     fn with_handshake(
         mut self,
-        change: impl FnOnce(redis::RedisConnectionInfo) -> redis::RedisConnectionInfo,
+        field: &'static str,
+        change: impl Fn(redis::RedisConnectionInfo) -> redis::RedisConnectionInfo,
     ) -> Self {
+        let changed = |info: &ConnectionInfo| {
+            let redis = change(info.redis_settings().clone());
+            info.clone().set_redis_settings(redis)
+        };
         match &mut self.spec.source {
-            Source::Url(info) => {
-                let redis = change(info.redis_settings().clone());
-                **info = info.as_ref().clone().set_redis_settings(redis);
-            }
+            Source::Url(info) => **info = changed(info),
             #[cfg(feature = "sentinel")]
             Source::Sentinel { master, .. } => *master = change(master.clone()),
-            _ => {}
+            #[cfg(feature = "cluster")]
+            Source::Cluster(seeds) => {
+                for seed in seeds {
+                    *seed = changed(seed);
+                }
+            }
+            Source::Connection(_) => self.not_applicable.push(field),
         }
         self
     }
@@ -335,6 +361,15 @@ impl DatabaseConfig {
     /// [`MultiDbConfigBuilder::build`] and for a database added at run time.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         validate_weight(&self.endpoint, self.weight)?;
+        if let Some(field) = self.not_applicable.first() {
+            return Err(ConfigError::InvalidValue {
+                field,
+                value: "set".to_owned(),
+                expected: "not set on a member made with from_connection: the application \
+                           made its connection, with its own settings",
+            });
+        }
+        validate_transport(&self.spec)?;
         at_most_max("grace_period", self.grace_period)?;
         if let Some(timeout) = self.spec.response_timeout {
             if timeout.is_zero() {
@@ -365,6 +400,48 @@ impl DatabaseConfig {
         self.checks.validate()?;
         Ok(())
     }
+}
+
+/// Every connection address of the member: no `#insecure`; certificates only for a member
+/// with TLS connections, and well-formed; cluster seeds that make one cluster.
+fn validate_transport(spec: &MemberSpec) -> Result<(), ConfigError> {
+    let infos: Vec<&ConnectionInfo> = match &spec.source {
+        Source::Url(info) => vec![info],
+        #[cfg(feature = "cluster")]
+        Source::Cluster(seeds) => seeds.iter().collect(),
+        #[cfg(feature = "sentinel")]
+        Source::Sentinel { sentinels, .. } => sentinels.iter().collect(),
+        Source::Connection(_) => Vec::new(),
+    };
+    let mut tls = false;
+    for info in &infos {
+        if let redis::ConnectionAddr::TcpTls { insecure, .. } = info.addr() {
+            if *insecure {
+                return Err(crate::connector::insecure_refused());
+            }
+            tls = true;
+        }
+    }
+    let certificates = [
+        ("tls_root_cert", spec.tls.root_cert.is_some()),
+        ("tls_client_cert", spec.tls.client_cert.is_some()),
+    ];
+    if let Some((field, _)) = certificates.iter().find(|(_, given)| *given) {
+        if !tls {
+            return Err(ConfigError::InvalidValue {
+                field,
+                value: "set".to_owned(),
+                expected: "a member with rediss:// URLs: certificates are for TLS connections",
+            });
+        }
+        #[cfg(feature = "tls")]
+        crate::connector::check_certificates(&spec.tls)?;
+    }
+    #[cfg(feature = "cluster")]
+    if let Source::Cluster(seeds) = &spec.source {
+        crate::cluster::check_seeds(seeds)?;
+    }
+    Ok(())
 }
 
 /// Checks a database weight: finite and greater than zero.
