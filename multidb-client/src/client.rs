@@ -53,6 +53,24 @@ impl MultiDbClient {
         Ok(Self::new(MultiDbConfig::from_urls(urls, weights)?))
     }
 
+    /// A client over Redis Clusters (feature `cluster`), one per URL — each URL a seed node
+    /// of its cluster — with one weight per cluster and every other setting default:
+    /// redis-py's `from_urls(urls, weights, client_class=RedisCluster)`. Validates; does no
+    /// I/O. For several seeds per cluster, use [`DatabaseConfig::from_cluster_urls`].
+    ///
+    /// # Errors
+    /// As [`Self::from_urls`], and the seed checks of
+    /// [`DatabaseConfig::from_cluster_urls`].
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_urls<U, W>(urls: U, weights: W) -> Result<Self, ConfigError>
+    where
+        U: IntoIterator,
+        U::Item: AsRef<str>,
+        W: IntoIterator<Item = f64>,
+    {
+        Ok(Self::new(MultiDbConfig::from_cluster_urls(urls, weights)?))
+    }
+
     /// A client with a full configuration. Does no I/O.
     pub fn new(config: MultiDbConfig) -> Self {
         MultiDbClient {

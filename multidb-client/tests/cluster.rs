@@ -127,3 +127,34 @@ async fn a_tls_cluster_with_an_acl_user_is_reached_with_both_and_closed_fully() 
         }
     });
 }
+
+/// redis-py's `from_urls(urls, weights, client_class=RedisCluster)`: one cluster member per
+/// URL, each URL a seed node; mismatched counts are refused.
+#[tokio::test]
+async fn from_cluster_urls_makes_one_cluster_member_per_url() {
+    let dead = |_| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://{}", listener.local_addr().unwrap())
+    };
+    let urls: Vec<String> = (0..2).map(dead).collect();
+    let client = MultiDbClient::from_cluster_urls(&urls, [1.0, 0.5]).unwrap();
+    let Err(multidb_client::MultiDbError::InitialHealthCheckFailed { failed, .. }) =
+        client.initialize().await
+    else {
+        panic!("both clusters are down");
+    };
+    let shown: Vec<String> = failed.iter().map(|f| f.endpoint.to_string()).collect();
+    let expected: Vec<String> = urls
+        .iter()
+        .map(|u| format!("cluster({}/0)", u.trim_start_matches("redis://")))
+        .collect();
+    assert_eq!(shown, expected);
+    let err = MultiDbClient::from_cluster_urls([&urls[0]], [1.0, 2.0]).unwrap_err();
+    assert_eq!(
+        err,
+        multidb_client::ConfigError::WeightCountMismatch {
+            urls: 1,
+            weights: 2
+        }
+    );
+}

@@ -89,6 +89,21 @@ impl MultiDbClient {
         Self::new(MultiDbConfig::from_urls(urls, weights)?)
     }
 
+    /// A client over Redis Clusters, one per URL, on a runtime of its own (feature
+    /// `cluster`; see [`crate::MultiDbClient::from_cluster_urls`]).
+    ///
+    /// # Errors
+    /// As [`Self::from_urls`].
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_urls<U, W>(urls: U, weights: W) -> Result<Self, MultiDbError>
+    where
+        U: IntoIterator,
+        U::Item: AsRef<str>,
+        W: IntoIterator<Item = f64>,
+    {
+        Self::new(MultiDbConfig::from_cluster_urls(urls, weights)?)
+    }
+
     /// A client with a full configuration, on a runtime of its own. Does no I/O.
     ///
     /// # Errors

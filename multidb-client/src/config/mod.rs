@@ -189,6 +189,33 @@ impl MultiDbConfig {
         U::Item: AsRef<str>,
         W: IntoIterator<Item = f64>,
     {
+        Self::weighted(urls, weights, DatabaseConfig::from_url)
+    }
+
+    /// The configuration of `from_cluster_urls`: one cluster member per URL (its seed
+    /// node) with the matching weight, everything else default.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn from_cluster_urls<U, W>(urls: U, weights: W) -> Result<Self, ConfigError>
+    where
+        U: IntoIterator,
+        U::Item: AsRef<str>,
+        W: IntoIterator<Item = f64>,
+    {
+        Self::weighted(urls, weights, |url| {
+            DatabaseConfig::from_cluster_urls([url])
+        })
+    }
+
+    fn weighted<U, W>(
+        urls: U,
+        weights: W,
+        member: impl Fn(&str) -> Result<DatabaseConfig, ConfigError>,
+    ) -> Result<Self, ConfigError>
+    where
+        U: IntoIterator,
+        U::Item: AsRef<str>,
+        W: IntoIterator<Item = f64>,
+    {
         let urls: Vec<U::Item> = urls.into_iter().collect();
         let weights: Vec<f64> = weights.into_iter().collect();
         if urls.len() != weights.len() {
@@ -199,7 +226,7 @@ impl MultiDbConfig {
         }
         let mut builder = MultiDbConfig::builder();
         for (url, weight) in urls.iter().zip(weights) {
-            builder = builder.database(DatabaseConfig::from_url(url.as_ref())?.weight(weight));
+            builder = builder.database(member(url.as_ref())?.weight(weight));
         }
         builder.build()
     }
