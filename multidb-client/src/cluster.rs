@@ -17,6 +17,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInf
 use redis::{ConnectionAddr, ConnectionInfo, RedisResult, Value};
 
 use crate::abandon::Abandon;
+use crate::connector::{Connector, OwnedDrivers};
 use crate::error::{ConfigError, MultiDbError};
 use crate::source::MemberSpec;
 
@@ -69,6 +70,10 @@ pub(crate) struct LazyCluster {
     /// Ends the commands in flight when the member fails or closes: redis-rs drives the
     /// node connections, the client cannot close them under a command.
     abandon: Arc<Abandon>,
+    /// How the seeds are reached (TLS, credentials), for connections to one node.
+    node: Arc<(ConnectionInfo, MemberSpec)>,
+    /// Those connections' drivers, closed with the member.
+    owned: Arc<OwnedDrivers>,
 }
 
 impl LazyCluster {
@@ -100,6 +105,13 @@ impl LazyCluster {
             closed: Arc::new(AtomicBool::new(false)),
             connection_timeout: spec.connection_timeout,
             abandon: Arc::new(Abandon::default()),
+            node: Arc::new((
+                seeds.first().cloned().ok_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed"))
+                })?,
+                spec.clone(),
+            )),
+            owned: Arc::default(),
         })
     }
 
@@ -136,6 +148,44 @@ impl LazyCluster {
             .await
     }
 
+    /// How to connect to the master that owns `key`'s slot now, as the cluster says:
+    /// the seeds' TLS and credentials, at the address the master announces.
+    pub(crate) async fn master_of(&self, key: &[u8]) -> RedisResult<Connector> {
+        let slot: i64 = self
+            .send(async |c| {
+                redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(key)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        let slots: Value = self
+            .send(async |c| redis::cmd("CLUSTER").arg("SLOTS").query_async(c).await)
+            .await?;
+        let (host, port) = slot_owner(&slots, slot).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "CLUSTER SLOTS names no master with an address for the slot",
+                slot.to_string(),
+            ))
+        })?;
+        let (seed, spec) = &*self.node;
+        let addr = match seed.addr() {
+            #[cfg(feature = "tls")]
+            ConnectionAddr::TcpTls { .. } => ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            },
+            _ => ConnectionAddr::Tcp(host, port),
+        };
+        Connector::fixed(&seed.clone().set_addr(addr), spec)
+            .map(|connector| connector.sharing(self.owned.clone()))
+            .map_err(MultiDbError::into_redis)
+    }
+
     /// The member failed: commands in flight end now, and the next use makes a new
     /// connection (a fresh slot map and node connections).
     pub(crate) fn reset(&self) {
@@ -144,9 +194,11 @@ impl LazyCluster {
     }
 
     /// Forgets the connection and makes no other: its node connections close when the
-    /// commands in flight, abandoned now, let go of their clones.
+    /// commands in flight, abandoned now, let go of their clones; pinned connections to
+    /// single nodes close now.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.owned.close_all();
         self.reset();
     }
 
@@ -163,5 +215,78 @@ impl LazyCluster {
             .await
         })
         .await
+    }
+}
+
+/// The master `(host, port)` that `CLUSTER SLOTS` gives for `slot`.
+fn slot_owner(slots: &Value, slot: i64) -> Option<(String, u16)> {
+    let Value::Array(ranges) = slots else {
+        return None;
+    };
+    ranges.iter().find_map(|range| {
+        let Value::Array(parts) = range else {
+            return None;
+        };
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+            (parts.first(), parts.get(1), parts.get(2))
+        else {
+            return None;
+        };
+        if !(*start..=*end).contains(&slot) {
+            return None;
+        }
+        let host = match master.first()? {
+            Value::BulkString(b) => String::from_utf8(b.clone()).ok()?,
+            Value::SimpleString(s) => s.clone(),
+            _ => return None,
+        };
+        let Some(Value::Int(port)) = master.get(1) else {
+            return None;
+        };
+        // An empty host means "the node you asked": not an address to dial.
+        (!host.is_empty()).then_some(())?;
+        Some((host, u16::try_from(*port).ok()?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn slot_owner_reads_the_master_of_the_range_holding_the_slot() {
+        let slots = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                Value::Array(vec![bulk("10.0.0.1"), Value::Int(7000), bulk("id1")]),
+                Value::Array(vec![bulk("10.0.0.4"), Value::Int(7003), bulk("id4")]),
+            ]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(16383),
+                Value::Array(vec![bulk("10.0.0.2"), Value::Int(7001), bulk("id2")]),
+            ]),
+        ]);
+        assert_eq!(slot_owner(&slots, 0), Some(("10.0.0.1".into(), 7000)));
+        assert_eq!(slot_owner(&slots, 5461), Some(("10.0.0.2".into(), 7001)));
+        assert_eq!(slot_owner(&slots, 16384), None);
+        assert_eq!(slot_owner(&Value::Nil, 1), None);
+        let no_host = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            Value::Array(vec![bulk(""), Value::Int(7000)]),
+        ])]);
+        assert_eq!(slot_owner(&no_host, 1), None);
+        let bad_port = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            Value::Array(vec![bulk("h"), Value::Int(70000)]),
+        ])]);
+        assert_eq!(slot_owner(&bad_port, 1), None);
     }
 }

@@ -117,6 +117,16 @@ impl MemberConnection {
         }
     }
 
+    /// For a cluster member, how to connect to the master that owns `key`'s slot now;
+    /// `None` for other kinds.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn cluster_master_of(&self, key: &[u8]) -> RedisResult<Option<Connector>> {
+        match &self.inner {
+            Inner::Cluster(c) => c.master_of(key).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Closes the member's connection and makes no other: a URL or Sentinel member's
     /// sockets close now, its pinned, blocking and Pub/Sub ones included (commands in
     /// flight on them fail); a cluster's node connections close

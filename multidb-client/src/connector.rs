@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -89,13 +89,42 @@ pub(crate) struct Connector {
     tls: Option<crate::tls::TlsConfig>,
     /// The drivers of the connections made for one owner (pinned, blocking, Pub/Sub): the
     /// member's `close()` ends them, wherever their handles are.
-    owned: Mutex<Owned>,
+    owned: Arc<OwnedDrivers>,
 }
+
+/// The drivers of a member's connections that have one owner each, so that closing the
+/// member closes them wherever their handles are.
+#[derive(Default)]
+pub(crate) struct OwnedDrivers(Mutex<Owned>);
 
 #[derive(Default)]
 struct Owned {
     drivers: Vec<AbortHandle>,
     closed: bool,
+}
+
+impl OwnedDrivers {
+    /// Keeps `driver`, or aborts it and says so if the member is closed.
+    fn adopt(&self, driver: &AbortHandle) -> bool {
+        let mut owned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if owned.closed {
+            driver.abort();
+            return false;
+        }
+        // Forget the ones that ended, so the list stays as long as the live ones.
+        owned.drivers.retain(|d| !d.is_finished());
+        owned.drivers.push(driver.clone());
+        true
+    }
+
+    /// Closes every connection adopted, and refuses new ones.
+    pub(crate) fn close_all(&self) {
+        let mut owned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        owned.closed = true;
+        for driver in owned.drivers.drain(..) {
+            driver.abort();
+        }
+    }
 }
 
 impl Connector {
@@ -112,7 +141,7 @@ impl Connector {
             nodelay: info.tcp_settings().nodelay(),
             #[cfg(feature = "tls")]
             tls,
-            owned: Mutex::default(),
+            owned: Arc::default(),
         })
     }
 
@@ -152,7 +181,7 @@ impl Connector {
             nodelay: true,
             #[cfg(feature = "tls")]
             tls: tls_config,
-            owned: Mutex::default(),
+            owned: Arc::default(),
         })
     }
 
@@ -210,25 +239,24 @@ impl Connector {
         timeout: Duration,
     ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
         let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
-        let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
-        if owned.closed {
-            driver.abort();
+        if !self.owned.adopt(&driver) {
             return Err(crate::MultiDbError::Closed.into_redis());
         }
-        // Forget the ones that ended, so the list stays as long as the live ones.
-        owned.drivers.retain(|d| !d.is_finished());
-        owned.drivers.push(driver.clone());
         Ok((con, DriverGuard(driver)))
+    }
+
+    /// Its connections made by [`Self::connect_owned`] are closed along with `owned`'s
+    /// (a cluster member's connectors to single nodes share the member's).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn sharing(mut self, owned: Arc<OwnedDrivers>) -> Self {
+        self.owned = owned;
+        self
     }
 
     /// Closes every connection made by [`Self::connect_owned`] and refuses new ones: the
     /// member is closed, so are its pinned, blocking and Pub/Sub connections, held or not.
     pub(crate) fn close_owned(&self) {
-        let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
-        owned.closed = true;
-        for driver in owned.drivers.drain(..) {
-            driver.abort();
-        }
+        self.owned.close_all();
     }
 
     /// The master's address from the first Sentinel that names one; all are asked at once,

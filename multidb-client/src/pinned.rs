@@ -18,7 +18,8 @@
 //! flight when the client switches away for a routine reason (fallback, a manual switch, a
 //! weight change) runs to its reply; the next one fails.
 //!
-//! For a URL or Sentinel member the connection is dedicated (its own socket, so `WATCH`
+//! For a URL or Sentinel member, and a cluster member's master of a key
+//! ([`MultiDbClient::pinned_for_key`]), the connection is dedicated (its own socket, so `WATCH`
 //! state belongs to it alone; a Sentinel member's goes to the master the Sentinels name
 //! when it is taken, and never follows a promotion: the next command after one fails).
 //! For every other member (an application connection, a cluster) the connection is a clone
@@ -57,6 +58,28 @@ impl MultiDbClient {
     /// [`MultiDbError::PinnedDatabaseLost`] when the active database's circuit is open or
     /// connecting to it fails (take another one once the client has failed over).
     pub async fn pinned(&self) -> Result<PinnedConnection, MultiDbError> {
+        self.pin(None).await
+    }
+
+    /// A pinned connection for a sequence on `key` and keys of its hash slot (hash tags:
+    /// `{user:1}:cart`, `{user:1}:total`). On a Redis Cluster member (feature `cluster`) it
+    /// is a dedicated connection to the master that owns the key's slot now, with the
+    /// member's TLS and credentials, so `WATCH`/`MULTI`/`EXEC` are isolated as on a URL
+    /// member; keys of other slots are answered `MOVED` on it, and so are its keys once
+    /// the slot moves (take a new one). On any other member it is [`Self::pinned`].
+    ///
+    /// # Errors
+    /// As [`Self::pinned`]; [`MultiDbError::PinnedDatabaseLost`] also when the cluster
+    /// cannot say which master owns the slot.
+    pub async fn pinned_for_key<K: redis::ToRedisArgs>(
+        &self,
+        key: K,
+    ) -> Result<PinnedConnection, MultiDbError> {
+        let key = key.to_redis_args().into_iter().next().unwrap_or_default();
+        self.pin(Some(key)).await
+    }
+
+    async fn pin(&self, key: Option<Vec<u8>>) -> Result<PinnedConnection, MultiDbError> {
         self.controller.initialize().await?;
         let router = self.controller.router();
         let Some(db) = router.active() else {
@@ -64,14 +87,29 @@ impl MultiDbClient {
                 .unavailable_error()
                 .unwrap_or(MultiDbError::NoDatabases));
         };
-        let con = if let Some(connector) = db.connection.connector() {
+        let connector = match (db.connection.connector(), key) {
+            (Some(connector), _) => Some(connector),
+            #[cfg(feature = "cluster")]
+            (None, Some(key)) => db
+                .connection
+                .cluster_master_of(&key)
+                .await
+                .map_err(|e| MultiDbError::PinnedDatabaseLost {
+                    id: db.id,
+                    endpoint: db.endpoint.clone(),
+                    reason: format!("which master owns the key's slot is unknown: {e}"),
+                })?
+                .map(Arc::new),
+            _ => None,
+        };
+        let con = if let Some(connector) = connector {
             let (con, driver) = connect(&self.controller, &db, &connector).await?;
             Pinned::Dedicated {
                 con,
                 _driver: driver,
             }
         } else {
-            // Application connections, clusters: reuse the member's own handle.
+            // Application connections, clusters without a key: the member's own handle.
             Pinned::Shared(db.connection.clone())
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");

@@ -158,3 +158,59 @@ async fn from_cluster_urls_makes_one_cluster_member_per_url() {
         }
     );
 }
+
+/// `pinned_for_key` on a cluster member: a dedicated connection to the key's master, so a
+/// WATCH there sees another client's write and aborts the transaction, as on a URL member;
+/// `close()` closes it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_connection_for_a_key_isolates_watch_on_the_slot_master() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let client = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_cluster_urls(cluster.urls()).unwrap())
+            .build()
+            .unwrap(),
+    );
+    client.initialize().await.unwrap();
+    let mut pinned = client.pinned_for_key("{user:1}:cart").await.unwrap();
+    let () = redis::cmd("WATCH")
+        .arg("{user:1}:cart")
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    // Another user of the client writes the watched key between WATCH and EXEC.
+    let mut other = client.clone();
+    let () = other.set("{user:1}:cart", "changed").await.unwrap();
+    let exec: Option<(String, i64)> = redis::pipe()
+        .atomic()
+        .set("{user:1}:cart", "mine")
+        .incr("{user:1}:total", 1)
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    assert_eq!(exec, None, "the watched write aborted the transaction");
+    let v: String = other.get("{user:1}:cart").await.unwrap();
+    assert_eq!(v, "changed");
+
+    // Without a conflict, the transaction runs; on the slot's master, with its siblings.
+    let exec: Option<(String, i64)> = redis::pipe()
+        .atomic()
+        .set("{user:1}:cart", "mine")
+        .incr("{user:1}:total", 1)
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    assert_eq!(exec, Some(("OK".to_owned(), 1)));
+    let total: i64 = other.get("{user:1}:total").await.unwrap();
+    assert_eq!(total, 1);
+
+    client.close().await;
+    tokio::task::block_in_place(|| {
+        for node in cluster.nodes() {
+            node.wait_for_connected_clients(0).unwrap();
+        }
+    });
+}
