@@ -9,7 +9,9 @@
 //! **Known not to have run**: a command never written (the connection was refused or not
 //! made in time, the handshake failed, the circuit was open) or rejected by the server
 //! before running it — `LOADING`, `BUSY`, `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`,
-//! `READONLY`, `MISCONF`, `NOREPLICAS`, `ERR max number of clients reached`. Such a
+//! `READONLY`, `MISCONF`, `NOREPLICAS`, `ERR max number of clients reached`, and `MOVED` or
+//! `ASK` (what reaches the client when a cluster could not route a command, typically
+//! because a node just died and the cluster client's own redirect failed). Such a
 //! command may be retried anywhere, whatever its category, and whether or not the
 //! rejection counts as a failure: the two questions are kept apart. Anything else that
 //! fails may have run: [`crate::category`] says whether it may be replayed.
@@ -35,6 +37,8 @@ pub(crate) const REJECTIONS: &[&str] = &[
     "READONLY",
     "MISCONF",
     "NOREPLICAS",
+    "MOVED",
+    "ASK",
 ];
 
 /// `ERR max number of clients reached`: an `ERR` that rejects, told by its text.
@@ -109,6 +113,8 @@ mod tests {
             "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk",
             "NOREPLICAS Not enough good replicas to write.",
             "ERR max number of clients reached",
+            "MOVED 3999 127.0.0.1:6381",
+            "ASK 3999 127.0.0.1:6381",
         ] {
             let value = reply(text);
             assert!(value_rejects(&value), "{text}");

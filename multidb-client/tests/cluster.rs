@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::next_event;
@@ -213,4 +214,101 @@ async fn a_pinned_connection_for_a_key_isolates_watch_on_the_slot_master() {
             node.wait_for_connected_clients(0).unwrap();
         }
     });
+}
+
+/// Eight tasks of SET/GET through the loss of every master of the active cluster: traffic
+/// moves to the other cluster and no command fails. Commands the dying cluster could not
+/// route came back as `MOVED` (redis-rs found no connection to the slot's master and asked
+/// a random node); they are known not to have run and are retried. Runs
+/// `MULTIDB_CLUSTER_RUNS` times (default 3; the acceptance ran 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_tasks_see_no_error_when_every_master_of_the_active_cluster_dies() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let runs: usize = std::env::var("MULTIDB_CLUSTER_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let mut failed = Vec::new();
+    for run in 0..runs {
+        let start = || tokio::task::spawn_blocking(|| RedisCluster::start(3));
+        let (east, west) = tokio::join!(start(), start());
+        let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
+        let client = MultiDbClient::new(
+            MultiDbConfig::builder()
+                .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
+                .database(
+                    DatabaseConfig::from_cluster_urls(west.urls())
+                        .unwrap()
+                        .weight(0.5),
+                )
+                .build()
+                .unwrap(),
+        );
+        client.initialize().await.unwrap();
+        let west_id = client.databases()[1].id;
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(tokio::sync::Notify::new());
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (mut con, stop) = (client.clone(), stop.clone());
+                let (done, progress) = (done.clone(), progress.clone());
+                tokio::spawn(async move {
+                    let mut errors = Vec::new();
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let key = format!("k{t}-{}", i % 64);
+                        if let Err(e) = con.set::<_, _, ()>(&key, i).await {
+                            errors.push(format!("SET {e}"));
+                        }
+                        if let Err(e) = con.get::<_, Option<u64>>(&key).await {
+                            errors.push(format!("GET {e}"));
+                        }
+                        i += 1;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        progress.notify_waiters();
+                    }
+                    errors
+                })
+            })
+            .collect();
+        let at_least = |n: u64| {
+            let (done, progress) = (done.clone(), progress.clone());
+            async move {
+                loop {
+                    let woken = progress.notified();
+                    if done.load(Ordering::Relaxed) >= n {
+                        return;
+                    }
+                    woken.await;
+                }
+            }
+        };
+        tokio::time::timeout(common::GUARD, at_least(400))
+            .await
+            .unwrap();
+        let mut events = client.events();
+        tokio::task::block_in_place(|| east.kill_all());
+        next_event(
+            &mut events,
+            "failover to west",
+            |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == west_id),
+        )
+        .await;
+        let now = done.load(Ordering::Relaxed);
+        tokio::time::timeout(common::GUARD, at_least(now + 400))
+            .await
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            failed.extend(
+                task.await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| format!("run {run}: {e}")),
+            );
+        }
+        client.close().await;
+    }
+    assert!(failed.is_empty(), "{} errors: {failed:?}", failed.len());
 }
