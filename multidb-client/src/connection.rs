@@ -37,6 +37,8 @@ pub struct MemberConnection {
 enum Inner {
     Managed(ManagedHandle),
     Custom(Arc<Application>),
+    #[cfg(feature = "deadpool")]
+    Pool(Arc<PoolMember>),
     #[cfg(feature = "cluster")]
     Cluster(crate::cluster::LazyCluster),
 }
@@ -46,6 +48,8 @@ impl Clone for MemberConnection {
         let inner = match &self.inner {
             Inner::Managed(m) => Inner::Managed(m.clone()),
             Inner::Custom(app) => Inner::Custom(app.clone()),
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => Inner::Pool(pool.clone()),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Inner::Cluster(c.clone()),
         };
@@ -58,6 +62,8 @@ impl fmt::Debug for MemberConnection {
         let kind = match &self.inner {
             Inner::Managed(_) => "managed",
             Inner::Custom(..) => "custom",
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(_) => "pool",
             #[cfg(feature = "cluster")]
             Inner::Cluster(_) => "cluster",
         };
@@ -99,6 +105,16 @@ impl MemberConnection {
                     response_timeout: config.response_timeout,
                 })),
             }),
+            #[cfg(feature = "deadpool")]
+            Source::Pool(pool) => Ok(MemberConnection {
+                db: 0,
+                inner: Inner::Pool(Arc::new(PoolMember {
+                    pool: pool.clone(),
+                    abandon: Abandon::default(),
+                    response_timeout: config.response_timeout,
+                    checkout_timeout: config.connection_timeout,
+                })),
+            }),
             #[cfg(feature = "cluster")]
             Source::Cluster(seeds) => Ok(MemberConnection {
                 inner: Inner::Cluster(crate::cluster::LazyCluster::new(seeds, config)?),
@@ -114,6 +130,20 @@ impl MemberConnection {
             Some(m.shared.connector.clone())
         } else {
             None
+        }
+    }
+
+    /// For a pool member, one of its connections, checked out until dropped (a pinned
+    /// connection's); `None` for other kinds.
+    pub(crate) async fn hold(&self) -> Option<RedisResult<Box<dyn DynConnectionLike>>> {
+        match &self.inner {
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => Some(
+                pool.checkout()
+                    .await
+                    .map(|con| Box::new(con) as Box<dyn DynConnectionLike>),
+            ),
+            _ => None,
         }
     }
 
@@ -138,6 +168,8 @@ impl MemberConnection {
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => c.close(),
             Inner::Custom(app) => app.close(),
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => pool.close(),
         }
     }
 
@@ -154,6 +186,8 @@ impl MemberConnection {
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => c.reset(),
             Inner::Custom(app) => app.reset(),
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => pool.reset(),
         }
     }
 
@@ -173,6 +207,10 @@ impl MemberConnection {
         match &mut self.inner {
             Inner::Managed(m) => m.ready().await,
             Inner::Custom(..) => Ok(()),
+            // A connection checked out (made if none is idle) and put back: an error here
+            // means no command was written.
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => pool.checkout().await.map(drop),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => c.connection().await.map(drop),
         }
@@ -450,17 +488,8 @@ impl Application {
         self.made.take().ok_or_else(closed_error)
     }
 
-    /// A command's reply within the response timeout, unless abandoned first.
     async fn bound<T>(&self, send: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-        let reply = async {
-            match self.response_timeout {
-                Some(timeout) => tokio::time::timeout(timeout, send)
-                    .await
-                    .unwrap_or_else(|_| Err(no_reply_within(timeout))),
-                None => send.await,
-            }
-        };
-        self.abandon.run(reply).await
+        bound_reply(&self.abandon, self.response_timeout, send).await
     }
 
     /// Abandons the commands in flight (the member failed); the next one is sent as usual.
@@ -471,6 +500,75 @@ impl Application {
     /// Drops the client's hold on the connection and abandons the commands in flight.
     fn close(&self) {
         self.made.release();
+        self.abandon.now();
+    }
+}
+
+/// A command's reply within `response_timeout`, unless `abandon` ends it first.
+async fn bound_reply<T>(
+    abandon: &Abandon,
+    response_timeout: Option<Duration>,
+    send: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    let reply = async {
+        match response_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, send)
+                .await
+                .unwrap_or_else(|_| Err(no_reply_within(timeout))),
+            None => send.await,
+        }
+    };
+    abandon.run(reply).await
+}
+
+/// A pool the application made: a connection checked out per command.
+#[cfg(feature = "deadpool")]
+struct PoolMember {
+    pool: deadpool_redis::Pool,
+    abandon: Abandon,
+    response_timeout: Option<Duration>,
+    checkout_timeout: Duration,
+}
+
+#[cfg(feature = "deadpool")]
+impl PoolMember {
+    /// A connection of the pool, made if none is idle, within the connection timeout.
+    async fn checkout(&self) -> RedisResult<deadpool_redis::Connection> {
+        use deadpool_redis::PoolError;
+        match bounded(self.checkout_timeout, async {
+            self.pool.get().await.map_err(|e| match e {
+                PoolError::Backend(e) => e,
+                PoolError::Closed => closed_error(),
+                other => RedisError::from(std::io::Error::other(format!(
+                    "no pool connection: {other}"
+                ))),
+            })
+        })
+        .await
+        {
+            Ok(con) => Ok(con),
+            // Nothing was sent: the pool had no connection to give in time.
+            Err(e) if e.is_timeout() => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                format!("no pool connection within {:?}", self.checkout_timeout),
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn bound<T>(&self, send: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        bound_reply(&self.abandon, self.response_timeout, send).await
+    }
+
+    /// The member failed: commands in flight end, and the idle connections (to a server
+    /// that may be gone) are dropped.
+    fn reset(&self) {
+        self.pool.retain(|_, _| false);
+        self.abandon.now();
+    }
+
+    fn close(&self) {
+        self.pool.close();
         self.abandon.now();
     }
 }
@@ -507,6 +605,11 @@ impl ConnectionLike for MemberConnection {
                     app.bound(con.req_packed_command(cmd)).await
                 })
             }
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => Box::pin(async move {
+                let mut con = pool.checkout().await?;
+                pool.bound(con.req_packed_command(cmd)).await
+            }),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => {
                 Box::pin(async move { c.send(async |c| c.req_packed_command(cmd).await).await })
@@ -532,6 +635,12 @@ impl ConnectionLike for MemberConnection {
                         .await
                 })
             }
+            #[cfg(feature = "deadpool")]
+            Inner::Pool(pool) => Box::pin(async move {
+                let mut con = pool.checkout().await?;
+                pool.bound(con.req_packed_commands(pipeline, offset, count))
+                    .await
+            }),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => Box::pin(async move {
                 c.send(async |c| c.req_packed_commands(pipeline, offset, count).await)

@@ -94,6 +94,8 @@
 //!   counted only when the active database changes from one to another.
 //! - `sentinel`: members whose master is found through Redis Sentinel
 //!   ([`DatabaseConfig::from_sentinel`]).
+//! - `deadpool`: members backed by a `deadpool-redis` pool
+//!   ([`DatabaseConfig::from_pool`]).
 //! - `lag-aware`: [`LagAwareCheck`], the Redis Enterprise REST API health check that also
 //!   fails a member whose replication lag exceeds a tolerance (implies `tls`).
 

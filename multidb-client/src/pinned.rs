@@ -45,6 +45,7 @@ use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::outcome::Outcome;
 use crate::request::{CmdRequest, PipelineRequest, Request};
+use crate::source::DynConnectionLike;
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
@@ -108,6 +109,13 @@ impl MultiDbClient {
                 con,
                 _driver: driver,
             }
+        } else if let Some(held) = db.connection.hold().await {
+            // A pool member: one of its connections, held until this one is dropped.
+            Pinned::Held(held.map_err(|e| MultiDbError::PinnedDatabaseLost {
+                id: db.id,
+                endpoint: db.endpoint.clone(),
+                reason: format!("no pool connection: {e}"),
+            })?)
         } else {
             // Application connections, clusters without a key: the member's own handle.
             Pinned::Shared(db.connection.clone())
@@ -166,6 +174,8 @@ enum Pinned {
         _driver: DriverGuard,
     },
     Shared(MemberConnection),
+    /// A connection checked out of a pool member, put back when dropped.
+    Held(Box<dyn DynConnectionLike>),
 }
 
 /// A connection bound to one member database, from [`MultiDbClient::pinned`].
@@ -338,6 +348,7 @@ impl ConnectionLike for Pinned {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_command(cmd),
             Pinned::Shared(c) => c.req_packed_command(cmd),
+            Pinned::Held(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -350,6 +361,7 @@ impl ConnectionLike for Pinned {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_commands(pipeline, offset, count),
             Pinned::Shared(c) => c.req_packed_commands(pipeline, offset, count),
+            Pinned::Held(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -357,6 +369,7 @@ impl ConnectionLike for Pinned {
         match self {
             Pinned::Dedicated { con: c, .. } => c.get_db(),
             Pinned::Shared(c) => c.get_db(),
+            Pinned::Held(c) => c.get_db(),
         }
     }
 }

@@ -15,6 +15,10 @@ pub(crate) enum Source {
     Url(Box<ConnectionInfo>),
     /// A connection the application made.
     Connection(Arc<AppSlot>),
+    /// A pool the application made (feature `deadpool`): a connection checked out per
+    /// command.
+    #[cfg(feature = "deadpool")]
+    Pool(deadpool_redis::Pool),
     /// A Redis Cluster, from seed node URLs.
     #[cfg(feature = "cluster")]
     Cluster(Vec<ConnectionInfo>),

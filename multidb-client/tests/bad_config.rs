@@ -619,6 +619,30 @@ fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
             "connection_timeout",
         ),
     ];
+    #[cfg(feature = "deadpool")]
+    {
+        let pool = || {
+            let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:1")
+                .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                .unwrap();
+            DatabaseConfig::from_pool(pool)
+        };
+        cases.extend([
+            ("pool + password", pool().password("pw"), "password"),
+            ("pool + username", pool().username("u"), "username"),
+            (
+                "pool + protocol",
+                pool().protocol(multidb_client::Protocol::Resp3),
+                "protocol",
+            ),
+        ]);
+        #[cfg(feature = "tls")]
+        cases.push((
+            "pool + CA",
+            pool().tls_root_cert(b"not used".to_vec()),
+            "tls_root_cert",
+        ));
+    }
     #[cfg(feature = "tls")]
     {
         let tls = |url: &str| DatabaseConfig::from_url(url).unwrap();

@@ -176,3 +176,141 @@ async fn close_releases_every_clone_of_an_application_connection() {
     assert!(con.get::<_, Option<String>>("k").await.is_err());
     drop(pinned);
 }
+
+/// Members backed by a deadpool-redis pool (redis-py's `from_pool`).
+#[cfg(feature = "deadpool")]
+mod pool {
+    use super::*;
+    use multidb_testkit::{Fault, RedisServer};
+
+    fn pool(url: &str, size: usize) -> deadpool_redis::Pool {
+        let mut config = deadpool_redis::Config::from_url(url);
+        config.pool = Some(deadpool_redis::PoolConfig::new(size));
+        config
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .unwrap()
+    }
+
+    /// Waits (yielding, bounded) until `server` has no connection open.
+    async fn all_closed(server: &FakeRedis) -> usize {
+        let wait = async {
+            while server.connection_count() > 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        let _ = tokio::time::timeout(common::GUARD, wait).await;
+        server.connection_count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pool_member_fails_over_and_back_and_close_closes_the_pool() {
+        let a = FakeRedis::start().await.unwrap();
+        let b = FakeRedis::start().await.unwrap();
+        let client = MultiDbClient::new(
+            fast_checks()
+                .database(
+                    DatabaseConfig::from_pool(pool(&a.url(), 4))
+                        .grace_period(Duration::from_millis(200)),
+                )
+                .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+                .auto_fallback_interval(Some(Duration::from_millis(100)))
+                .build()
+                .unwrap(),
+        );
+        client.initialize().await.unwrap();
+        let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+        assert!(client.databases()[0].endpoint.as_str().starts_with("pool#"));
+        let mut con = client.clone();
+        let () = con.set("k1", 1).await.unwrap();
+        assert_eq!((a.keyspace_len(), b.keyspace_len()), (1, 0));
+
+        let mut events = client.events();
+        a.inject(Fault::Down);
+        let () = con.set("k2", 2).await.unwrap();
+        next_event(
+            &mut events,
+            "failover to b",
+            |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[1]),
+        )
+        .await;
+        assert_eq!(b.keyspace_len(), 1, "the write went to b");
+
+        a.recover();
+        next_event(
+            &mut events,
+            "fallback to the pool",
+            |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[0]),
+        )
+        .await;
+        let () = con.set("k3", 3).await.unwrap();
+        assert_eq!(a.keyspace_len(), 2, "back on the pool's server");
+
+        client.close().await;
+        assert_eq!(all_closed(&a).await, 0, "close() closed the pool");
+        assert!(con.get::<_, Option<i64>>("k1").await.is_err());
+    }
+
+    /// The pool's size bounds the connections, whatever the concurrency.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pool_size_bounds_the_connections() {
+        let a = FakeRedis::start().await.unwrap();
+        let client = MultiDbClient::new(
+            MultiDbConfig::builder()
+                .database(DatabaseConfig::from_pool(pool(&a.url(), 2)))
+                .build()
+                .unwrap(),
+        );
+        client.initialize().await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let mut con = client.clone();
+                tokio::spawn(async move {
+                    for j in 0..20 {
+                        let () = con.set(format!("k{i}-{j}"), j).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(a.keyspace_len(), 16 * 20);
+        assert!(
+            a.accepted_count() <= 2,
+            "{} connections",
+            a.accepted_count()
+        );
+        client.close().await;
+    }
+
+    /// A pinned connection on a pool member is one connection checked out: a WATCH on it
+    /// sees a write another user of the client makes through another pool connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pinned_connection_holds_one_pool_connection_and_isolates_watch() {
+        let server = RedisServer::start().unwrap();
+        let client = MultiDbClient::new(
+            MultiDbConfig::builder()
+                .database(DatabaseConfig::from_pool(pool(&server.url(), 4)))
+                .build()
+                .unwrap(),
+        );
+        client.initialize().await.unwrap();
+        let mut pinned = client.pinned().await.unwrap();
+        let () = redis::cmd("WATCH")
+            .arg("k")
+            .query_async(&mut pinned)
+            .await
+            .unwrap();
+        let mut other = client.clone();
+        let () = other.set("k", "other").await.unwrap();
+        let exec: Option<(String,)> = redis::pipe()
+            .atomic()
+            .set("k", "mine")
+            .query_async(&mut pinned)
+            .await
+            .unwrap();
+        assert_eq!(exec, None, "the watched write aborted the transaction");
+        drop(pinned);
+        client.close().await;
+    }
+}

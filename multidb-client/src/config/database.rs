@@ -85,6 +85,23 @@ impl DatabaseConfig {
         )
     }
 
+    /// A database reached through a `deadpool-redis` pool the application made (feature
+    /// `deadpool`): redis-py's `DatabaseConfig(from_pool=…)`. Each command checks a
+    /// connection out and puts it back, so the pool's size bounds the connections; health
+    /// probes go through it too, and a pinned connection is one connection checked out
+    /// until it is dropped. Checking out is bounded by [`Self::connection_timeout`], each
+    /// reply by [`Self::response_timeout`]; commands in flight when the member fails are
+    /// abandoned and its idle connections dropped. The client owns the pool from then on:
+    /// `close()` (or removing the member) closes it. The pool's manager has the
+    /// credentials, protocol and TLS: `build()` refuses them here. Shown as `pool#N`
+    /// unless [`Self::name`] says otherwise.
+    #[cfg(feature = "deadpool")]
+    pub fn from_pool(pool: deadpool_redis::Pool) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::with_source(Endpoint::named(format!("pool#{n}")), Source::Pool(pool))
+    }
+
     /// A Redis Cluster member, from seed node URLs (feature `cluster`). The member is
     /// healthy when every master answers.
     ///
@@ -316,6 +333,8 @@ impl DatabaseConfig {
                 }
             }
             Source::Connection(_) => self.not_applicable.push(field),
+            #[cfg(feature = "deadpool")]
+            Source::Pool(_) => self.not_applicable.push(field),
         }
         self
     }
@@ -365,8 +384,8 @@ impl DatabaseConfig {
             return Err(ConfigError::InvalidValue {
                 field,
                 value: "set".to_owned(),
-                expected: "not set on a member made with from_connection: the application \
-                           made its connection, with its own settings",
+                expected: "not set on a member made with from_connection or from_pool: the \
+                           application made its connections, with their own settings",
             });
         }
         validate_transport(&self.spec)?;
@@ -412,6 +431,8 @@ fn validate_transport(spec: &MemberSpec) -> Result<(), ConfigError> {
         #[cfg(feature = "sentinel")]
         Source::Sentinel { sentinels, .. } => sentinels.iter().collect(),
         Source::Connection(_) => Vec::new(),
+        #[cfg(feature = "deadpool")]
+        Source::Pool(_) => Vec::new(),
     };
     let mut tls = false;
     for info in &infos {

@@ -94,6 +94,8 @@ pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
         #[cfg(feature = "sentinel")]
         Source::Sentinel { .. } => return None,
         Source::Connection(_) => "DatabaseConfig::from_connection",
+        #[cfg(feature = "deadpool")]
+        Source::Pool(_) => "DatabaseConfig::from_pool",
         #[cfg(feature = "cluster")]
         Source::Cluster(_) => {
             "DatabaseConfig::from_cluster_urls (cluster members have no pubsub yet)"
