@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 use crate::abandon::Abandon;
 use crate::connector::{Connector, bounded};
 use crate::error::MultiDbError;
-use crate::source::{AppSlot, DynConnectionLike, MemberSpec, Source};
+use crate::source::{AppSlot, DynConnectionLike, MemberSpec, PinnedFactory, Source};
 
 /// A connection to one member database. Cheap to clone (clones share the underlying
 /// connection); implements `redis::aio::ConnectionLike`, so every `redis::AsyncCommands`
@@ -103,6 +103,8 @@ impl MemberConnection {
                     made: made.clone(),
                     abandon: Abandon::default(),
                     response_timeout: config.response_timeout,
+                    pinned: config.pinned_factory.clone(),
+                    connection_timeout: config.connection_timeout,
                 })),
             }),
             #[cfg(feature = "deadpool")]
@@ -133,10 +135,15 @@ impl MemberConnection {
         }
     }
 
-    /// For a pool member, one of its connections, checked out until dropped (a pinned
-    /// connection's); `None` for other kinds.
+    /// A connection of its own for a pinned connection: a pool member's, checked out until
+    /// dropped; an application's member's, from its factory. `None` for other kinds, and
+    /// for an application's member without a factory.
     pub(crate) async fn hold(&self) -> Option<RedisResult<Box<dyn DynConnectionLike>>> {
         match &self.inner {
+            Inner::Custom(app) => {
+                let factory = app.pinned.as_ref()?;
+                Some(bounded(app.connection_timeout, factory()).await)
+            }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Some(
                 pool.checkout()
@@ -477,6 +484,9 @@ impl ManagedHandle {
 /// member's response timeout, whatever the connection's own settings.
 struct Application {
     made: Arc<AppSlot>,
+    /// Makes pinned connections' own, if the application said how.
+    pinned: Option<PinnedFactory>,
+    connection_timeout: Duration,
     /// Ends the commands in flight: the member failed or was closed.
     abandon: Abandon,
     response_timeout: Option<Duration>,

@@ -22,9 +22,11 @@
 //! ([`MultiDbClient::pinned_for_key`]), the connection is dedicated (its own socket, so `WATCH`
 //! state belongs to it alone; a Sentinel member's goes to the master the Sentinels name
 //! when it is taken, and never follows a promotion: the next command after one fails).
-//! For every other member (an application connection, a cluster) the connection is a clone
-//! of the member's: its own timeouts apply and, if it is multiplexed, connection state such
-//! as `WATCH` is shared with every other user of it.
+//! A pool member's is one pool connection, held until dropped; an application's member's
+//! comes from its [`crate::DatabaseConfig::pinned_connections`] factory. A pinned
+//! connection never shares the member's connection (its `WATCH` state would be everyone's):
+//! `pinned()` on a cluster member (use `pinned_for_key`) or on an application's member
+//! without a factory is refused.
 
 use std::fmt;
 use std::pin::pin;
@@ -36,7 +38,6 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Redis
 
 use crate::category::Blocking;
 use crate::client::MultiDbClient;
-use crate::connection::MemberConnection;
 use crate::connector::{Connector, DriverGuard};
 use crate::control::Controller;
 use crate::endpoint::Endpoint;
@@ -57,7 +58,10 @@ impl MultiDbClient {
     /// [`MultiDbError::Closed`]; [`MultiDbError::TemporarilyUnavailable`] or
     /// [`MultiDbError::NoValidDatabase`] when no database is usable;
     /// [`MultiDbError::PinnedDatabaseLost`] when the active database's circuit is open or
-    /// connecting to it fails (take another one once the client has failed over).
+    /// connecting to it fails (take another one once the client has failed over);
+    /// [`MultiDbError::Config`] (`pinned`) when the active database is a cluster (use
+    /// [`Self::pinned_for_key`]) or an application's connection without
+    /// [`crate::DatabaseConfig::pinned_connections`].
     pub async fn pinned(&self) -> Result<PinnedConnection, MultiDbError> {
         self.pin(None).await
     }
@@ -110,15 +114,21 @@ impl MultiDbClient {
                 _driver: driver,
             }
         } else if let Some(held) = db.connection.hold().await {
-            // A pool member: one of its connections, held until this one is dropped.
+            // A pool's connection, or one from the application's factory: its own.
             Pinned::Held(held.map_err(|e| MultiDbError::PinnedDatabaseLost {
                 id: db.id,
                 endpoint: db.endpoint.clone(),
-                reason: format!("no pool connection: {e}"),
+                reason: format!("no connection of its own: {e}"),
             })?)
         } else {
-            // Application connections, clusters without a key: the member's own handle.
-            Pinned::Shared(db.connection.clone())
+            // Sharing the member's connection would share WATCH state with every user.
+            return Err(MultiDbError::Config(crate::ConfigError::InvalidValue {
+                field: "pinned",
+                value: format!("{} ({})", db.id, db.endpoint),
+                expected: "a member a pinned connection can have its own connection to: for \
+                           a cluster, pinned_for_key(key); for from_connection, \
+                           DatabaseConfig::pinned_connections(factory)",
+            }));
         };
         tracing::debug!(database = %db.id, endpoint = %db.endpoint, "pinned connection opened");
         Ok(PinnedConnection {
@@ -173,8 +183,8 @@ enum Pinned {
         con: MultiplexedConnection,
         _driver: DriverGuard,
     },
-    Shared(MemberConnection),
-    /// A connection checked out of a pool member, put back when dropped.
+    /// A connection of its own that the client does not make: a pool member's, put back
+    /// when dropped, or one from the application's factory.
     Held(Box<dyn DynConnectionLike>),
 }
 
@@ -347,7 +357,6 @@ impl ConnectionLike for Pinned {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_command(cmd),
-            Pinned::Shared(c) => c.req_packed_command(cmd),
             Pinned::Held(c) => c.req_packed_command(cmd),
         }
     }
@@ -360,7 +369,6 @@ impl ConnectionLike for Pinned {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_commands(pipeline, offset, count),
-            Pinned::Shared(c) => c.req_packed_commands(pipeline, offset, count),
             Pinned::Held(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -368,7 +376,6 @@ impl ConnectionLike for Pinned {
     fn get_db(&self) -> i64 {
         match self {
             Pinned::Dedicated { con: c, .. } => c.get_db(),
-            Pinned::Shared(c) => c.get_db(),
             Pinned::Held(c) => c.get_db(),
         }
     }

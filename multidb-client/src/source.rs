@@ -33,10 +33,21 @@ pub(crate) enum Source {
     },
 }
 
+/// Makes a connection of its own for a pinned connection to an application's member.
+pub(crate) type PinnedFactory = Arc<
+    dyn Fn() -> futures_util::future::BoxFuture<
+            'static,
+            redis::RedisResult<Box<dyn DynConnectionLike>>,
+        > + Send
+        + Sync,
+>;
+
 /// How to reach one member and treat its connection.
 #[derive(Clone)]
 pub(crate) struct MemberSpec {
     pub(crate) source: Source,
+    /// For an application's connection: how to make a pinned connection's own.
+    pub(crate) pinned_factory: Option<PinnedFactory>,
     pub(crate) health_check_url: Option<String>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) connection_timeout: Duration,

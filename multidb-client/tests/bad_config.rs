@@ -614,9 +614,11 @@ fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
             "protocol",
         ),
         (
-            "app + connection_timeout",
-            app().connection_timeout(Duration::from_secs(2)),
-            "connection_timeout",
+            "url + pinned_connections",
+            DatabaseConfig::from_url("redis://127.0.0.1:1")
+                .unwrap()
+                .pinned_connections(|| async { Ok::<_, redis::RedisError>(Unused) }),
+            "pinned_connections",
         ),
     ];
     #[cfg(feature = "deadpool")]

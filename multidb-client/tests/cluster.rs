@@ -176,6 +176,17 @@ async fn a_pinned_connection_for_a_key_isolates_watch_on_the_slot_master() {
             .unwrap(),
     );
     client.initialize().await.unwrap();
+    let err = client.pinned().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            multidb_client::MultiDbError::Config(multidb_client::ConfigError::InvalidValue {
+                field: "pinned",
+                ..
+            })
+        ),
+        "pinned() would share the cluster connection: {err}"
+    );
     let mut pinned = client.pinned_for_key("{user:1}:cart").await.unwrap();
     let () = redis::cmd("WATCH")
         .arg("{user:1}:cart")

@@ -160,8 +160,6 @@ async fn close_releases_every_clone_of_an_application_connection() {
     client.initialize().await.unwrap();
     let mut con = client.clone();
     let () = con.set("k", "v").await.unwrap();
-    let mut pinned = client.pinned().await.unwrap();
-    let () = pinned.set("p", "v").await.unwrap();
     assert!(
         Arc::strong_count(&alive) > 1,
         "the client holds the connection"
@@ -174,7 +172,6 @@ async fn close_releases_every_clone_of_an_application_connection() {
         "only the test's own handle is left"
     );
     assert!(con.get::<_, Option<String>>("k").await.is_err());
-    drop(pinned);
 }
 
 /// Members backed by a deadpool-redis pool (redis-py's `from_pool`).

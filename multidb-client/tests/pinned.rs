@@ -194,22 +194,57 @@ async fn blpop_waits_longer_than_the_response_timeout_on_a_pinned_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_connection_of_an_application_connection_member_shares_it() {
+async fn an_application_member_pins_through_its_factory_and_never_shares_its_connection() {
     let a = RedisServer::start().unwrap();
-    let manager = redis::Client::open(a.url())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    let config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_connection(manager))
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
+    let redis_client = redis::Client::open(a.url()).unwrap();
+    let manager = redis_client.get_connection_manager().await.unwrap();
+    let without = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_connection(manager.clone()))
+            .build()
+            .unwrap(),
+    );
+    let err = without.pinned().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MultiDbError::Config(multidb_client::ConfigError::InvalidValue {
+                field: "pinned",
+                ..
+            })
+        ),
+        "{err}"
+    );
+    without.close().await;
+
+    let factory_client = redis_client.clone();
+    let client = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(
+                DatabaseConfig::from_connection(manager).pinned_connections(move || {
+                    let c = factory_client.clone();
+                    async move { c.get_multiplexed_async_connection().await }
+                }),
+            )
+            .build()
+            .unwrap(),
+    );
     client.initialize().await.unwrap();
     let mut pinned = client.pinned().await.unwrap();
-    let () = pinned.set("k", "v").await.unwrap();
-    assert_eq!(dbsize(&a), 1);
+    let () = redis::cmd("WATCH")
+        .arg("k")
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    let mut other = client.clone();
+    let () = other.set("k", "other").await.unwrap();
+    let exec: Option<(String,)> = redis::pipe()
+        .atomic()
+        .set("k", "mine")
+        .query_async(&mut pinned)
+        .await
+        .unwrap();
+    assert_eq!(exec, None, "WATCH lives on the pinned connection's own");
     client.close().await;
     let err = pinned.get::<_, String>("k").await.unwrap_err();
     assert!(lost(&err), "{err}");

@@ -70,9 +70,9 @@ impl DatabaseConfig {
     /// connection that hangs never holds a command past a failover. The client takes a
     /// clone per command and holds the connection in one place: `close()` (or removing the
     /// member) drops the client's hold on it, and this config is spent from then on.
-    /// Settings the application's connection already has (credentials, protocol, TLS,
-    /// connection timeout) are refused by `build()`. [`Self::name`] sets how it is shown
-    /// (default `connection#N`).
+    /// Settings the application's connection already has (credentials, protocol, TLS) are
+    /// refused by `build()`. A pinned connection needs [`Self::pinned_connections`].
+    /// [`Self::name`] sets how it is shown (default `connection#N`).
     pub fn from_connection<C>(connection: C) -> Self
     where
         C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
@@ -100,6 +100,43 @@ impl DatabaseConfig {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self::with_source(Endpoint::named(format!("pool#{n}")), Source::Pool(pool))
+    }
+
+    /// How a pinned connection to this application-made member gets a connection of its
+    /// own (a [`from_connection`](Self::from_connection) member only): `factory` makes one
+    /// per [`crate::MultiDbClient::pinned`], within [`Self::connection_timeout`], so that
+    /// `WATCH`/`MULTI`/`EXEC` and blocking commands never share the member's connection.
+    /// Without it, `pinned()` on this member is refused. `build()` refuses it on other
+    /// kinds, which make their own.
+    ///
+    /// ```no_run
+    /// # async fn f() -> redis::RedisResult<()> {
+    /// use multidb_client::DatabaseConfig;
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let shared = client.get_connection_manager().await?;
+    /// let db = DatabaseConfig::from_connection(shared).pinned_connections(move || {
+    ///     let client = client.clone();
+    ///     async move { client.get_multiplexed_async_connection().await }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn pinned_connections<F, Fut, C>(mut self, factory: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<C>> + Send + 'static,
+        C: redis::aio::ConnectionLike + Send + Sync + 'static,
+    {
+        if !matches!(self.spec.source, Source::Connection(_)) {
+            self.not_applicable.push("pinned_connections");
+        }
+        self.spec.pinned_factory = Some(Arc::new(move || {
+            let made = factory();
+            Box::pin(async move {
+                made.await
+                    .map(|c| Box::new(c) as Box<dyn crate::source::DynConnectionLike>)
+            })
+        }));
+        self
     }
 
     /// A Redis Cluster member, from seed node URLs (feature `cluster`). The member is
@@ -183,6 +220,7 @@ impl DatabaseConfig {
         DatabaseConfig {
             spec: MemberSpec {
                 source,
+                pinned_factory: None,
                 health_check_url: None,
                 response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
                 connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
@@ -280,12 +318,9 @@ impl DatabaseConfig {
     }
 
     /// How long connecting (TCP, TLS, HELLO/AUTH/SELECT; for a Sentinel member, asking the
-    /// Sentinels too) may take (default 1 s). `build()` refuses it on an application's
-    /// connection, which it does not make.
+    /// Sentinels too) may take (default 1 s). For an application's connection, how long
+    /// its [`Self::pinned_connections`] factory may take; for a pool, a checkout.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        if matches!(self.spec.source, Source::Connection(_)) {
-            self.not_applicable.push("connection_timeout");
-        }
         self.spec.connection_timeout = timeout;
         self
     }
