@@ -4,8 +4,9 @@
 //! command to the right node and follows `MOVED`/`ASK` itself — those are not failures. The
 //! cluster connection is made on first use and made again after it could not be made, so a
 //! cluster that is down at start joins when it recovers. A cluster member is healthy only
-//! when every master answers `PING` ([`crate::PingCheck`] does that for clusters); a topology
-//! that cannot be read never counts as healthy.
+//! when its masters cover every slot and each answers `PING` at its own address
+//! ([`crate::PingCheck`] does that for clusters): one master down fails the member, a
+//! replica down fails nothing; a topology that cannot be read never counts as healthy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwapOption;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{ConnectionAddr, ConnectionInfo, RedisResult, Value};
 
 use crate::abandon::Abandon;
@@ -202,51 +203,102 @@ impl LazyCluster {
         self.reset();
     }
 
-    /// `PING` to every master; healthy only if all answer.
+    /// `PING` to every master the cluster's slot map names, each at its own address;
+    /// healthy only if the masters cover every slot and all answer. A master redis-rs
+    /// has no connection to (it died) fails the check at once, whatever the survivors
+    /// say of the cluster; replicas are not asked, so a dead replica fails nothing.
     pub(crate) async fn ping_all_masters(&self) -> RedisResult<Value> {
         self.send(async |c| {
-            c.route_command(
-                redis::cmd("PING"),
-                RoutingInfo::MultiNode((
-                    MultipleNodeRoutingInfo::AllMasters,
-                    Some(ResponsePolicy::AllSucceeded),
-                )),
-            )
-            .await
+            let slots: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(c).await?;
+            let ranges = slot_ranges(&slots);
+            let covered: i64 = ranges.iter().map(|r| r.end - r.start + 1).sum();
+            if covered != SLOTS {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "the cluster's masters do not cover every slot",
+                    format!("{covered} of {SLOTS} covered"),
+                )));
+            }
+            let mut masters: Vec<(&str, u16)> =
+                ranges.iter().map(|r| (r.host.as_str(), r.port)).collect();
+            masters.sort_unstable();
+            masters.dedup();
+            let pings = masters.into_iter().map(|(host, port)| {
+                let mut c = c.clone();
+                async move {
+                    let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.to_owned(),
+                        port,
+                    });
+                    c.route_command(redis::cmd("PING"), to).await.map_err(|e| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "a master of the cluster did not answer",
+                            format!("{host}:{port}: {e}"),
+                        ))
+                    })
+                }
+            });
+            futures_util::future::try_join_all(pings).await?;
+            Ok(Value::SimpleString("PONG".to_owned()))
         })
         .await
     }
 }
 
+/// The slots of a Redis Cluster.
+const SLOTS: i64 = 16_384;
+
+/// One range of `CLUSTER SLOTS`: its slots and its master's address.
+struct SlotRange {
+    start: i64,
+    end: i64,
+    host: String,
+    port: u16,
+}
+
+/// The ranges of `CLUSTER SLOTS` whose master has an address; others are left out.
+fn slot_ranges(slots: &Value) -> Vec<SlotRange> {
+    let Value::Array(ranges) = slots else {
+        return Vec::new();
+    };
+    ranges
+        .iter()
+        .filter_map(|range| {
+            let Value::Array(parts) = range else {
+                return None;
+            };
+            let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+                (parts.first(), parts.get(1), parts.get(2))
+            else {
+                return None;
+            };
+            let host = match master.first()? {
+                Value::BulkString(b) => String::from_utf8(b.clone()).ok()?,
+                Value::SimpleString(s) => s.clone(),
+                _ => return None,
+            };
+            let Some(Value::Int(port)) = master.get(1) else {
+                return None;
+            };
+            // An empty host means "the node you asked": not an address to dial.
+            (!host.is_empty() && start <= end).then_some(())?;
+            Some(SlotRange {
+                start: *start,
+                end: *end,
+                host,
+                port: u16::try_from(*port).ok()?,
+            })
+        })
+        .collect()
+}
+
 /// The master `(host, port)` that `CLUSTER SLOTS` gives for `slot`.
 fn slot_owner(slots: &Value, slot: i64) -> Option<(String, u16)> {
-    let Value::Array(ranges) = slots else {
-        return None;
-    };
-    ranges.iter().find_map(|range| {
-        let Value::Array(parts) = range else {
-            return None;
-        };
-        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
-            (parts.first(), parts.get(1), parts.get(2))
-        else {
-            return None;
-        };
-        if !(*start..=*end).contains(&slot) {
-            return None;
-        }
-        let host = match master.first()? {
-            Value::BulkString(b) => String::from_utf8(b.clone()).ok()?,
-            Value::SimpleString(s) => s.clone(),
-            _ => return None,
-        };
-        let Some(Value::Int(port)) = master.get(1) else {
-            return None;
-        };
-        // An empty host means "the node you asked": not an address to dial.
-        (!host.is_empty()).then_some(())?;
-        Some((host, u16::try_from(*port).ok()?))
-    })
+    slot_ranges(slots)
+        .into_iter()
+        .find(|r| (r.start..=r.end).contains(&slot))
+        .map(|r| (r.host, r.port))
 }
 
 #[cfg(test)]

@@ -323,3 +323,46 @@ async fn eight_tasks_see_no_error_when_every_master_of_the_active_cluster_dies()
     }
     assert!(failed.is_empty(), "{} errors: {failed:?}", failed.len());
 }
+
+/// A cluster with one master down is a failed member (some slots cannot be served): its
+/// health check fails and traffic moves to the other cluster, where every key is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_one_master_down_counts_as_failed() {
+    let start = || tokio::task::spawn_blocking(|| RedisCluster::start(3));
+    let (east, west) = tokio::join!(start(), start());
+    let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
+    let client = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
+            .database(
+                DatabaseConfig::from_cluster_urls(west.urls())
+                    .unwrap()
+                    .weight(0.5),
+            )
+            .health_check_interval(Duration::from_millis(100))
+            .health_check_probes(1)
+            .build()
+            .unwrap(),
+    );
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let (mut events, mut health) = (client.events(), client.events());
+    tokio::task::block_in_place(|| east.nodes_mut()[1].kill());
+    next_event(
+        &mut health,
+        "east unhealthy",
+        |e| matches!(e, Event::HealthChanged { database, healthy: false } if *database == ids[0]),
+    )
+    .await;
+    next_event(
+        &mut events,
+        "failover to west",
+        |e| matches!(e, Event::ActiveDatabaseChanged { to, .. } if *to == ids[1]),
+    )
+    .await;
+    let mut con = client.clone();
+    for i in 0..30 {
+        let () = con.set(format!("key{i}"), i).await.unwrap();
+    }
+    client.close().await;
+}
