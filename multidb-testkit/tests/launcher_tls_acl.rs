@@ -242,6 +242,42 @@ async fn tls_acl_cluster_reaches_ok_and_advertises_its_tls_ports() {
 }
 
 #[tokio::test]
+async fn tls_acl_cluster_replicas_sync_over_tls_as_the_acl_user() {
+    install_crypto_provider();
+    let tls = TlsMaterial::generate().expect("tls material");
+    let cluster = RedisCluster::builder()
+        .masters(3)
+        .replicas_per_master(1)
+        .tls(tls.clone())
+        .acl_user(USER, PASSWORD)
+        .start()
+        .expect("TLS + ACL cluster with replicas");
+    for (i, master) in cluster.masters().iter().enumerate() {
+        let [replica] = cluster.replicas_of(i) else {
+            panic!("one replica per master");
+        };
+        assert_eq!(
+            replica.url(),
+            format!("rediss://{USER}:{ENCODED}@127.0.0.1:{}", replica.port())
+        );
+        let mut con = tls_connect(&replica.url(), &tls).await.expect("replica");
+        let info = text(&mut con, &["INFO", "replication"]).await;
+        assert!(info.contains("master_link_status:up"), "{info}");
+        assert!(
+            info.contains(&format!("master_port:{}", master.port())),
+            "{info}"
+        );
+        // The replica's link to its master, as the master sees it: logged in as the user.
+        let clients = master.client_list().expect("CLIENT LIST");
+        let links: Vec<&ClientInfo> = clients.iter().filter(|c| c.flags.contains('S')).collect();
+        assert_eq!(links.len(), 1, "{clients:?}");
+        assert_eq!(links[0].user, USER);
+        anonymous_is_refused(replica.port(), &tls).await;
+    }
+    cluster_set_get(&cluster, &tls).await;
+}
+
+#[tokio::test]
 async fn acl_server_requires_its_user_and_the_launcher_still_drives_it() {
     let mut server = RedisServer::builder()
         .acl_user(USER, PASSWORD)

@@ -1,13 +1,24 @@
-//! A real Redis Cluster of N masters, wired without `redis-cli`, optionally TLS-only (the
-//! cluster bus too) and requiring an ACL user.
+//! A real Redis Cluster of N masters, each optionally with replicas, wired without
+//! `redis-cli`, optionally TLS-only (the cluster bus and replication too) and requiring an
+//! ACL user.
+//!
+//! Readiness is what a client would see: every node says `cluster_state:ok`, every replica
+//! is in sync, and all nodes report the same masters, slots and replicas. Until then a
+//! client's view of the cluster depends on which node it asks, and a test would race the
+//! cluster's own gossip.
 
-use std::fmt;
-use std::ops::ControlFlow;
+use std::net::SocketAddr;
+use std::ops::{ControlFlow, Range};
 use std::time::Duration;
 
-use super::credentials::AclUser;
 use super::poll::poll_until;
-use super::{LaunchError, RedisServer, TlsMaterial};
+use super::{LaunchError, RedisServer};
+
+mod builder;
+mod topology;
+
+pub use builder::RedisClusterBuilder;
+use topology::{Topology, all_online, flags_failed, knows_master};
 
 const SLOTS: usize = 16_384;
 /// How long the cluster may take to converge; a restarted master alone waits 2 s
@@ -15,13 +26,16 @@ const SLOTS: usize = 16_384;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(50);
 
-/// A Redis Cluster of real `redis-server` masters (no replicas) on free loopback ports.
+/// A Redis Cluster of real `redis-server` masters, each with
+/// [`replicas_per_master`](RedisClusterBuilder::replicas_per_master) replicas (none by
+/// default), on free loopback ports.
 ///
 /// Slots are split evenly with `CLUSTER ADDSLOTSRANGE`, the nodes introduced with
-/// `CLUSTER MEET`, and `start` returns once every node reports `cluster_state:ok` and all
-/// nodes agree on one slot map. Each node keeps its `nodes.conf` in its temp dir, so
-/// [`restart_all`](Self::restart_all) brings the same cluster back. Dropping it kills every
-/// node. Blocking, like [`RedisServer`].
+/// `CLUSTER MEET`, replicas attached with `CLUSTER REPLICATE`, and `start` returns once
+/// every node reports `cluster_state:ok`, every replica `master_link_status:up`, and all
+/// nodes agree on the masters, their slots and their replicas. Each node keeps its
+/// `nodes.conf` in its temp dir, so [`restart_all`](Self::restart_all) brings the same
+/// cluster back. Dropping it kills every node. Blocking, like [`RedisServer`].
 ///
 /// ```no_run
 /// use multidb_testkit::RedisCluster;
@@ -34,119 +48,16 @@ const POLL: Duration = Duration::from_millis(50);
 /// ```
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// The masters in the order of their slot ranges, then the replicas of master 0, of
+    /// master 1, and so on.
     nodes: Vec<RedisServer>,
-}
-
-/// Configures a [`RedisCluster`] before starting it; made by [`RedisCluster::builder`].
-///
-/// Defaults: 3 masters, plain TCP, no authentication.
-///
-/// ```no_run
-/// use multidb_testkit::{RedisCluster, TlsMaterial};
-///
-/// # fn main() -> Result<(), multidb_testkit::LaunchError> {
-/// let cluster = RedisCluster::builder()
-///     .masters(3)
-///     .tls(TlsMaterial::generate()?)
-///     .acl_user("alice", "s3cr:t")
-///     .start()?;
-/// assert!(cluster.urls()[0].starts_with("rediss://alice:s3cr%3At@127.0.0.1:"));
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone)]
-#[must_use]
-pub struct RedisClusterBuilder {
     masters: usize,
-    tls: Option<TlsMaterial>,
-    acl_user: Option<AclUser>,
-}
-
-impl Default for RedisClusterBuilder {
-    fn default() -> Self {
-        Self {
-            masters: 3,
-            tls: None,
-            acl_user: None,
-        }
-    }
-}
-
-impl RedisClusterBuilder {
-    /// Starts this many masters (1 to 16384), each serving an even share of the slots.
-    pub fn masters(mut self, masters: usize) -> Self {
-        self.masters = masters;
-        self
-    }
-
-    /// Serves TLS only on every node, as [`RedisServerBuilder::tls`](super::RedisServerBuilder::tls)
-    /// does, the cluster bus included (`tls-cluster yes`). The nodes then announce their TLS
-    /// ports: `CLUSTER SLOTS`, `CLUSTER SHARDS` and redirections name them, and
-    /// [`RedisCluster::urls`] start with `rediss://`.
-    pub fn tls(mut self, material: TlsMaterial) -> Self {
-        self.tls = Some(material);
-        self
-    }
-
-    /// Requires the ACL user `username` with `password` on every node, as
-    /// [`RedisServerBuilder::acl_user`](super::RedisServerBuilder::acl_user) does (the
-    /// `default` user off); [`RedisCluster::urls`] then carry `username:password@`.
-    pub fn acl_user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.acl_user = Some(AclUser::new(username.into(), password.into()));
-        self
-    }
-
-    /// Starts the cluster-enabled nodes, assigns all 16384 slots and waits until the
-    /// cluster is ready (typically 2–3 s).
-    ///
-    /// # Errors
-    ///
-    /// [`LaunchError::InvalidConfig`] for 0 or more than 16384 masters or a bad ACL user name,
-    /// any error of [`RedisServer::start`], [`LaunchError::Command`] if wiring is refused,
-    /// and [`LaunchError::ClusterNotReady`] if the cluster does not converge in time.
-    pub fn start(self) -> Result<RedisCluster, LaunchError> {
-        if self.masters == 0 || self.masters > SLOTS {
-            return Err(LaunchError::InvalidConfig {
-                field: "masters",
-                value: self.masters.to_string(),
-                reason: "a cluster needs 1 to 16384 masters",
-            });
-        }
-        if let Some(user) = &self.acl_user {
-            user.validate()?;
-        }
-        let nodes = (0..self.masters)
-            .map(|_| {
-                let mut node = RedisServer::builder().cluster_enabled(true);
-                if let Some(tls) = &self.tls {
-                    node = node.tls(tls.clone());
-                }
-                if let Some(user) = &self.acl_user {
-                    node = node.acl_user(user.name(), user.password());
-                }
-                node.start()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let cluster = RedisCluster { nodes };
-        cluster.wire()?;
-        cluster.wait_ready()?;
-        Ok(cluster)
-    }
-}
-
-impl fmt::Debug for RedisClusterBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisClusterBuilder")
-            .field("masters", &self.masters)
-            .field("tls", &self.tls.is_some())
-            .field("acl_user", &self.acl_user)
-            .finish()
-    }
+    replicas_per_master: usize,
 }
 
 impl RedisCluster {
-    /// Starts a plain-TCP cluster of `masters` nodes without authentication: the same as
-    /// `RedisCluster::builder().masters(masters).start()`.
+    /// Starts a plain-TCP cluster of `masters` nodes without replicas or authentication: the
+    /// same as `RedisCluster::builder().masters(masters).start()`.
     ///
     /// # Errors
     ///
@@ -155,17 +66,18 @@ impl RedisCluster {
         Self::builder().masters(masters).start()
     }
 
-    /// A builder for the number of masters, TLS or an ACL user.
+    /// A builder for the number of masters and replicas, TLS or an ACL user.
     pub fn builder() -> RedisClusterBuilder {
         RedisClusterBuilder::default()
     }
 
-    /// Gives each node its slot range and a distinct config epoch (as `redis-cli --cluster
-    /// create` does, sparing the epoch-collision rounds), then has the first node meet the rest.
+    /// Gives each master its slot range and a distinct config epoch (as `redis-cli --cluster
+    /// create` does, sparing the epoch-collision rounds), then has the first master meet the
+    /// rest.
     fn wire(&self) -> Result<(), LaunchError> {
-        let n = self.nodes.len();
-        for (i, node) in self.nodes.iter().enumerate() {
-            let (low, high) = slot_range(i, n);
+        let masters = self.masters();
+        for (i, node) in masters.iter().enumerate() {
+            let (low, high) = slot_range(i, masters.len());
             node.call(&["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()])?;
             node.call(&[
                 "CLUSTER",
@@ -174,28 +86,53 @@ impl RedisCluster {
                 &high.to_string(),
             ])?;
         }
-        let (first, rest) = self.nodes.split_first().ok_or(LaunchError::InvalidConfig {
+        let (first, rest) = masters.split_first().ok_or(LaunchError::InvalidConfig {
             field: "masters",
             value: "0".to_owned(),
             reason: "a cluster needs 1 to 16384 masters",
         })?;
         for node in rest {
-            // Every node here was built with cluster mode, which always leases a bus port.
-            let bus = node.bus_port().unwrap_or(node.port());
-            first.call(&[
-                "CLUSTER",
-                "MEET",
-                "127.0.0.1",
-                &node.port().to_string(),
-                &bus.to_string(),
-            ])?;
+            meet(first, node)?;
+        }
+        Ok(())
+    }
+
+    /// Has each replica meet its master and, once it knows the master's id, replicate it.
+    /// Gossip tells every node of the rest.
+    fn attach_replicas(&self) -> Result<(), LaunchError> {
+        for (i, master) in self.masters().iter().enumerate() {
+            let id = master
+                .call(&["CLUSTER", "MYID"])?
+                .text()
+                .unwrap_or_default();
+            for replica in self.replicas_of(i) {
+                meet(replica, master)?;
+                self.poll(|| {
+                    if knows_master(&cluster_nodes(replica)?, &id) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "replica {} does not know master {} yet",
+                            replica.port(),
+                            master.port()
+                        ))
+                    }
+                })?;
+                replica.call(&["CLUSTER", "REPLICATE", &id])?;
+            }
         }
         Ok(())
     }
 
     fn wait_ready(&self) -> Result<(), LaunchError> {
+        self.poll(|| self.check())
+    }
+
+    /// Polls `check` until it is `Ok`, for at most [`READY_TIMEOUT`]; the last `Err` is the
+    /// detail of [`LaunchError::ClusterNotReady`].
+    fn poll(&self, mut check: impl FnMut() -> Result<(), String>) -> Result<(), LaunchError> {
         let mut detail = String::new();
-        poll_until(READY_TIMEOUT, POLL, || match self.check() {
+        poll_until(READY_TIMEOUT, POLL, || match check() {
             Ok(()) => ControlFlow::Break(()),
             Err(why) => {
                 detail = why;
@@ -203,69 +140,155 @@ impl RedisCluster {
             }
         })
         .map_err(|waited| LaunchError::ClusterNotReady {
-            masters: self.nodes.len(),
+            masters: self.masters,
             waited,
             detail,
         })
     }
 
-    /// `Ok` when every node says `cluster_state:ok` and sees the same healthy slot map.
+    /// `Ok` when every node says `cluster_state:ok`, every replica is in sync, and all nodes
+    /// see the same healthy masters, slots and replicas, every node `online` (in `CLUSTER
+    /// SHARDS`, so `CLUSTER SLOTS` lists the replicas too). Which node serves as a shard's
+    /// master does not matter: after a failover it is the promoted replica.
     fn check(&self) -> Result<(), String> {
-        let mut agreed: Option<Vec<(u16, String)>> = None;
+        let mut agreed: Option<Topology> = None;
         for node in &self.nodes {
-            let text = |args: &[&str]| {
-                node.call(args)
-                    .map(|reply| reply.text().unwrap_or_default())
-                    .map_err(|e| e.to_string())
-            };
-            if !text(&["CLUSTER", "INFO"])?.contains("cluster_state:ok") {
+            if !text(node, &["CLUSTER", "INFO"])?.contains("cluster_state:ok") {
                 return Err(format!("node {} reports cluster_state not ok", node.port()));
             }
-            let view = slot_map(&text(&["CLUSTER", "NODES"])?)
+            let view = Topology::healthy(&cluster_nodes(node)?)
+                .and_then(|view| {
+                    view.expect(self.masters, self.replicas_per_master)?;
+                    Ok(view)
+                })
                 .map_err(|e| format!("node {}: {e}", node.port()))?;
-            if view.len() != self.nodes.len() {
-                return Err(format!(
-                    "node {} knows {} of {} masters",
-                    node.port(),
-                    view.len(),
-                    self.nodes.len()
-                ));
-            }
             match &agreed {
                 Some(first) if *first != view => {
-                    return Err(format!("node {} sees another slot map", node.port()));
+                    return Err(format!("node {} sees another topology", node.port()));
                 }
                 Some(_) => {}
                 None => agreed = Some(view),
+            }
+            if self.replicas_per_master > 0 {
+                let replication = text(node, &["INFO", "replication"])?;
+                if replication.contains("role:slave")
+                    && !replication.contains("master_link_status:up")
+                {
+                    return Err(format!("replica {} is not in sync", node.port()));
+                }
+                let shards = node
+                    .call(&["CLUSTER", "SHARDS"])
+                    .map_err(|e| e.to_string())?;
+                all_online(&shards).map_err(|e| format!("node {}: {e}", node.port()))?;
             }
         }
         Ok(())
     }
 
-    /// The nodes, in the order of their slot ranges.
+    /// Every node: the masters first, in the order of their slot ranges (as
+    /// [`masters`](Self::masters)), then the replicas (as [`replicas`](Self::replicas)).
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
 
-    /// The nodes, to kill, pause or restart one.
+    /// Every node, in the order of [`nodes`](Self::nodes), to kill, pause or restart one.
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
     }
 
-    /// Every node's URL, e.g. for `redis::cluster::ClusterClient::new`: `rediss://` for a
-    /// TLS cluster, with `USER:PASSWORD@` (percent-encoded) for an ACL user, as
-    /// [`RedisServer::url`]. The URLs then **contain the secret**: do not log them.
-    pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(RedisServer::url).collect()
+    /// The nodes started as masters, in the order of their slot ranges: master `i` serves
+    /// the `i`-th even share of the slots. After a failover one of them may be a replica
+    /// now; the cluster's roles are what `CLUSTER NODES` says.
+    pub fn masters(&self) -> &[RedisServer] {
+        &self.nodes[..self.masters]
     }
 
-    /// Kills every node (`SIGKILL`); their ports and `nodes.conf` stay for `restart_all`.
+    /// The nodes started as masters, to kill, pause or restart one.
+    pub fn masters_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes[..self.masters]
+    }
+
+    /// The nodes started as replicas, grouped by master: those of master 0 first (as
+    /// [`replicas_of`](Self::replicas_of)`(0)`), then those of master 1, and so on. Empty
+    /// without [`replicas_per_master`](RedisClusterBuilder::replicas_per_master).
+    pub fn replicas(&self) -> &[RedisServer] {
+        &self.nodes[self.masters..]
+    }
+
+    /// The nodes started as replicas, to kill, pause or restart one.
+    pub fn replicas_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes[self.masters..]
+    }
+
+    /// The replicas attached to master `master` (an index into [`masters`](Self::masters)).
+    ///
+    /// # Panics
+    ///
+    /// If `master` is not below the number of masters.
+    pub fn replicas_of(&self, master: usize) -> &[RedisServer] {
+        &self.nodes[self.replica_range(master)]
+    }
+
+    /// The replicas attached to master `master`, to kill, pause or restart one.
+    ///
+    /// # Panics
+    ///
+    /// If `master` is not below the number of masters.
+    pub fn replicas_of_mut(&mut self, master: usize) -> &mut [RedisServer] {
+        let range = self.replica_range(master);
+        &mut self.nodes[range]
+    }
+
+    fn replica_range(&self, master: usize) -> Range<usize> {
+        assert!(
+            master < self.masters,
+            "master {master} of a cluster of {} masters",
+            self.masters
+        );
+        let first = self.masters + master * self.replicas_per_master;
+        first..first + self.replicas_per_master
+    }
+
+    /// The masters' URLs, in the order of [`masters`](Self::masters), e.g. for
+    /// `redis::cluster::ClusterClient::new` (a cluster client learns the replicas from the
+    /// cluster): `rediss://` for a TLS cluster, with `USER:PASSWORD@` (percent-encoded) for
+    /// an ACL user, as [`RedisServer::url`]. The URLs then **contain the secret**: do not
+    /// log them.
+    pub fn urls(&self) -> Vec<String> {
+        self.masters().iter().map(RedisServer::url).collect()
+    }
+
+    /// Waits until every other running node flags the node at `addr` as failed (`fail` in
+    /// `CLUSTER NODES`, agreed by a majority of masters), for at most 20 s. A killed node is
+    /// flagged after the node timeout (2 s) and a round of gossip; a test that killed a
+    /// replica can then check the cluster still serves without racing that detection.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::ClusterNotReady`] if some node does not flag it in time.
+    pub fn wait_for_failed(&self, addr: SocketAddr) -> Result<(), LaunchError> {
+        let port = addr.port();
+        self.poll(|| {
+            let others = self.nodes.iter().filter(|n| n.port() != port);
+            for node in others.filter(|n| n.is_running()) {
+                if !flags_failed(&cluster_nodes(node)?, port) {
+                    return Err(format!("node {} does not flag {port} fail", node.port()));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Kills every node, replicas included (`SIGKILL`); their ports and `nodes.conf` stay
+    /// for `restart_all`.
     pub fn kill_all(&mut self) {
         self.nodes.iter_mut().for_each(RedisServer::kill);
     }
 
-    /// Restarts every node on its port (killing running ones first) and waits until the
-    /// cluster is ready again. Data is gone; slot assignment and node identities persist.
+    /// Restarts every node on its port (killing running ones first), masters first, and
+    /// waits until the cluster is ready again, its replicas in sync, as
+    /// [`RedisClusterBuilder::start`] does. Data is gone; slot assignment, roles and node
+    /// identities persist (after a failover, the promoted replica stays master).
     ///
     /// # Errors
     ///
@@ -280,42 +303,34 @@ impl RedisCluster {
     }
 }
 
+/// Has `node` meet `other` over `other`'s cluster bus.
+fn meet(node: &RedisServer, other: &RedisServer) -> Result<(), LaunchError> {
+    // Every node here was built with cluster mode, which always leases a bus port.
+    let bus = other.bus_port().unwrap_or(other.port());
+    node.call(&[
+        "CLUSTER",
+        "MEET",
+        "127.0.0.1",
+        &other.port().to_string(),
+        &bus.to_string(),
+    ])?;
+    Ok(())
+}
+
+/// The text reply of `args` on `node`; an error as text, for a poll's detail.
+fn text(node: &RedisServer, args: &[&str]) -> Result<String, String> {
+    node.call(args)
+        .map(|reply| reply.text().unwrap_or_default())
+        .map_err(|e| e.to_string())
+}
+
+fn cluster_nodes(node: &RedisServer) -> Result<String, String> {
+    text(node, &["CLUSTER", "NODES"])
+}
+
 /// The `i`-th of `n` even, contiguous slot ranges (inclusive).
 fn slot_range(i: usize, n: usize) -> (usize, usize) {
     (i * SLOTS / n, (i + 1) * SLOTS / n - 1)
-}
-
-/// Parses `CLUSTER NODES` into sorted `(port, slots)` of its masters, refusing any node that
-/// is failing, still in handshake or disconnected.
-fn slot_map(nodes: &str) -> Result<Vec<(u16, String)>, String> {
-    let mut map = Vec::new();
-    for line in nodes.lines().filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, addr, flags, _, _, _, _, link, slots @ ..] = fields.as_slice() else {
-            return Err(format!("malformed CLUSTER NODES line: {line}"));
-        };
-        let port = addr
-            .split(['@', ','])
-            .next()
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("no port in {addr}"))?;
-        let flags: Vec<&str> = flags.split(',').collect();
-        if let Some(bad) = flags
-            .iter()
-            .find(|f| matches!(**f, "fail" | "fail?" | "handshake" | "noaddr"))
-        {
-            return Err(format!("node {port} is {bad}"));
-        }
-        if *link != "connected" {
-            return Err(format!("link to node {port} is {link}"));
-        }
-        if flags.contains(&"master") {
-            map.push((port, slots.join(" ")));
-        }
-    }
-    map.sort();
-    Ok(map)
 }
 
 #[cfg(test)]
@@ -334,20 +349,5 @@ mod tests {
             }
             assert_eq!(next, SLOTS);
         }
-    }
-
-    #[test]
-    fn slot_map_ignores_myself_flag_and_rejects_unhealthy_nodes() {
-        let a = "aa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-8191\n\
-                 bb 127.0.0.1:7002@17002,host master - 0 1 2 connected 8192-16383\n";
-        let b = "bb 127.0.0.1:7002@17002 myself,master - 0 0 2 connected 8192-16383\n\
-                 aa 127.0.0.1:7001@17001 master - 0 1 1 connected 0-8191\n";
-        assert_eq!(slot_map(a), slot_map(b));
-        assert_eq!(slot_map(a).map(|m| m.len()), Ok(2));
-        let failing = "aa 127.0.0.1:7001@17001 master,fail? - 0 0 1 connected 0-8191\n";
-        assert!(slot_map(failing).is_err());
-        let down = "aa 127.0.0.1:7001@17001 master - 0 0 1 disconnected 0-8191\n";
-        assert!(slot_map(down).is_err());
-        assert!(slot_map("garbage\n").is_err());
     }
 }
