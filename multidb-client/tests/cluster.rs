@@ -366,3 +366,58 @@ async fn a_cluster_with_one_master_down_counts_as_failed() {
     }
     client.close().await;
 }
+
+/// A dead replica fails nothing: the cluster's health is its masters'. Health checks run
+/// every 100 ms for the seconds it takes the cluster to flag the replica failed; none
+/// finds the member unhealthy, and traffic stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replica_never_fails_a_healthy_cluster_over() {
+    let east = tokio::task::spawn_blocking(|| {
+        RedisCluster::builder()
+            .masters(3)
+            .replicas_per_master(1)
+            .start()
+    });
+    let west = tokio::task::spawn_blocking(|| RedisCluster::start(3));
+    let (east, west) = tokio::join!(east, west);
+    let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
+    let client = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
+            .database(
+                DatabaseConfig::from_cluster_urls(west.urls())
+                    .unwrap()
+                    .weight(0.5),
+            )
+            .health_check_interval(Duration::from_millis(100))
+            .health_check_probes(1)
+            .build()
+            .unwrap(),
+    );
+    client.initialize().await.unwrap();
+    let east_id = client.databases()[0].id;
+    let mut events = client.events();
+    let mut con = client.clone();
+    let () = con.set("before", 1).await.unwrap();
+    let replica = east.replicas_of(0)[0].addr();
+    tokio::task::block_in_place(|| {
+        east.replicas_of_mut(0)[0].kill();
+        east.wait_for_failed(replica).unwrap();
+    });
+    let () = con.set("after", 1).await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if matches!(
+            e,
+            Event::HealthChanged { healthy: false, .. } | Event::ActiveDatabaseChanged { .. }
+        ) {
+            seen.push(e);
+        }
+    }
+    assert!(
+        seen.is_empty(),
+        "the dead replica failed the cluster: {seen:?}"
+    );
+    assert_eq!(client.active_database(), Some(east_id));
+    client.close().await;
+}
