@@ -244,18 +244,7 @@ async fn eight_tasks_see_no_error_when_every_master_of_the_active_cluster_dies()
         let start = || tokio::task::spawn_blocking(|| RedisCluster::start(3));
         let (east, west) = tokio::join!(start(), start());
         let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
-        let client = MultiDbClient::new(
-            MultiDbConfig::builder()
-                .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
-                .database(
-                    DatabaseConfig::from_cluster_urls(west.urls())
-                        .unwrap()
-                        .weight(0.5),
-                )
-                .build()
-                .unwrap(),
-        );
-        client.initialize().await.unwrap();
+        let client = east_then_west(&east, &west, MultiDbConfig::builder()).await;
         let west_id = client.databases()[1].id;
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicU64::new(0));
@@ -331,20 +320,10 @@ async fn a_cluster_with_one_master_down_counts_as_failed() {
     let start = || tokio::task::spawn_blocking(|| RedisCluster::start(3));
     let (east, west) = tokio::join!(start(), start());
     let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
-    let client = MultiDbClient::new(
-        MultiDbConfig::builder()
-            .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
-            .database(
-                DatabaseConfig::from_cluster_urls(west.urls())
-                    .unwrap()
-                    .weight(0.5),
-            )
-            .health_check_interval(Duration::from_millis(100))
-            .health_check_probes(1)
-            .build()
-            .unwrap(),
-    );
-    client.initialize().await.unwrap();
+    let checks = MultiDbConfig::builder()
+        .health_check_interval(Duration::from_millis(100))
+        .health_check_probes(1);
+    let client = east_then_west(&east, &west, checks).await;
     let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
     let (mut events, mut health) = (client.events(), client.events());
     tokio::task::block_in_place(|| east.nodes_mut()[1].kill());
@@ -381,20 +360,10 @@ async fn a_dead_replica_never_fails_a_healthy_cluster_over() {
     let west = tokio::task::spawn_blocking(|| RedisCluster::start(3));
     let (east, west) = tokio::join!(east, west);
     let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
-    let client = MultiDbClient::new(
-        MultiDbConfig::builder()
-            .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
-            .database(
-                DatabaseConfig::from_cluster_urls(west.urls())
-                    .unwrap()
-                    .weight(0.5),
-            )
-            .health_check_interval(Duration::from_millis(100))
-            .health_check_probes(1)
-            .build()
-            .unwrap(),
-    );
-    client.initialize().await.unwrap();
+    let checks = MultiDbConfig::builder()
+        .health_check_interval(Duration::from_millis(100))
+        .health_check_probes(1);
+    let client = east_then_west(&east, &west, checks).await;
     let east_id = client.databases()[0].id;
     let mut events = client.events();
     let mut con = client.clone();
@@ -420,4 +389,26 @@ async fn a_dead_replica_never_fails_a_healthy_cluster_over() {
     );
     assert_eq!(client.active_database(), Some(east_id));
     client.close().await;
+}
+
+/// An initialized client over two clusters: `east` (weight 1) active, `west` (0.5) the
+/// standby, with `settings`' other settings.
+async fn east_then_west(
+    east: &RedisCluster,
+    west: &RedisCluster,
+    settings: multidb_client::MultiDbConfigBuilder,
+) -> MultiDbClient {
+    let client = MultiDbClient::new(
+        settings
+            .database(DatabaseConfig::from_cluster_urls(east.urls()).unwrap())
+            .database(
+                DatabaseConfig::from_cluster_urls(west.urls())
+                    .unwrap()
+                    .weight(0.5),
+            )
+            .build()
+            .unwrap(),
+    );
+    client.initialize().await.unwrap();
+    client
 }

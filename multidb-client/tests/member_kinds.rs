@@ -293,20 +293,8 @@ mod pool {
         );
         client.initialize().await.unwrap();
         let mut pinned = client.pinned().await.unwrap();
-        let () = redis::cmd("WATCH")
-            .arg("k")
-            .query_async(&mut pinned)
-            .await
-            .unwrap();
-        let mut other = client.clone();
-        let () = other.set("k", "other").await.unwrap();
-        let exec: Option<(String,)> = redis::pipe()
-            .atomic()
-            .set("k", "mine")
-            .query_async(&mut pinned)
-            .await
-            .unwrap();
-        assert_eq!(exec, None, "the watched write aborted the transaction");
+        let ran = common::watched_transaction_ran(&mut pinned, &mut client.clone(), "k").await;
+        assert!(!ran, "the watched write aborted the transaction");
         drop(pinned);
         client.close().await;
     }

@@ -231,20 +231,8 @@ async fn an_application_member_pins_through_its_factory_and_never_shares_its_con
     );
     client.initialize().await.unwrap();
     let mut pinned = client.pinned().await.unwrap();
-    let () = redis::cmd("WATCH")
-        .arg("k")
-        .query_async(&mut pinned)
-        .await
-        .unwrap();
-    let mut other = client.clone();
-    let () = other.set("k", "other").await.unwrap();
-    let exec: Option<(String,)> = redis::pipe()
-        .atomic()
-        .set("k", "mine")
-        .query_async(&mut pinned)
-        .await
-        .unwrap();
-    assert_eq!(exec, None, "WATCH lives on the pinned connection's own");
+    let ran = common::watched_transaction_ran(&mut pinned, &mut client.clone(), "k").await;
+    assert!(!ran, "WATCH lives on the pinned connection's own");
     client.close().await;
     let err = pinned.get::<_, String>("k").await.unwrap_err();
     assert!(lost(&err), "{err}");

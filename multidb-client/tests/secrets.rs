@@ -15,6 +15,19 @@ const SECRET: &str = "s3cret-sentinel-Zq";
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// Every trace-level log line of this thread from now on, while the guard lives.
+    fn trace_logs() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -27,13 +40,7 @@ impl Write for Captured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_reaches_logs_events_errors_or_debug_output() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::trace_logs();
 
     let mut good = RedisServer::builder().password(SECRET).start().unwrap();
     let wrong = format!("redis://:{SECRET}-wrong@127.0.0.1:{}/1", good.port());
@@ -180,13 +187,7 @@ fn passwords_with_reserved_characters_never_show_in_any_form() {
 async fn an_encoded_password_with_reserved_characters_connects_and_never_shows() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
     let encoded = common::percent_encoded(RAW);
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::trace_logs();
     let server = RedisServer::builder().password(RAW).start().unwrap();
     let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
     let wrong = format!("redis://:{encoded}x@127.0.0.1:{}/1", server.port());
@@ -227,13 +228,7 @@ async fn an_encoded_password_with_reserved_characters_connects_and_never_shows()
 async fn cluster_seed_and_sentinel_passwords_never_show_when_they_fail() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
     let encoded = common::percent_encoded(RAW);
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::trace_logs();
     let server = RedisServer::builder().password(RAW).start().unwrap();
     let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
     let wrong = format!("redis://user:{encoded}x@127.0.0.1:{}", server.port());

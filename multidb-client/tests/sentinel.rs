@@ -71,6 +71,23 @@ async fn losing_the_whole_ha_pair_fails_over_to_the_other_member() {
     client.close().await;
 }
 
+/// A Sentinel pair and an initialized client whose one member it is, checked every 100 ms.
+async fn sentinel_member_alone() -> (RedisSentinel, MultiDbClient) {
+    let ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
+        .health_check_probes(1)
+        .health_check_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    (ha, client)
+}
+
 /// The next message of `messages`, failing the test (not hanging) after [`common::GUARD`].
 async fn next_payload(messages: &mut multidb_client::Messages) -> String {
     use futures_util::StreamExt as _;
@@ -83,18 +100,7 @@ async fn next_payload(messages: &mut multidb_client::Messages) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_inside_the_pair_is_followed_by_commands_and_subscribers() {
-    let mut ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
-        .await
-        .unwrap()
-        .unwrap();
-    let config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
-        .health_check_probes(1)
-        .health_check_interval(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let (mut ha, client) = sentinel_member_alone().await;
     let id = client.databases()[0].id;
     let mut con = client.clone();
     let () = con.set("k", "before").await.unwrap();
@@ -142,18 +148,7 @@ async fn a_promotion_inside_the_pair_is_followed_by_commands_and_subscribers() {
 /// never lands silently on the new master; a new pinned connection goes to the new master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_connection_across_a_promotion_is_lost_never_moved() {
-    let mut ha = tokio::task::spawn_blocking(|| RedisSentinel::start("mymaster"))
-        .await
-        .unwrap()
-        .unwrap();
-    let config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_sentinel([ha.sentinel_url()], "mymaster").unwrap())
-        .health_check_probes(1)
-        .health_check_interval(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let client = MultiDbClient::new(config);
-    client.initialize().await.unwrap();
+    let (mut ha, client) = sentinel_member_alone().await;
     let id = client.databases()[0].id;
     let mut pinned = client.pinned().await.unwrap();
     let () = redis::cmd("WATCH")

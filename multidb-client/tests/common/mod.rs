@@ -156,3 +156,27 @@ pub fn percent_encoded(text: &str) -> String {
         })
         .collect()
 }
+
+/// WATCHes `key` on `pinned`, has `other` write it, then runs a transaction on `pinned`:
+/// whether it ran. `false` — the write aborted it — is what a pinned connection with a
+/// connection of its own must give; a shared one would let it run.
+pub async fn watched_transaction_ran(
+    pinned: &mut multidb_client::PinnedConnection,
+    other: &mut MultiDbClient,
+    key: &str,
+) -> bool {
+    use redis::AsyncCommands as _;
+    let () = redis::cmd("WATCH")
+        .arg(key)
+        .query_async(pinned)
+        .await
+        .expect("WATCH");
+    let () = other.set(key, "other").await.expect("the other write");
+    let exec: Option<(String,)> = redis::pipe()
+        .atomic()
+        .set(key, "mine")
+        .query_async(pinned)
+        .await
+        .expect("EXEC");
+    exec.is_some()
+}
