@@ -125,11 +125,15 @@ fn malformed(detail: &'static str) -> RedisError {
     ))
 }
 
-/// Parses packed requests (RESP arrays of bulk strings, back to back) into commands.
+/// Parses packed requests (non-empty RESP arrays of bulk strings, back to back) into
+/// commands.
 pub(crate) fn parse_requests(mut bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
     let mut cmds = Vec::new();
     while !bytes.is_empty() {
         let (argc, rest) = header(bytes, b'*')?;
+        if argc == 0 {
+            return Err(malformed("a command with no arguments"));
+        }
         bytes = rest;
         let mut cmd = Cmd::new();
         for _ in 0..argc {
@@ -257,6 +261,9 @@ mod tests {
             b"*1\r\n$18446744073709551615\r\nabc\r\n".as_slice(),
             b"*18446744073709551615\r\n".as_slice(),
             b"".as_slice(),
+            // Found by fuzz/blocking_requests: an empty array is no command at all.
+            b"*0\r\n".as_slice(),
+            b"*1\r\n$1\r\na\r\n*0\r\n".as_slice(),
         ] {
             let err = parse_requests(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Client, "{bad:?}");
