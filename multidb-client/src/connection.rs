@@ -498,8 +498,15 @@ impl Application {
         self.made.take().ok_or_else(closed_error)
     }
 
-    async fn bound<T>(&self, send: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-        bound_reply(&self.abandon, self.response_timeout, send).await
+    /// A reply within the response timeout (plus the block time of a blocking command),
+    /// unless abandoned first.
+    async fn bound<T>(
+        &self,
+        blocking: Option<crate::category::Blocking>,
+        send: impl Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        let bound = crate::category::reply_bound(blocking, self.response_timeout);
+        bound_reply(&self.abandon, bound, send).await
     }
 
     /// Abandons the commands in flight (the member failed); the next one is sent as usual.
@@ -514,14 +521,14 @@ impl Application {
     }
 }
 
-/// A command's reply within `response_timeout`, unless `abandon` ends it first.
+/// A command's reply within `bound`, unless `abandon` ends it first.
 async fn bound_reply<T>(
     abandon: &Abandon,
-    response_timeout: Option<Duration>,
+    bound: Option<Duration>,
     send: impl Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
     let reply = async {
-        match response_timeout {
+        match bound {
             Some(timeout) => tokio::time::timeout(timeout, send)
                 .await
                 .unwrap_or_else(|_| Err(no_reply_within(timeout))),
@@ -566,8 +573,15 @@ impl PoolMember {
         }
     }
 
-    async fn bound<T>(&self, send: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-        bound_reply(&self.abandon, self.response_timeout, send).await
+    /// A reply within the response timeout (plus the block time of a blocking command),
+    /// unless abandoned first.
+    async fn bound<T>(
+        &self,
+        blocking: Option<crate::category::Blocking>,
+        send: impl Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        let bound = crate::category::reply_bound(blocking, self.response_timeout);
+        bound_reply(&self.abandon, bound, send).await
     }
 
     /// The member failed: commands in flight end, and the idle connections (to a server
@@ -586,7 +600,10 @@ impl PoolMember {
 fn no_reply_within(timeout: Duration) -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        format!("no reply within the response timeout ({timeout:?})"),
+        format!(
+            "no reply within {timeout:?} (the response timeout, plus the block time of a \
+             blocking command)"
+        ),
     ))
 }
 
@@ -612,13 +629,15 @@ impl ConnectionLike for MemberConnection {
                 let app = app.clone();
                 Box::pin(async move {
                     let mut con = app.take()?;
-                    app.bound(con.req_packed_command(cmd)).await
+                    app.bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
+                        .await
                 })
             }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Box::pin(async move {
                 let mut con = pool.checkout().await?;
-                pool.bound(con.req_packed_command(cmd)).await
+                pool.bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
+                    .await
             }),
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => {
@@ -641,14 +660,16 @@ impl ConnectionLike for MemberConnection {
                 let app = app.clone();
                 Box::pin(async move {
                     let mut con = app.take()?;
-                    app.bound(con.req_packed_commands(pipeline, offset, count))
+                    let blocking = crate::category::pipeline_blocking(pipeline);
+                    app.bound(blocking, con.req_packed_commands(pipeline, offset, count))
                         .await
                 })
             }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Box::pin(async move {
                 let mut con = pool.checkout().await?;
-                pool.bound(con.req_packed_commands(pipeline, offset, count))
+                let blocking = crate::category::pipeline_blocking(pipeline);
+                pool.bound(blocking, con.req_packed_commands(pipeline, offset, count))
                     .await
             }),
             #[cfg(feature = "cluster")]

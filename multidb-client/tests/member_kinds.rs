@@ -247,6 +247,41 @@ mod pool {
         assert!(con.get::<_, Option<i64>>("k1").await.is_err());
     }
 
+    /// A blocking command on a pool member waits its block time on top of the response
+    /// timeout, as on a URL member: `BLPOP q 0.6` with a 200 ms response timeout answers
+    /// nil after its block time instead of timing out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocking_command_on_a_pool_member_gets_its_block_time() {
+        let server = RedisServer::start().unwrap();
+        // The pool's own connections set no timeout of their own: the member's bounds.
+        let manager = deadpool_redis::Manager::new_with_config(
+            server.url(),
+            redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .unwrap();
+        let pool = deadpool_redis::Pool::builder(manager)
+            .max_size(2)
+            .build()
+            .unwrap();
+        let client = MultiDbClient::new(
+            MultiDbConfig::builder()
+                .database(
+                    DatabaseConfig::from_pool(pool)
+                        .response_timeout(Some(Duration::from_millis(200))),
+                )
+                .build()
+                .unwrap(),
+        );
+        client.initialize().await.unwrap();
+        let mut con = client.clone();
+        let popped: Option<(String, String)> = con.blpop("q", 0.6).await.unwrap();
+        assert_eq!(
+            popped, None,
+            "the block time ran out, not the response timeout"
+        );
+        client.close().await;
+    }
+
     /// The pool's size bounds the connections, whatever the concurrency.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pool_size_bounds_the_connections() {
