@@ -75,30 +75,37 @@ pub(crate) struct LazyCluster {
     node: Arc<(ConnectionInfo, MemberSpec)>,
     /// Those connections' drivers, closed with the member.
     owned: Arc<OwnedDrivers>,
+    seeds: Arc<Vec<ConnectionInfo>>,
+}
+
+/// The cluster client of `seeds` with the member's timeouts, TLS and retry policy.
+fn client_builder(seeds: &[ConnectionInfo], spec: &MemberSpec) -> ClusterClientBuilder {
+    let mut builder = ClusterClientBuilder::new(seeds.to_vec())
+        .connection_timeout(spec.connection_timeout)
+        .retries(1);
+    if let Some(timeout) = spec.response_timeout {
+        builder = builder.response_timeout(timeout);
+    }
+    #[cfg(feature = "tls")]
+    if spec.tls.root_cert.is_some() || spec.tls.client_cert.is_some() {
+        let client_tls = match (&spec.tls.client_cert, &spec.tls.client_key) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            _ => None,
+        };
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls,
+            root_cert: spec.tls.root_cert.clone(),
+        });
+    }
+    builder
 }
 
 impl LazyCluster {
     pub(crate) fn new(seeds: &[ConnectionInfo], spec: &MemberSpec) -> RedisResult<Self> {
-        let mut builder = ClusterClientBuilder::new(seeds.to_vec())
-            .connection_timeout(spec.connection_timeout)
-            .retries(1);
-        if let Some(timeout) = spec.response_timeout {
-            builder = builder.response_timeout(timeout);
-        }
-        #[cfg(feature = "tls")]
-        if spec.tls.root_cert.is_some() || spec.tls.client_cert.is_some() {
-            let client_tls = match (&spec.tls.client_cert, &spec.tls.client_key) {
-                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-                _ => None,
-            };
-            builder = builder.certs(redis::TlsCertificates {
-                client_tls,
-                root_cert: spec.tls.root_cert.clone(),
-            });
-        }
+        let builder = client_builder(seeds, spec);
         Ok(LazyCluster {
             client: Arc::new(builder.build()?),
             connection: Arc::new(ArcSwapOption::empty()),
@@ -113,7 +120,27 @@ impl LazyCluster {
                 spec.clone(),
             )),
             owned: Arc::default(),
+            seeds: Arc::new(seeds.to_vec()),
         })
+    }
+
+    /// A cluster connection of its own for a subscriber: RESP3 (redis-rs' cluster Pub/Sub
+    /// needs it), its pushes — messages, and a node's disconnection — sent to `pushes`.
+    /// redis-rs subscribes it again on a node it reconnects to, sharded channels on the
+    /// slot's new owner. Made within the connection timeout.
+    pub(crate) async fn subscriber(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> RedisResult<ClusterConnection> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(MultiDbError::Closed.into_redis());
+        }
+        let (_, spec) = &*self.node;
+        let client = client_builder(&self.seeds, spec)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .build()?;
+        crate::connector::bounded(self.connection_timeout, client.get_async_connection()).await
     }
 
     /// The cluster connection, made now (within the connection timeout) if there is none.

@@ -154,6 +154,19 @@ impl MemberConnection {
         }
     }
 
+    /// For a cluster member, a cluster connection of its own for a subscriber, its pushes
+    /// sent to `pushes`; `None` for other kinds.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn cluster_subscriber(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> Option<RedisResult<redis::cluster_async::ClusterConnection>> {
+        match &self.inner {
+            Inner::Cluster(c) => Some(c.subscriber(pushes).await),
+            _ => None,
+        }
+    }
+
     /// For a cluster member, how to connect to the master that owns `key`'s slot now;
     /// `None` for other kinds.
     #[cfg(feature = "cluster")]

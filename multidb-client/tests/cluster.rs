@@ -412,3 +412,83 @@ async fn east_then_west(
     client.initialize().await.unwrap();
     client
 }
+
+/// The next `n` payloads the subscriber receives, in any order.
+async fn payloads(messages: &mut multidb_client::Messages, n: usize) -> Vec<String> {
+    use futures_util::StreamExt as _;
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let msg = tokio::time::timeout(common::GUARD, messages.next())
+            .await
+            .expect("a message in time")
+            .expect("the stream goes on");
+        got.push(msg.get_payload::<String>().unwrap());
+    }
+    got.sort();
+    got
+}
+
+/// Publishes one message on a channel, a pattern's channel and a sharded channel.
+async fn publish_three(con: &mut MultiDbClient, tag: &str) {
+    let () = redis::cmd("PUBLISH")
+        .arg("orders")
+        .arg(format!("o-{tag}"))
+        .query_async::<i64>(con)
+        .await
+        .map(drop)
+        .unwrap();
+    let () = redis::cmd("PUBLISH")
+        .arg("audit.x")
+        .arg(format!("p-{tag}"))
+        .query_async::<i64>(con)
+        .await
+        .map(drop)
+        .unwrap();
+    let () = redis::cmd("SPUBLISH")
+        .arg("{shard}1")
+        .arg(format!("s-{tag}"))
+        .query_async::<i64>(con)
+        .await
+        .map(drop)
+        .unwrap();
+}
+
+/// A subscriber on a cluster member gets channels, patterns and sharded channels (on the
+/// slot's owner), and follows a failover to the other cluster like a URL member's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_subscribers_follow_a_failover_with_channels_patterns_and_sharded_channels() {
+    let start = || tokio::task::spawn_blocking(|| RedisCluster::start(3));
+    let (east, west) = tokio::join!(start(), start());
+    let (mut east, west) = (east.unwrap().unwrap(), west.unwrap().unwrap());
+    let checks = MultiDbConfig::builder()
+        .health_check_interval(Duration::from_millis(100))
+        .health_check_probes(1);
+    let client = east_then_west(&east, &west, checks).await;
+    let west_id = client.databases()[1].id;
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    sub.psubscribe("audit.*").await.unwrap();
+    sub.ssubscribe("{shard}1").await.unwrap();
+    let mut messages = sub.on_message();
+    let mut con = client.clone();
+    publish_three(&mut con, "before").await;
+    assert_eq!(
+        payloads(&mut messages, 3).await,
+        ["o-before", "p-before", "s-before"]
+    );
+
+    tokio::task::block_in_place(|| east.kill_all());
+    next_event(
+        &mut events,
+        "the subscriber on west",
+        |e| matches!(e, Event::Resubscribed { database, .. } if *database == west_id),
+    )
+    .await;
+    publish_three(&mut con, "after").await;
+    assert_eq!(
+        payloads(&mut messages, 3).await,
+        ["o-after", "p-after", "s-after"]
+    );
+    client.close().await;
+}

@@ -4,7 +4,10 @@
 //! RESP2 `PubSub` has no `SSUBSCRIBE` outside its cluster feature, and because a RESP3
 //! connection reports its own loss as a `Disconnection` push on the same channel that
 //! carries the messages, so one `recv()` tells the subscriber both. It needs Redis 6 or
-//! newer (sharded channels: Redis 7), whatever protocol the member's commands use.
+//! newer (sharded channels: Redis 7), whatever protocol the member's commands use. A
+//! cluster member's subscription is a RESP3 cluster connection of its own: redis-rs
+//! subscribes each channel on its node and subscribes again where it reconnects, sharded
+//! channels on their slot's owner.
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, RedisResult, Value};
@@ -23,14 +26,36 @@ use crate::member::Database;
 /// receives. Dropping it closes the connection.
 pub(crate) struct Link {
     pub(crate) database: DatabaseId,
-    con: MultiplexedConnection,
-    _driver: DriverGuard,
+    con: Con,
     pub(crate) pushes: mpsc::UnboundedReceiver<PushInfo>,
+}
+
+/// What a subscription talks through.
+enum Con {
+    /// A connection of its own to the member's (master) node.
+    Node {
+        con: MultiplexedConnection,
+        _driver: DriverGuard,
+    },
+    /// A cluster connection of its own; redis-rs subscribes each channel on its node.
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl Link {
     /// Connects to `db` (bounded by its connection timeout).
     pub(crate) async fn open(db: &Database) -> Result<Link, MultiDbError> {
+        #[cfg(feature = "cluster")]
+        {
+            let (tx, pushes) = mpsc::unbounded_channel();
+            if let Some(con) = db.connection.cluster_subscriber(tx).await {
+                return Ok(Link {
+                    database: db.id,
+                    con: Con::Cluster(con?),
+                    pushes,
+                });
+            }
+        }
         let connector = connector(db)?;
         let settings = connector
             .redis()
@@ -51,8 +76,10 @@ impl Link {
             .await?;
         Ok(Link {
             database: db.id,
-            con,
-            _driver: driver,
+            con: Con::Node {
+                con,
+                _driver: driver,
+            },
             pushes,
         })
     }
@@ -68,14 +95,32 @@ impl Link {
         if names.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for name in names {
-            pipe.cmd(kind.command(subscribe)).arg(name);
+        match &mut self.con {
+            Con::Node { con, .. } => {
+                let mut pipe = redis::pipe();
+                for name in names {
+                    pipe.cmd(kind.command(subscribe)).arg(name);
+                }
+                let replies = con.req_packed_commands(&pipe, 0, names.len()).await?;
+                replies
+                    .into_iter()
+                    .try_for_each(|v| Value::extract_error(v).map(drop))
+            }
+            #[cfg(feature = "cluster")]
+            Con::Cluster(con) => {
+                for name in names {
+                    match (kind, subscribe) {
+                        (Kind::Channel, true) => con.subscribe(name).await?,
+                        (Kind::Channel, false) => con.unsubscribe(name).await?,
+                        (Kind::Pattern, true) => con.psubscribe(name).await?,
+                        (Kind::Pattern, false) => con.punsubscribe(name).await?,
+                        (Kind::Shard, true) => con.ssubscribe(name).await?,
+                        (Kind::Shard, false) => con.sunsubscribe(name).await?,
+                    }
+                }
+                Ok(())
+            }
         }
-        let replies = self.con.req_packed_commands(&pipe, 0, names.len()).await?;
-        replies
-            .into_iter()
-            .try_for_each(|v| Value::extract_error(v).map(drop))
     }
 
     /// Subscribes to everything in `registry` (a snapshot: the worker is its only writer).
@@ -97,14 +142,12 @@ pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
         #[cfg(feature = "deadpool")]
         Source::Pool(_) => "DatabaseConfig::from_pool",
         #[cfg(feature = "cluster")]
-        Source::Cluster(_) => {
-            "DatabaseConfig::from_cluster_urls (cluster members have no pubsub yet)"
-        }
+        Source::Cluster(_) => return None,
     };
     Some(MultiDbError::Config(ConfigError::InvalidValue {
         field: "pubsub",
         value: format!("{} ({}), made with {made_by}", db.id, db.endpoint),
-        expected: "a client whose databases are all given by url or sentinel (a subscriber opens its own connection to each)",
+        expected: "a client whose databases are all given by url, sentinel or cluster urls (a subscriber opens its own connection to each)",
     }))
 }
 

@@ -51,7 +51,8 @@ impl MultiDbClient {
     ///
     /// # Errors
     /// [`MultiDbError::Config`] when a database was made with
-    /// [`crate::DatabaseConfig::from_connection`] (a subscriber needs its own connection);
+    /// [`crate::DatabaseConfig::from_connection`] or `from_pool` (a subscriber needs its
+    /// own connection; URL, Sentinel and cluster members give it one);
     /// the errors of [`Self::initialize`]; [`MultiDbError::TemporarilyUnavailable`] or
     /// [`MultiDbError::NoValidDatabase`] when no database is usable; [`MultiDbError::Redis`]
     /// when connecting to the active database fails (retry: later failures are handled by
