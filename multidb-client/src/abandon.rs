@@ -1,6 +1,8 @@
 //! Abandoning commands in flight on a connection the client cannot close itself (a cluster
-//! connection driven inside redis-rs, a connection the application made): when the member
-//! fails or is closed they end at once instead of waiting for a reply that may never come.
+//! connection driven inside redis-rs, a connection the application made or a pool's): when
+//! the member fails or is closed, commands without a response timeout end at once instead
+//! of waiting for a reply that may never come. Commands with one end within it anyway and
+//! do not arm the signal.
 
 use std::future::Future;
 

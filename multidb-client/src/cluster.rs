@@ -76,6 +76,7 @@ pub(crate) struct LazyCluster {
     /// Those connections' drivers, closed with the member.
     owned: Arc<OwnedDrivers>,
     seeds: Arc<Vec<ConnectionInfo>>,
+    response_timeout: Option<std::time::Duration>,
 }
 
 /// The cluster client of `seeds` with the member's timeouts, TLS and retry policy.
@@ -121,6 +122,7 @@ impl LazyCluster {
             )),
             owned: Arc::default(),
             seeds: Arc::new(seeds.to_vec()),
+            response_timeout: spec.response_timeout,
         })
     }
 
@@ -163,17 +165,22 @@ impl LazyCluster {
         Ok(made)
     }
 
-    /// `send` on the cluster connection, abandoned if the member fails or closes first.
+    /// `send` on the cluster connection; without a response timeout, abandoned if the
+    /// member fails or closes first.
     pub(crate) async fn send<T>(
         &self,
         send: impl AsyncFnOnce(&mut ClusterConnection) -> RedisResult<T>,
     ) -> RedisResult<T> {
-        self.abandon
-            .run(async {
-                let mut con = self.connection().await?;
-                send(&mut con).await
-            })
-            .await
+        let command = async {
+            let mut con = self.connection().await?;
+            send(&mut con).await
+        };
+        // With a response timeout (redis-rs applies it) the command ends within it anyway.
+        if self.response_timeout.is_some() {
+            command.await
+        } else {
+            self.abandon.run(command).await
+        }
     }
 
     /// How to connect to the master that owns `key`'s slot now, as the cluster says:

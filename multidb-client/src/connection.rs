@@ -534,21 +534,20 @@ impl Application {
     }
 }
 
-/// A command's reply within `bound`, unless `abandon` ends it first.
+/// A command's reply within `bound`; without a bound, until `abandon` ends it. A bounded
+/// command ends within its bound anyway, so it does not arm the signal (a lock taken and
+/// released on every command).
 async fn bound_reply<T>(
     abandon: &Abandon,
     bound: Option<Duration>,
     send: impl Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
-    let reply = async {
-        match bound {
-            Some(timeout) => tokio::time::timeout(timeout, send)
-                .await
-                .unwrap_or_else(|_| Err(no_reply_within(timeout))),
-            None => send.await,
-        }
-    };
-    abandon.run(reply).await
+    match bound {
+        Some(timeout) => tokio::time::timeout(timeout, send)
+            .await
+            .unwrap_or_else(|_| Err(no_reply_within(timeout))),
+        None => abandon.run(send).await,
+    }
 }
 
 /// A pool the application made: a connection checked out per command.
@@ -639,7 +638,7 @@ impl ConnectionLike for MemberConnection {
         match &mut self.inner {
             Inner::Managed(m) => Box::pin(m.send(|c| c.send_packed_command(cmd))),
             Inner::Custom(app) => {
-                let app = app.clone();
+                let app = &**app;
                 Box::pin(async move {
                     let mut con = app.take()?;
                     app.bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
@@ -670,7 +669,7 @@ impl ConnectionLike for MemberConnection {
                 Box::pin(m.send(move |c| c.send_packed_commands(pipeline, offset, count)))
             }
             Inner::Custom(app) => {
-                let app = app.clone();
+                let app = &**app;
                 Box::pin(async move {
                     let mut con = app.take()?;
                     let blocking = crate::category::pipeline_blocking(pipeline);
