@@ -48,6 +48,8 @@ pub(crate) struct MemberSpec {
     pub(crate) source: Source,
     /// For an application's connection: how to make a pinned connection's own.
     pub(crate) pinned_factory: Option<PinnedFactory>,
+    /// For an application's connection or pool: where a subscriber connects.
+    pub(crate) pubsub_client: Option<redis::Client>,
     pub(crate) health_check_url: Option<String>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) connection_timeout: Duration,

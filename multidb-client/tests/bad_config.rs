@@ -614,6 +614,13 @@ fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
             "protocol",
         ),
         (
+            "url + pubsub_client",
+            DatabaseConfig::from_url("redis://127.0.0.1:1")
+                .unwrap()
+                .pubsub_client(redis::Client::open("redis://127.0.0.1:1").unwrap()),
+            "pubsub_client",
+        ),
+        (
             "url + pinned_connections",
             DatabaseConfig::from_url("redis://127.0.0.1:1")
                 .unwrap()

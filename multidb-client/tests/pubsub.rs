@@ -392,6 +392,58 @@ async fn pubsub_refuses_a_client_with_an_application_connection() {
     client.close().await;
 }
 
+/// With `pubsub_client`, an application's member takes subscribers: they connect with
+/// that client's address (in RESP3, whatever it says) and follow a failover away from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_member_with_a_pubsub_client_takes_subscribers_that_follow_failover() {
+    let mut a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let redis_client = redis::Client::open(a.url()).unwrap();
+    let con = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_connection(con).pubsub_client(redis_client))
+        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .health_check_interval(Duration::from_millis(100))
+        .health_check_probes(1)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("news").await.unwrap();
+    let mut messages = sub.on_message();
+    assert_eq!(publish(&client, "news", "before").await, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "before"
+    );
+
+    a.kill();
+    next_event(
+        &mut events,
+        "the subscriber on b",
+        |e| matches!(e, Event::Resubscribed { database, .. } if *database == ids[1]),
+    )
+    .await;
+    assert_eq!(publish(&client, "news", "after").await, 1);
+    assert_eq!(
+        next_msg(&mut messages)
+            .await
+            .get_payload::<String>()
+            .unwrap(),
+        "after"
+    );
+    client.close().await;
+}
+
 #[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriber_connects_to_a_tls_member_with_its_ca() {

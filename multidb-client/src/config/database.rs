@@ -139,6 +139,33 @@ impl DatabaseConfig {
         self
     }
 
+    /// Where a subscriber to this application-made member connects (a
+    /// [`from_connection`](Self::from_connection) or `from_pool` member only): the client
+    /// opens its own RESP3 connection with `client`'s address, credentials and TLS, within
+    /// [`Self::connection_timeout`], so [`crate::MultiDbClient::pubsub`] works on a client
+    /// with such members. Without it, `pubsub()` is refused. `build()` refuses it on other
+    /// kinds, which make their own.
+    ///
+    /// ```no_run
+    /// # async fn f() -> redis::RedisResult<()> {
+    /// use multidb_client::DatabaseConfig;
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let shared = client.get_connection_manager().await?;
+    /// let db = DatabaseConfig::from_connection(shared).pubsub_client(client);
+    /// # Ok(()) }
+    /// ```
+    pub fn pubsub_client(mut self, client: redis::Client) -> Self {
+        #[cfg(feature = "deadpool")]
+        let made_by_app = matches!(self.spec.source, Source::Connection(_) | Source::Pool(_));
+        #[cfg(not(feature = "deadpool"))]
+        let made_by_app = matches!(self.spec.source, Source::Connection(_));
+        if !made_by_app {
+            self.not_applicable.push("pubsub_client");
+        }
+        self.spec.pubsub_client = Some(client);
+        self
+    }
+
     /// A Redis Cluster member, from seed node URLs (feature `cluster`). The member is
     /// healthy when every master answers.
     ///
@@ -221,6 +248,7 @@ impl DatabaseConfig {
             spec: MemberSpec {
                 source,
                 pinned_factory: None,
+                pubsub_client: None,
                 health_check_url: None,
                 response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
                 connection_timeout: DEFAULT_CONNECTION_TIMEOUT,

@@ -35,7 +35,9 @@ enum Con {
     /// A connection of its own to the member's (master) node.
     Node {
         con: MultiplexedConnection,
-        _driver: DriverGuard,
+        /// Closes our own socket when dropped; `None` for one redis-rs drives (made with
+        /// the application's `pubsub_client`), which closes when the connection is dropped.
+        _driver: Option<DriverGuard>,
     },
     /// A cluster connection of its own; redis-rs subscribes each channel on its node.
     #[cfg(feature = "cluster")]
@@ -56,20 +58,19 @@ impl Link {
                 });
             }
         }
+        if db.connection.connector().is_none()
+            && let Some(client) = &db.spec.pubsub_client
+        {
+            return Self::open_with(db, client).await;
+        }
         let connector = connector(db)?;
         let settings = connector
             .redis()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let (tx, pushes) = mpsc::unbounded_channel();
-        // (Un)subscribe confirmations are due like any reply, even with
-        // `response_timeout(None)`: a subscription is never a blocking command.
-        let deadline = db
-            .spec
-            .response_timeout
-            .unwrap_or(db.spec.connection_timeout);
         let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(deadline))
+            .set_response_timeout(Some(confirmation_deadline(db)))
             .set_push_sender(tx);
         let (con, driver) = connector
             .connect_owned(&settings, config, db.spec.connection_timeout)
@@ -78,8 +79,31 @@ impl Link {
             database: db.id,
             con: Con::Node {
                 con,
-                _driver: driver,
+                _driver: Some(driver),
             },
+            pushes,
+        })
+    }
+
+    /// A subscription over the application's `pubsub_client`: its address, credentials and
+    /// TLS, in RESP3 whatever it says, within the connection timeout.
+    async fn open_with(db: &Database, client: &redis::Client) -> Result<Link, MultiDbError> {
+        let info = client.get_connection_info().clone();
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(redis))?;
+        let (tx, pushes) = mpsc::unbounded_channel();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(db.spec.connection_timeout))
+            .set_response_timeout(Some(confirmation_deadline(db)))
+            .set_push_sender(tx);
+        let made = client.get_multiplexed_async_connection_with_config(&config);
+        let con = crate::connector::bounded(db.spec.connection_timeout, made).await?;
+        Ok(Link {
+            database: db.id,
+            con: Con::Node { con, _driver: None },
             pushes,
         })
     }
@@ -132,8 +156,19 @@ impl Link {
     }
 }
 
+/// How long an (un)subscribe confirmation may take: like any reply, even with
+/// `response_timeout(None)`, since a subscription is never a blocking command.
+fn confirmation_deadline(db: &Database) -> std::time::Duration {
+    db.spec
+        .response_timeout
+        .unwrap_or(db.spec.connection_timeout)
+}
+
 /// The error for a member a subscriber cannot open its own connection to, if it is one.
 pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
+    if db.spec.pubsub_client.is_some() {
+        return None;
+    }
     let made_by = match &db.spec.source {
         Source::Url(_) => return None,
         #[cfg(feature = "sentinel")]
@@ -146,7 +181,10 @@ pub(crate) fn unsupported(db: &Database) -> Option<MultiDbError> {
     };
     Some(MultiDbError::Config(ConfigError::InvalidValue {
         field: "pubsub",
-        value: format!("{} ({}), made with {made_by}", db.id, db.endpoint),
+        value: format!(
+            "{} ({}), made with {made_by} without DatabaseConfig::pubsub_client",
+            db.id, db.endpoint
+        ),
         expected: "a client whose databases are all given by url, sentinel or cluster urls (a subscriber opens its own connection to each)",
     }))
 }

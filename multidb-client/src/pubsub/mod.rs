@@ -51,8 +51,9 @@ impl MultiDbClient {
     ///
     /// # Errors
     /// [`MultiDbError::Config`] when a database was made with
-    /// [`crate::DatabaseConfig::from_connection`] or `from_pool` (a subscriber needs its
-    /// own connection; URL, Sentinel and cluster members give it one);
+    /// [`crate::DatabaseConfig::from_connection`] or `from_pool` without
+    /// [`crate::DatabaseConfig::pubsub_client`] (a subscriber needs its own connection;
+    /// URL, Sentinel and cluster members give it one);
     /// the errors of [`Self::initialize`]; [`MultiDbError::TemporarilyUnavailable`] or
     /// [`MultiDbError::NoValidDatabase`] when no database is usable; [`MultiDbError::Redis`]
     /// when connecting to the active database fails (retry: later failures are handled by
