@@ -104,6 +104,7 @@ impl MemberConnection {
                     abandon: Abandon::default(),
                     response_timeout: config.response_timeout,
                     pinned: config.pinned_factory.clone(),
+                    held: HeldConnections::default(),
                     connection_timeout: config.connection_timeout,
                 })),
             }),
@@ -112,6 +113,7 @@ impl MemberConnection {
                 db: 0,
                 inner: Inner::Pool(Arc::new(PoolMember {
                     pool: pool.clone(),
+                    held: HeldConnections::default(),
                     abandon: Abandon::default(),
                     response_timeout: config.response_timeout,
                     checkout_timeout: config.connection_timeout,
@@ -138,17 +140,18 @@ impl MemberConnection {
     /// A connection of its own for a pinned connection: a pool member's, checked out until
     /// dropped; an application's member's, from its factory. `None` for other kinds, and
     /// for an application's member without a factory.
-    pub(crate) async fn hold(&self) -> Option<RedisResult<Box<dyn DynConnectionLike>>> {
+    pub(crate) async fn hold(&self) -> Option<RedisResult<HeldConnection>> {
         match &self.inner {
             Inner::Custom(app) => {
                 let factory = app.pinned.as_ref()?;
-                Some(bounded(app.connection_timeout, factory()).await)
+                let made = bounded(app.connection_timeout, factory()).await;
+                Some(made.map(|con| app.held.hold(con)))
             }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Some(
                 pool.checkout()
                     .await
-                    .map(|con| Box::new(con) as Box<dyn DynConnectionLike>),
+                    .map(|con| pool.held.hold(Box::new(con))),
             ),
             _ => None,
         }
@@ -499,6 +502,8 @@ struct Application {
     made: Arc<AppSlot>,
     /// Makes pinned connections' own, if the application said how.
     pinned: Option<PinnedFactory>,
+    /// Those connections, closed with the member.
+    held: HeldConnections,
     connection_timeout: Duration,
     /// Ends the commands in flight: the member failed or was closed.
     abandon: Abandon,
@@ -530,6 +535,7 @@ impl Application {
     /// Drops the client's hold on the connection and abandons the commands in flight.
     fn close(&self) {
         self.made.release();
+        self.held.close_all();
         self.abandon.now();
     }
 }
@@ -554,6 +560,8 @@ async fn bound_reply<T>(
 #[cfg(feature = "deadpool")]
 struct PoolMember {
     pool: deadpool_redis::Pool,
+    /// Pool connections pinned connections hold, closed with the member.
+    held: HeldConnections,
     abandon: Abandon,
     response_timeout: Option<Duration>,
     checkout_timeout: Duration,
@@ -605,7 +613,41 @@ impl PoolMember {
 
     fn close(&self) {
         self.pool.close();
+        self.held.close_all();
         self.abandon.now();
+    }
+}
+
+/// A connection of its own that a pinned connection holds (a pool's, or one from the
+/// application's factory), which closing the member takes back.
+pub(crate) type HeldConnection = Arc<HeldSlot>;
+
+/// Where a held connection lives: emptied when the member takes it back.
+pub(crate) type HeldSlot = tokio::sync::Mutex<Option<Box<dyn DynConnectionLike>>>;
+
+/// The connections a member's pinned connections hold: `close()` drops each one no
+/// command is using (its socket closes, or goes back to a closed pool); one in use is
+/// dropped when its pinned connection, failed by the close, lets go of it.
+#[derive(Default)]
+struct HeldConnections(Mutex<Vec<Weak<HeldSlot>>>);
+
+impl HeldConnections {
+    fn hold(&self, con: Box<dyn DynConnectionLike>) -> HeldConnection {
+        let held = Arc::new(tokio::sync::Mutex::new(Some(con)));
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget the ones dropped, so the list stays as long as the live ones.
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&held));
+        held
+    }
+
+    fn close_all(&self) {
+        let all = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        for held in all.iter().filter_map(Weak::upgrade) {
+            if let Ok(mut con) = held.try_lock() {
+                con.take();
+            }
+        }
     }
 }
 

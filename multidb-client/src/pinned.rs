@@ -38,6 +38,7 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Redis
 
 use crate::category::Blocking;
 use crate::client::MultiDbClient;
+use crate::connection::HeldConnection;
 use crate::connector::{Connector, DriverGuard};
 use crate::control::Controller;
 use crate::endpoint::Endpoint;
@@ -46,7 +47,6 @@ use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::outcome::Outcome;
 use crate::request::{CmdRequest, PipelineRequest, Request};
-use crate::source::DynConnectionLike;
 
 impl MultiDbClient {
     /// A connection bound to the database active now, for `WATCH`/`MULTI`/`EXEC`, blocking
@@ -115,11 +115,14 @@ impl MultiDbClient {
             }
         } else if let Some(held) = db.connection.hold().await {
             // A pool's connection, or one from the application's factory: its own.
-            Pinned::Held(held.map_err(|e| MultiDbError::PinnedDatabaseLost {
-                id: db.id,
-                endpoint: db.endpoint.clone(),
-                reason: format!("no connection of its own: {e}"),
-            })?)
+            Pinned::Held {
+                con: held.map_err(|e| MultiDbError::PinnedDatabaseLost {
+                    id: db.id,
+                    endpoint: db.endpoint.clone(),
+                    reason: format!("no connection of its own: {e}"),
+                })?,
+                db: db.connection.get_db(),
+            }
         } else {
             // Sharing the member's connection would share WATCH state with every user.
             return Err(MultiDbError::Config(crate::ConfigError::InvalidValue {
@@ -184,8 +187,9 @@ enum Pinned {
         _driver: DriverGuard,
     },
     /// A connection of its own that the client does not make: a pool member's, put back
-    /// when dropped, or one from the application's factory.
-    Held(Box<dyn DynConnectionLike>),
+    /// when dropped, or one from the application's factory; the member's `close()` takes
+    /// it back.
+    Held { con: HeldConnection, db: i64 },
 }
 
 /// A connection bound to one member database, from [`MultiDbClient::pinned`].
@@ -357,7 +361,12 @@ impl ConnectionLike for Pinned {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_command(cmd),
-            Pinned::Held(c) => c.req_packed_command(cmd),
+            Pinned::Held { con, .. } => Box::pin(async move {
+                match con.lock().await.as_mut() {
+                    Some(c) => c.req_packed_command(cmd).await,
+                    None => Err(MultiDbError::Closed.into_redis()),
+                }
+            }),
         }
     }
 
@@ -369,14 +378,19 @@ impl ConnectionLike for Pinned {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Pinned::Dedicated { con: c, .. } => c.req_packed_commands(pipeline, offset, count),
-            Pinned::Held(c) => c.req_packed_commands(pipeline, offset, count),
+            Pinned::Held { con, .. } => Box::pin(async move {
+                match con.lock().await.as_mut() {
+                    Some(c) => c.req_packed_commands(pipeline, offset, count).await,
+                    None => Err(MultiDbError::Closed.into_redis()),
+                }
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Pinned::Dedicated { con: c, .. } => c.get_db(),
-            Pinned::Held(c) => c.get_db(),
+            Pinned::Held { db, .. } => *db,
         }
     }
 }

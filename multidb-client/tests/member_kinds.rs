@@ -316,7 +316,8 @@ mod pool {
     }
 
     /// A pinned connection on a pool member is one connection checked out: a WATCH on it
-    /// sees a write another user of the client makes through another pool connection.
+    /// sees a write another user of the client makes through another pool connection, and
+    /// `close()` closes it while it is still held.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_pinned_connection_holds_one_pool_connection_and_isolates_watch() {
         let server = RedisServer::start().unwrap();
@@ -330,7 +331,10 @@ mod pool {
         let mut pinned = client.pinned().await.unwrap();
         let ran = common::watched_transaction_ran(&mut pinned, &mut client.clone(), "k").await;
         assert!(!ran, "the watched write aborted the transaction");
-        drop(pinned);
+
+        // close() takes the held connection back: no socket left, the pinned one is lost.
         client.close().await;
+        tokio::task::block_in_place(|| server.wait_for_connected_clients(0).unwrap());
+        assert!(pinned.get::<_, Option<String>>("k").await.is_err());
     }
 }
