@@ -492,3 +492,75 @@ async fn cluster_subscribers_follow_a_failover_with_channels_patterns_and_sharde
     );
     client.close().await;
 }
+
+/// One range of `CLUSTER SLOTS`: start, end, and the master's ip, port, id and extras.
+type SlotsEntry = (i64, i64, (String, i64, String, redis::Value));
+
+/// A sharded subscription follows its slot when the slot moves to another master of the
+/// same cluster (the old owner tells the subscriber with a `sunsubscribe`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_subscription_follows_its_slot_to_another_master() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let client = MultiDbClient::new(
+        MultiDbConfig::builder()
+            .database(DatabaseConfig::from_cluster_urls(cluster.urls()).unwrap())
+            .build()
+            .unwrap(),
+    );
+    client.initialize().await.unwrap();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.ssubscribe("{shard}1").await.unwrap();
+    let mut messages = sub.on_message();
+    let mut con = client.clone();
+    let spublish = async |con: &mut MultiDbClient, payload: &str| {
+        let _: i64 = redis::cmd("SPUBLISH")
+            .arg("{shard}1")
+            .arg(payload)
+            .query_async(con)
+            .await
+            .unwrap();
+    };
+    spublish(&mut con, "before").await;
+    assert_eq!(payloads(&mut messages, 1).await, ["before"]);
+
+    // Hand the (empty) slot to a master that does not own it, telling every node.
+    tokio::task::block_in_place(|| {
+        let direct = |url: &str| redis::Client::open(url).unwrap().get_connection().unwrap();
+        let urls = cluster.urls();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg("{shard}1")
+            .query(&mut direct(&urls[0]))
+            .unwrap();
+        let owner_of = |url: &str| -> bool {
+            let slots: Vec<SlotsEntry> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query(&mut direct(url))
+                .unwrap();
+            let port: i64 = url.rsplit(':').next().unwrap().parse().unwrap();
+            slots
+                .iter()
+                .any(|(s, e, (_, p, _, _))| (*s..=*e).contains(&slot) && *p == port)
+        };
+        let target = urls.iter().find(|u| !owner_of(u)).unwrap();
+        let id: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut direct(target))
+            .unwrap();
+        for url in &urls {
+            let () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&id)
+                .query(&mut direct(url))
+                .unwrap();
+        }
+    });
+    spublish(&mut con, "after").await;
+    assert_eq!(payloads(&mut messages, 1).await, ["after"]);
+    client.close().await;
+}

@@ -122,6 +122,9 @@ impl Worker {
     async fn on_push(&mut self, push: Option<PushInfo>) {
         match push {
             Some(info) if matches!(info.kind, PushKind::Disconnection) => self.lost().await,
+            Some(info) if matches!(info.kind, PushKind::SUnsubscribe) => {
+                self.sharded_dropped(&info).await;
+            }
             Some(info) => {
                 if let Some(msg) = Msg::from_push_info(info)
                     && let Some(dropped) = self.deliver.push(msg)
@@ -136,6 +139,34 @@ impl Worker {
                 }
             }
             None => self.lost().await,
+        }
+    }
+
+    /// A `sunsubscribe` the server sent: for a channel still subscribed, its slot moved to
+    /// another node (a cluster's reshard or failover): subscribe it again, where it lives
+    /// now. A confirmation of the application's own unsubscribe finds it gone from the
+    /// registry and changes nothing.
+    async fn sharded_dropped(&mut self, info: &PushInfo) {
+        let Some(channel) = info.data.first().and_then(|v| match v {
+            redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+            redis::Value::SimpleString(s) => Some(s.clone()),
+            _ => None,
+        }) else {
+            return;
+        };
+        if !self.registry().set(Kind::Shard).contains(&channel) {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        tracing::debug!(channel = %channel, "sharded channel moved; subscribing it again");
+        if let Err(e) = link
+            .send(Kind::Shard, true, std::slice::from_ref(&channel))
+            .await
+        {
+            tracing::warn!(channel = %channel, error = %e, "sharded channel not subscribed again; reconnecting");
+            self.lost().await;
         }
     }
 
