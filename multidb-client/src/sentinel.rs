@@ -3,7 +3,7 @@
 //!
 //! Every connection the member opens first asks the Sentinels (all at once, the first
 //! answer wins) where the master is, then checks with `ROLE` that the node it reached is
-//! master. It is made like a URL member's otherwise ([`crate::connector`]): bounded by the
+//! master. It is made like a URL member's otherwise (by the connector): bounded by the
 //! connection timeout, with the member's TLS and credentials, closed on `close()`. A
 //! connection-level failure or a `READONLY` reply (the node was demoted) retires the shared
 //! connection, so the next command asks again and follows a promotion. While Sentinel fails
