@@ -101,11 +101,9 @@ impl MemberConnection {
                 db: made.take().map_or(0, |con| con.get_db()),
                 inner: Inner::Custom(Arc::new(Application {
                     made: made.clone(),
-                    abandon: Abandon::default(),
-                    response_timeout: config.response_timeout,
                     pinned: config.pinned_factory.clone(),
-                    held: HeldConnections::default(),
                     connection_timeout: config.connection_timeout,
+                    outside: Outside::new(config.response_timeout),
                 })),
             }),
             #[cfg(feature = "deadpool")]
@@ -113,10 +111,8 @@ impl MemberConnection {
                 db: 0,
                 inner: Inner::Pool(Arc::new(PoolMember {
                     pool: pool.clone(),
-                    held: HeldConnections::default(),
-                    abandon: Abandon::default(),
-                    response_timeout: config.response_timeout,
                     checkout_timeout: config.connection_timeout,
+                    outside: Outside::new(config.response_timeout),
                 })),
             }),
             #[cfg(feature = "cluster")]
@@ -145,13 +141,13 @@ impl MemberConnection {
             Inner::Custom(app) => {
                 let factory = app.pinned.as_ref()?;
                 let made = bounded(app.connection_timeout, factory()).await;
-                Some(made.map(|con| app.held.hold(con)))
+                Some(made.map(|con| app.outside.held.hold(con)))
             }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Some(
                 pool.checkout()
                     .await
-                    .map(|con| pool.held.hold(Box::new(con))),
+                    .map(|con| pool.outside.held.hold(Box::new(con))),
             ),
             _ => None,
         }
@@ -208,7 +204,7 @@ impl MemberConnection {
             }
             #[cfg(feature = "cluster")]
             Inner::Cluster(c) => c.reset(),
-            Inner::Custom(app) => app.reset(),
+            Inner::Custom(app) => app.outside.reset(),
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => pool.reset(),
         }
@@ -502,12 +498,8 @@ struct Application {
     made: Arc<AppSlot>,
     /// Makes pinned connections' own, if the application said how.
     pinned: Option<PinnedFactory>,
-    /// Those connections, closed with the member.
-    held: HeldConnections,
     connection_timeout: Duration,
-    /// Ends the commands in flight: the member failed or was closed.
-    abandon: Abandon,
-    response_timeout: Option<Duration>,
+    outside: Outside,
 }
 
 impl Application {
@@ -516,43 +508,58 @@ impl Application {
         self.made.take().ok_or_else(closed_error)
     }
 
-    /// A reply within the response timeout (plus the block time of a blocking command),
-    /// unless abandoned first.
+    /// Drops the client's hold on the connection, and everything [`Outside::close`] ends.
+    fn close(&self) {
+        self.made.release();
+        self.outside.close();
+    }
+}
+
+/// What the client keeps for a member whose sockets it does not own (an application's
+/// connection, a pool): the bound on each reply, the signal that abandons commands in
+/// flight, and the connections pinned connections hold.
+struct Outside {
+    abandon: Abandon,
+    response_timeout: Option<Duration>,
+    held: HeldConnections,
+}
+
+impl Outside {
+    fn new(response_timeout: Option<Duration>) -> Self {
+        Outside {
+            abandon: Abandon::default(),
+            response_timeout,
+            held: HeldConnections::default(),
+        }
+    }
+
+    /// A reply within the response timeout (plus the block time of a blocking command);
+    /// without a response timeout, until the member fails or closes.
     async fn bound<T>(
         &self,
         blocking: Option<crate::category::Blocking>,
         send: impl Future<Output = RedisResult<T>>,
     ) -> RedisResult<T> {
-        let bound = crate::category::reply_bound(blocking, self.response_timeout);
-        bound_reply(&self.abandon, bound, send).await
+        match crate::category::reply_bound(blocking, self.response_timeout) {
+            Some(timeout) => tokio::time::timeout(timeout, send)
+                .await
+                .unwrap_or_else(|_| Err(no_reply_within(timeout))),
+            // A bounded command ends within its bound anyway, so only an unbounded one
+            // arms the signal (a lock taken and released per command).
+            None => self.abandon.run(send).await,
+        }
     }
 
-    /// Abandons the commands in flight (the member failed); the next one is sent as usual.
+    /// The member failed: commands in flight without a bound end now.
     fn reset(&self) {
         self.abandon.now();
     }
 
-    /// Drops the client's hold on the connection and abandons the commands in flight.
+    /// The member is closed: the connections pinned connections hold are taken back, and
+    /// commands in flight end.
     fn close(&self) {
-        self.made.release();
         self.held.close_all();
         self.abandon.now();
-    }
-}
-
-/// A command's reply within `bound`; without a bound, until `abandon` ends it. A bounded
-/// command ends within its bound anyway, so it does not arm the signal (a lock taken and
-/// released on every command).
-async fn bound_reply<T>(
-    abandon: &Abandon,
-    bound: Option<Duration>,
-    send: impl Future<Output = RedisResult<T>>,
-) -> RedisResult<T> {
-    match bound {
-        Some(timeout) => tokio::time::timeout(timeout, send)
-            .await
-            .unwrap_or_else(|_| Err(no_reply_within(timeout))),
-        None => abandon.run(send).await,
     }
 }
 
@@ -560,11 +567,8 @@ async fn bound_reply<T>(
 #[cfg(feature = "deadpool")]
 struct PoolMember {
     pool: deadpool_redis::Pool,
-    /// Pool connections pinned connections hold, closed with the member.
-    held: HeldConnections,
-    abandon: Abandon,
-    response_timeout: Option<Duration>,
     checkout_timeout: Duration,
+    outside: Outside,
 }
 
 #[cfg(feature = "deadpool")]
@@ -593,28 +597,16 @@ impl PoolMember {
         }
     }
 
-    /// A reply within the response timeout (plus the block time of a blocking command),
-    /// unless abandoned first.
-    async fn bound<T>(
-        &self,
-        blocking: Option<crate::category::Blocking>,
-        send: impl Future<Output = RedisResult<T>>,
-    ) -> RedisResult<T> {
-        let bound = crate::category::reply_bound(blocking, self.response_timeout);
-        bound_reply(&self.abandon, bound, send).await
-    }
-
-    /// The member failed: commands in flight end, and the idle connections (to a server
+    /// The member failed: besides [`Outside::reset`], the idle connections (to a server
     /// that may be gone) are dropped.
     fn reset(&self) {
         self.pool.retain(|_, _| false);
-        self.abandon.now();
+        self.outside.reset();
     }
 
     fn close(&self) {
         self.pool.close();
-        self.held.close_all();
-        self.abandon.now();
+        self.outside.close();
     }
 }
 
@@ -683,14 +675,16 @@ impl ConnectionLike for MemberConnection {
                 let app = &**app;
                 Box::pin(async move {
                     let mut con = app.take()?;
-                    app.bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
+                    app.outside
+                        .bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
                         .await
                 })
             }
             #[cfg(feature = "deadpool")]
             Inner::Pool(pool) => Box::pin(async move {
                 let mut con = pool.checkout().await?;
-                pool.bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
+                pool.outside
+                    .bound(crate::category::blocking(cmd), con.req_packed_command(cmd))
                     .await
             }),
             #[cfg(feature = "cluster")]
@@ -715,7 +709,8 @@ impl ConnectionLike for MemberConnection {
                 Box::pin(async move {
                     let mut con = app.take()?;
                     let blocking = crate::category::pipeline_blocking(pipeline);
-                    app.bound(blocking, con.req_packed_commands(pipeline, offset, count))
+                    app.outside
+                        .bound(blocking, con.req_packed_commands(pipeline, offset, count))
                         .await
                 })
             }
@@ -723,7 +718,8 @@ impl ConnectionLike for MemberConnection {
             Inner::Pool(pool) => Box::pin(async move {
                 let mut con = pool.checkout().await?;
                 let blocking = crate::category::pipeline_blocking(pipeline);
-                pool.bound(blocking, con.req_packed_commands(pipeline, offset, count))
+                pool.outside
+                    .bound(blocking, con.req_packed_commands(pipeline, offset, count))
                     .await
             }),
             #[cfg(feature = "cluster")]
