@@ -430,27 +430,18 @@ async fn payloads(messages: &mut multidb_client::Messages, n: usize) -> Vec<Stri
 
 /// Publishes one message on a channel, a pattern's channel and a sharded channel.
 async fn publish_three(con: &mut MultiDbClient, tag: &str) {
-    let () = redis::cmd("PUBLISH")
-        .arg("orders")
-        .arg(format!("o-{tag}"))
-        .query_async::<i64>(con)
-        .await
-        .map(drop)
-        .unwrap();
-    let () = redis::cmd("PUBLISH")
-        .arg("audit.x")
-        .arg(format!("p-{tag}"))
-        .query_async::<i64>(con)
-        .await
-        .map(drop)
-        .unwrap();
-    let () = redis::cmd("SPUBLISH")
-        .arg("{shard}1")
-        .arg(format!("s-{tag}"))
-        .query_async::<i64>(con)
-        .await
-        .map(drop)
-        .unwrap();
+    for (command, channel, prefix) in [
+        ("PUBLISH", "orders", "o"),
+        ("PUBLISH", "audit.x", "p"),
+        ("SPUBLISH", "{shard}1", "s"),
+    ] {
+        let _: i64 = redis::cmd(command)
+            .arg(channel)
+            .arg(format!("{prefix}-{tag}"))
+            .query_async(con)
+            .await
+            .unwrap();
+    }
 }
 
 /// A subscriber on a cluster member gets channels, patterns and sharded channels (on the

@@ -28,6 +28,23 @@ impl Captured {
     }
 }
 
+/// All the text the crate showed: `shown` so far, the client's and its databases'
+/// `Debug`, every event it published, then — once it is closed — every log line.
+async fn everything_shown(
+    client: &MultiDbClient,
+    mut shown: Vec<String>,
+    mut events: tokio::sync::broadcast::Receiver<multidb_client::Event>,
+    logs: &Captured,
+) -> String {
+    shown.push(format!("{client:?} {:?}", client.databases()));
+    while let Ok(e) = events.try_recv() {
+        shown.push(format!("{e:?}"));
+    }
+    client.close().await;
+    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    shown.join("\n")
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -82,7 +99,7 @@ async fn no_password_reaches_logs_events_errors_or_debug_output() {
         rest_client.close().await;
         api
     };
-    let mut events = client.events();
+    let events = client.events();
     client.initialize().await.unwrap();
     let mut con = client.clone();
     let () = con.set("k", "v").await.unwrap();
@@ -93,14 +110,7 @@ async fn no_password_reaches_logs_events_errors_or_debug_output() {
     if let Err(e) = client.set_active_database(client.databases()[1].id).await {
         shown.push(format!("{e} {e:?}"));
     }
-    shown.push(format!("{client:?}"));
-    shown.push(format!("{:?}", client.databases()));
-    while let Ok(e) = events.try_recv() {
-        shown.push(format!("{e:?}"));
-    }
-    client.close().await;
-    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
-    let all = shown.join("\n");
+    let all = everything_shown(&client, shown, events, &logs).await;
     assert!(
         all.len() > 200,
         "too little was captured to mean anything: {all}"
@@ -198,7 +208,7 @@ async fn an_encoded_password_with_reserved_characters_connects_and_never_shows()
         .unwrap();
     let mut shown = vec![format!("{config:?}")];
     let client = MultiDbClient::new(config);
-    let mut events = client.events();
+    let events = client.events();
     client.initialize().await.unwrap();
     let mut con = client.clone();
     let () = con.set("k", "v").await.unwrap();
@@ -206,13 +216,7 @@ async fn an_encoded_password_with_reserved_characters_connects_and_never_shows()
     if let Err(e) = client.set_active_database(client.databases()[1].id).await {
         shown.push(format!("{e} {e:?}"));
     }
-    shown.push(format!("{client:?} {:?}", client.databases()));
-    while let Ok(e) = events.try_recv() {
-        shown.push(format!("{e:?}"));
-    }
-    client.close().await;
-    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
-    let all = shown.join("\n");
+    let all = everything_shown(&client, shown, events, &logs).await;
     assert!(
         all.contains("authentication") || all.contains("AUTH") || all.contains("WRONGPASS"),
         "the wrong password was tried: {all}"
@@ -250,7 +254,7 @@ async fn cluster_seed_and_sentinel_passwords_never_show_when_they_fail() {
         .unwrap();
     let mut shown = vec![format!("{config:?}")];
     let client = MultiDbClient::new(config);
-    let mut events = client.events();
+    let events = client.events();
     client.initialize().await.unwrap();
     let databases = client.databases();
     assert!(databases[0].healthy);
@@ -263,13 +267,7 @@ async fn cluster_seed_and_sentinel_passwords_never_show_when_they_fail() {
             shown.push(format!("{e} {e:?}"));
         }
     }
-    shown.push(format!("{client:?} {databases:?}"));
-    while let Ok(e) = events.try_recv() {
-        shown.push(format!("{e:?}"));
-    }
-    client.close().await;
-    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
-    let all = shown.join("\n");
+    let all = everything_shown(&client, shown, events, &logs).await;
     assert!(
         all.contains("WRONGPASS") || all.contains("uthentication"),
         "the wrong password was tried: {all}"
