@@ -151,6 +151,23 @@ impl fmt::Debug for RedisServerBuilder {
     }
 }
 
+/// A process's log file, opened for appending: its length now (where this run's lines
+/// start) and two handles, for the process's stdout and stderr.
+pub(crate) fn open_log(path: &Path) -> Result<(u64, std::fs::File, std::fs::File), LaunchError> {
+    let fs_error = |source| LaunchError::Filesystem {
+        path: path.to_path_buf(),
+        source,
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(fs_error)?;
+    let start = log.metadata().map_err(fs_error)?.len();
+    let log_err = log.try_clone().map_err(fs_error)?;
+    Ok((start, log, log_err))
+}
+
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key

@@ -13,6 +13,12 @@ use super::LaunchError;
 use super::config::Conf;
 use super::control::Login;
 
+/// A name a config line takes as one word: not empty, no whitespace or control characters
+/// (ACL user names, Sentinel master names).
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// An ACL user with every permission (`~* &* +@all`) and one password.
 #[derive(Clone)]
 pub(crate) struct AclUser {
@@ -35,12 +41,7 @@ impl AclUser {
 
     /// Refuses names redis' ACL parser rejects, before anything is started.
     pub(crate) fn validate(&self) -> Result<(), LaunchError> {
-        let bad = self.name.is_empty()
-            || self
-                .name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control());
-        if bad {
+        if !is_plain_name(&self.name) {
             return Err(LaunchError::InvalidConfig {
                 field: "acl_user",
                 value: self.name.clone(),

@@ -1,7 +1,6 @@
 //! Configuring and starting a Sentinel pair: the data nodes, then the Sentinel process.
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -81,12 +80,7 @@ impl RedisSentinelBuilder {
     /// a bad ACL user name; as [`RedisServer::start`] for the data nodes;
     /// [`LaunchError::NotReady`] if the replica does not sync or the Sentinel does not come up.
     pub fn start(self) -> Result<RedisSentinel, LaunchError> {
-        let bad_name = self.master_name.is_empty()
-            || self
-                .master_name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control());
-        if bad_name {
+        if !crate::launcher::credentials::is_plain_name(&self.master_name) {
             return Err(LaunchError::InvalidConfig {
                 field: "master_name",
                 value: self.master_name,
@@ -199,17 +193,7 @@ impl RedisSentinelBuilder {
 
 /// Spawns `redis-server CONF --sentinel` in `dir`, logging to `sentinel.log` there.
 fn spawn(binary: &Path, conf_path: &Path, dir: &Path) -> Result<Child, LaunchError> {
-    let log_path = dir.join("sentinel.log");
-    let fs_error = |source| LaunchError::Filesystem {
-        path: log_path.clone(),
-        source,
-    };
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(fs_error)?;
-    let log_err = log.try_clone().map_err(fs_error)?;
+    let (_, log, log_err) = builder::open_log(&dir.join("sentinel.log"))?;
     Command::new(binary)
         .arg(conf_path)
         .arg("--sentinel")

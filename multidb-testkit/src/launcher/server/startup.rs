@@ -1,6 +1,6 @@
 //! Spawning a server process and waiting until it answers `PING`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::process::{Child, Command, Stdio};
@@ -19,18 +19,8 @@ const LOG_TAIL_LINES: usize = 20;
 impl RedisServer {
     /// Spawns the process and waits until it answers `PING`; kills it on failure.
     pub(super) fn spawn_ready(&self) -> Result<Child, LaunchError> {
-        let log_path = self.dir.path().join("redis.log");
-        let fs_error = |source| LaunchError::Filesystem {
-            path: log_path.clone(),
-            source,
-        };
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(fs_error)?;
-        let log_start = log.metadata().map_err(fs_error)?.len();
-        let log_err = log.try_clone().map_err(fs_error)?;
+        let (log_start, log, log_err) =
+            crate::launcher::builder::open_log(&self.dir.path().join("redis.log"))?;
         let mut child = Command::new(&self.binary)
             .arg(self.dir.path().join("redis.conf"))
             .current_dir(self.dir.path())
