@@ -3,21 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use multidb_client::fuzzing::blocking_requests;
+use multidb_client::fuzzing::{blocking_requests, pack_requests};
 
 fuzz_target!(|bytes: &[u8]| {
     match blocking_requests(bytes) {
         Err(e) => assert_eq!(e.kind(), redis::ErrorKind::Client, "{e}"),
         Ok(cmds) => {
             assert!(!cmds.is_empty());
-            let mut packed = Vec::new();
-            for args in &cmds {
-                let mut cmd = redis::Cmd::new();
-                for arg in args {
-                    cmd.arg(arg.as_slice());
-                }
-                packed.extend(cmd.get_packed_command());
-            }
+            let packed = pack_requests(&cmds);
             assert_eq!(blocking_requests(&packed).ok().as_ref(), Some(&cmds));
         }
     }

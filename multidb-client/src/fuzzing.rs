@@ -52,3 +52,16 @@ pub fn blocking_requests(bytes: &[u8]) -> redis::RedisResult<Vec<Vec<Vec<u8>>>> 
     let cmds = crate::blocking::command::parse_requests(bytes)?;
     Ok(cmds.iter().map(crate::blocking::command::args).collect())
 }
+
+/// Commands (each its arguments) packed as redis-rs packs requests, back to back.
+pub fn pack_requests(cmds: &[Vec<Vec<u8>>]) -> Vec<u8> {
+    let mut packed = Vec::new();
+    for args in cmds {
+        let mut cmd = redis::Cmd::new();
+        for arg in args {
+            cmd.arg(arg.as_slice());
+        }
+        packed.extend(cmd.get_packed_command());
+    }
+    packed
+}

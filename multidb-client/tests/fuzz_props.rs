@@ -193,18 +193,11 @@ proptest! {
             0..64,
         ),
     ) {
-        use multidb_client::fuzzing::blocking_requests;
+        use multidb_client::fuzzing::{blocking_requests, pack_requests};
         match blocking_requests(&bytes) {
             Err(e) => prop_assert_eq!(e.kind(), redis::ErrorKind::Client),
             Ok(cmds) => {
-                let mut packed = Vec::new();
-                for args in &cmds {
-                    let mut cmd = redis::Cmd::new();
-                    for arg in args {
-                        cmd.arg(arg.as_slice());
-                    }
-                    packed.extend(cmd.get_packed_command());
-                }
+                let packed = pack_requests(&cmds);
                 prop_assert_eq!(blocking_requests(&packed).ok(), Some(cmds));
             }
         }
