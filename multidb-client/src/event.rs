@@ -95,6 +95,16 @@ pub enum Event {
         /// How many channels, patterns and sharded channels.
         channels: usize,
     },
+    /// A sharded channel's slot moved to another node of a cluster member (a reshard, or a
+    /// failover inside the cluster): the node that served it ended the subscription, and
+    /// the subscriber subscribed it again where it lives now. Messages published in
+    /// between are lost.
+    ShardedChannelMoved {
+        /// The database the channel lives on.
+        database: DatabaseId,
+        /// The sharded channel.
+        channel: String,
+    },
     /// A Pub/Sub reader falls behind: its subscriber's buffer (`pubsub_buffer`) is full
     /// and the oldest messages are dropped to make room. Published once per run of drops
     /// (again after the reader caught up and fell behind anew).

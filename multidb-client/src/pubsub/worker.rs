@@ -161,12 +161,19 @@ impl Worker {
             return;
         };
         tracing::debug!(channel = %channel, "sharded channel moved; subscribing it again");
-        if let Err(e) = link
+        let database = link.database;
+        match link
             .send(Kind::Shard, true, std::slice::from_ref(&channel))
             .await
         {
-            tracing::warn!(channel = %channel, error = %e, "sharded channel not subscribed again; reconnecting");
-            self.lost().await;
+            Ok(()) => self
+                .controller
+                .router()
+                .announce(Event::ShardedChannelMoved { database, channel }),
+            Err(e) => {
+                tracing::warn!(channel = %channel, error = %e, "sharded channel not subscribed again; reconnecting");
+                self.lost().await;
+            }
         }
     }
 
