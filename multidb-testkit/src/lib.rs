@@ -59,8 +59,10 @@ pub mod fuzzing;
 mod launcher;
 mod proxy;
 mod rest;
+mod sim;
 
 pub use fake::*;
 pub use launcher::*;
 pub use proxy::*;
 pub use rest::{Availability, BdbEndpoint, FakeRestApi};
+pub use sim::{Direction, SimNet, SimStream};

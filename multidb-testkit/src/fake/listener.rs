@@ -1,5 +1,6 @@
-//! A listening socket that can be closed and reopened on the same port from synchronous
-//! code, so `inject(Fault::Down)` refuses the very next connect.
+//! A listening socket that can be closed and reopened on the same address from synchronous
+//! code, so `inject(Fault::Down)` refuses the very next connect — over TCP or over a
+//! [`SimNet`](crate::SimNet).
 //!
 //! The accept task never owns the listener: it polls it through the mutex, so closing is a
 //! plain drop under the lock, effective before `inject` returns.
@@ -8,42 +9,129 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 
 use super::lock;
+use crate::sim::{SimListener, SimNet};
+
+/// What accepts connections: a TCP listener or a simulated one.
+pub(crate) trait Acceptor: Send + Sized + 'static {
+    type Stream;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
+}
+
+impl Acceptor for TcpListener {
+    type Stream = TcpStream;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        TcpListener::poll_accept(self, cx)
+    }
+}
+
+/// A connection's byte stream, whichever network it came over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A fake server's listener: TCP, or a host on a simulated network.
+pub(crate) enum Incoming {
+    Tcp(TcpListener),
+    Sim(SimListener),
+}
+
+impl Acceptor for Incoming {
+    type Stream = Box<dyn Io>;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Box<dyn Io>, SocketAddr)>> {
+        match self {
+            Incoming::Tcp(tcp) => tcp.poll_accept(cx).map_ok(|(stream, peer)| {
+                let _ = stream.set_nodelay(true);
+                (Box::new(stream) as Box<dyn Io>, peer)
+            }),
+            Incoming::Sim(sim) => sim
+                .poll_accept(cx)
+                .map_ok(|(stream, peer)| (Box::new(stream) as Box<dyn Io>, peer)),
+        }
+    }
+}
 
 #[derive(Debug)]
-struct Slot {
-    listener: Option<TcpListener>,
+struct Slot<A> {
+    listener: Option<A>,
     waker: Option<Waker>,
     shut_down: bool,
 }
 
-#[derive(Debug)]
-pub(crate) struct ListenerSlot {
-    slot: Mutex<Slot>,
+/// How a closed listener opens again on its address.
+type Reopen<A> = Box<dyn Fn() -> io::Result<A> + Send + Sync>;
+
+pub(crate) struct ListenerSlot<A = TcpListener> {
+    slot: Mutex<Slot<A>>,
     addr: SocketAddr,
-    runtime: Handle,
+    reopen: Reopen<A>,
 }
 
-impl ListenerSlot {
+impl<A> std::fmt::Debug for ListenerSlot<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSlot")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ListenerSlot<TcpListener> {
     /// Binds `addr` (port 0 picks a free one) in the current runtime.
     pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::bind_tcp(addr, |listener| listener)
+    }
+}
+
+impl ListenerSlot<Incoming> {
+    /// A fake server's listener on `addr`: TCP, or `net`'s host at `addr`.
+    pub(crate) fn incoming(addr: SocketAddr, net: Option<&SimNet>) -> io::Result<Self> {
+        let Some(net) = net else {
+            return ListenerSlot::bind_tcp(addr, Incoming::Tcp);
+        };
+        let listener = net.listen(addr)?;
+        let addr = listener.addr();
+        let net = net.clone();
+        Ok(ListenerSlot::new(
+            Incoming::Sim(listener),
+            addr,
+            Box::new(move || net.listen(addr).map(Incoming::Sim)),
+        ))
+    }
+}
+
+impl<A: Acceptor> ListenerSlot<A> {
+    fn bind_tcp(
+        addr: SocketAddr,
+        wrap: impl Fn(TcpListener) -> A + Send + Sync + 'static,
+    ) -> io::Result<Self> {
         let runtime = Handle::try_current().map_err(io::Error::other)?;
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
-        Ok(ListenerSlot {
+        Ok(ListenerSlot::new(
+            wrap(listener),
+            addr,
+            Box::new(move || {
+                let _runtime = runtime.enter();
+                listen(addr).map(&wrap)
+            }),
+        ))
+    }
+
+    fn new(listener: A, addr: SocketAddr, reopen: Reopen<A>) -> Self {
+        ListenerSlot {
             slot: Mutex::new(Slot {
                 listener: Some(listener),
                 waker: None,
                 shut_down: false,
             }),
             addr,
-            runtime,
-        })
+            reopen,
+        }
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -65,8 +153,7 @@ impl ListenerSlot {
         if slot.listener.is_some() || slot.shut_down {
             return Ok(());
         }
-        let _runtime = self.runtime.enter();
-        slot.listener = Some(listen(self.addr)?);
+        slot.listener = Some((self.reopen)()?);
         if let Some(waker) = slot.waker.take() {
             waker.wake();
         }
@@ -84,7 +171,7 @@ impl ListenerSlot {
     }
 
     /// The next connection; waits while closed, `None` once shut down.
-    pub(crate) async fn accept(&self) -> Option<io::Result<(TcpStream, SocketAddr)>> {
+    pub(crate) async fn accept(&self) -> Option<io::Result<(A::Stream, SocketAddr)>> {
         poll_fn(|cx| {
             let mut slot = lock(&self.slot);
             if slot.shut_down {

@@ -98,6 +98,7 @@ impl fmt::Debug for FakeRedis {
 #[derive(Clone)]
 pub struct FakeRedisBuilder {
     bind: SocketAddr,
+    network: Option<crate::SimNet>,
     name: String,
     username: String,
     password: Option<String>,
@@ -107,6 +108,7 @@ impl fmt::Debug for FakeRedisBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeRedisBuilder")
             .field("bind", &self.bind)
+            .field("network", &self.network)
             .field("name", &self.name)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -118,6 +120,7 @@ impl Default for FakeRedisBuilder {
     fn default() -> Self {
         FakeRedisBuilder {
             bind: server::default_bind(),
+            network: None,
             name: "fake-redis".to_owned(),
             username: "default".to_owned(),
             password: None,
@@ -144,6 +147,14 @@ impl FakeRedisBuilder {
         self
     }
 
+    /// Listens on `net` (a simulated network) instead of TCP, at the [`Self::bind`]
+    /// address (port 0: the first free one from 6379). Faults, counters and the
+    /// keyspace work as over TCP; the network's own faults come on top.
+    pub fn network(mut self, net: &crate::SimNet) -> Self {
+        self.network = Some(net.clone());
+        self
+    }
+
     /// A name for log lines, to tell several fakes apart.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -160,7 +171,7 @@ impl FakeRedisBuilder {
         reason = "async in the API so setup may await later"
     )]
     pub async fn start(self) -> io::Result<FakeRedis> {
-        let listener = listener::ListenerSlot::bind(self.bind)?;
+        let listener = listener::ListenerSlot::incoming(self.bind, self.network.as_ref())?;
         let shared = Arc::new(Shared {
             cfg: Config {
                 name: self.name,

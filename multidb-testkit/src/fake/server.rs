@@ -14,13 +14,12 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::commands::{dispatch, is_setup_command};
 use super::fault::{Action, Faults, GARBAGE};
-use super::listener::ListenerSlot;
+use super::listener::{Incoming, Io, ListenerSlot};
 use super::lock;
 use super::reply::Reply;
 use super::request::{Parsed, next_request};
@@ -38,7 +37,7 @@ pub(crate) struct Shared {
     pub(crate) commands: AtomicU64,
     pub(crate) data_commands: AtomicU64,
     pub(crate) accepted: AtomicU64,
-    pub(crate) listener: ListenerSlot,
+    pub(crate) listener: ListenerSlot<Incoming>,
 }
 
 impl Shared {
@@ -97,7 +96,6 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, done: mpsc::Sender<()>) {
             tracing::trace!(server = %shared.cfg.name, %peer, "fake redis reset connection on accept");
             continue;
         }
-        let _ = stream.set_nodelay(true);
         let (kill_tx, kill_rx) = watch::channel(false);
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let session = {
@@ -154,8 +152,8 @@ struct Batch {
 }
 
 impl Connection {
-    async fn run(mut self, stream: TcpStream) {
-        let (mut reader, mut writer) = stream.into_split();
+    async fn run(mut self, stream: Box<dyn Io>) {
+        let (mut reader, mut writer) = tokio::io::split(stream);
         let mut input = BytesMut::with_capacity(4096);
         let mut output = BytesMut::new();
         loop {

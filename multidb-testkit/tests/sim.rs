@@ -1,0 +1,122 @@
+//! The simulated network: what crosses a link, when, and what its faults do — on paused
+//! time, with a fake server as the host.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use multidb_testkit::{Direction, FakeRedis, Fault, SimNet};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, timeout};
+
+fn addr(last: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 10, last], 6379))
+}
+
+async fn ping(stream: &mut multidb_testkit::SimStream) -> std::io::Result<[u8; 7]> {
+    stream.write_all(b"PING\r\n").await?;
+    let mut reply = [0; 7];
+    stream.read_exact(&mut reply).await?;
+    Ok(reply)
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_delays_each_way_and_keeps_bytes_in_order() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder()
+        .bind(addr(1))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
+    let mut stream = net.connect(fake.addr()).await.unwrap();
+    net.set_latency(fake.addr(), Direction::ToHost, Duration::from_millis(30));
+    net.set_latency(fake.addr(), Direction::FromHost, Duration::from_millis(20));
+    let started = Instant::now();
+    stream.write_all(b"SET k 1\r\nGET k\r\n").await.unwrap();
+    let mut reply = [0; 12];
+    stream.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"+OK\r\n$1\r\n1\r\n");
+    assert_eq!(started.elapsed(), Duration::from_millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_way_partition_holds_replies_until_it_heals() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder()
+        .bind(addr(2))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
+    let mut stream = net.connect(fake.addr()).await.unwrap();
+    net.partition(fake.addr(), Direction::FromHost);
+    stream.write_all(b"INCR n\r\n").await.unwrap();
+    let mut reply = [0; 4];
+    assert!(
+        timeout(Duration::from_secs(10), stream.read_exact(&mut reply))
+            .await
+            .is_err(),
+        "a reply crossed the partition"
+    );
+    // The host ran the command: only its reply is held.
+    assert_eq!(fake.data_command_count(), 1);
+    // A new connection cannot be made across it either.
+    assert!(
+        timeout(Duration::from_secs(10), net.connect(fake.addr()))
+            .await
+            .is_err()
+    );
+    net.heal(fake.addr());
+    stream.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b":1\r\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn down_refuses_connects_and_reset_breaks_open_streams() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder()
+        .bind(addr(3))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
+    let mut stream = net.connect(fake.addr()).await.unwrap();
+    assert_eq!(&ping(&mut stream).await.unwrap(), b"+PONG\r\n");
+    net.reset(fake.addr());
+    assert_eq!(
+        ping(&mut stream).await.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    fake.inject(Fault::Down);
+    assert_eq!(
+        net.connect(fake.addr()).await.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    fake.recover();
+    let mut again = net.connect(fake.addr()).await.unwrap();
+    assert_eq!(&ping(&mut again).await.unwrap(), b"+PONG\r\n");
+    fake.shutdown().await;
+    assert_eq!(fake.connection_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_client_end_is_seen_by_the_host() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder()
+        .bind(addr(4))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
+    let mut stream = net.connect(fake.addr()).await.unwrap();
+    ping(&mut stream).await.unwrap();
+    assert_eq!(fake.connection_count(), 1);
+    drop(stream);
+    timeout(Duration::from_secs(1), async {
+        while fake.connection_count() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the host never saw the client go");
+}
