@@ -112,11 +112,71 @@ async fn a_closed_client_end_is_seen_by_the_host() {
     ping(&mut stream).await.unwrap();
     assert_eq!(fake.connection_count(), 1);
     drop(stream);
+    until(|| fake.connection_count() == 0).await;
+}
+
+/// Waits until `done` holds, looking again every simulated millisecond (the fake's tasks
+/// run in between); fails past a simulated second.
+async fn until(done: impl Fn() -> bool) {
     timeout(Duration::from_secs(1), async {
-        while fake.connection_count() != 0 {
-            tokio::task::yield_now().await;
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
     .await
-    .expect("the host never saw the client go");
+    .expect("the condition never came true");
+}
+
+/// Reads exactly `expected.len()` bytes and compares.
+async fn expect(stream: &mut multidb_testkit::SimStream, expected: &[u8]) {
+    let mut got = vec![0; expected.len()];
+    stream.read_exact(&mut got).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn blpop_waits_for_a_push_and_holds_the_requests_after_it() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder().bind(addr(5)).network(&net).start().await.unwrap();
+    let mut waiter = net.connect(fake.addr()).await.unwrap();
+    let mut pusher = net.connect(fake.addr()).await.unwrap();
+    let started = Instant::now();
+    waiter.write_all(b"BLPOP q 0\r\nPING\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pusher.write_all(b"RPUSH q a b\r\n").await.unwrap();
+    expect(&mut pusher, b":2\r\n").await;
+    expect(&mut waiter, b"*2\r\n$1\r\nq\r\n$1\r\na\r\n+PONG\r\n").await;
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    pusher.write_all(b"LLEN q\r\n").await.unwrap();
+    expect(&mut pusher, b":1\r\n").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn blpop_times_out_with_a_nil_and_never_blocks_in_a_transaction() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder().bind(addr(6)).network(&net).start().await.unwrap();
+    let mut stream = net.connect(fake.addr()).await.unwrap();
+    let started = Instant::now();
+    stream.write_all(b"BRPOP q 1.5\r\n").await.unwrap();
+    expect(&mut stream, b"*-1\r\n").await;
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    stream
+        .write_all(b"MULTI\r\nBLPOP q 0\r\nEXEC\r\n")
+        .await
+        .unwrap();
+    expect(&mut stream, b"+OK\r\n+QUEUED\r\n*1\r\n*-1\r\n").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_client_that_goes_takes_nothing() {
+    let net = SimNet::new();
+    let fake = FakeRedis::builder().bind(addr(7)).network(&net).start().await.unwrap();
+    let mut waiter = net.connect(fake.addr()).await.unwrap();
+    waiter.write_all(b"BLPOP q 0\r\n").await.unwrap();
+    until(|| fake.command_count() == 1).await;
+    drop(waiter);
+    until(|| fake.connection_count() == 0).await;
+    let mut pusher = net.connect(fake.addr()).await.unwrap();
+    pusher.write_all(b"RPUSH q a\r\nLLEN q\r\n").await.unwrap();
+    expect(&mut pusher, b":1\r\n:1\r\n").await;
 }

@@ -186,6 +186,7 @@ impl FakeRedisBuilder {
             data_commands: 0.into(),
             accepted: 0.into(),
             listener,
+            changed: tokio::sync::Notify::new(),
         });
         let (done_tx, done_rx) = mpsc::channel(1);
         tokio::spawn(server::accept_loop(Arc::clone(&shared), done_tx));
@@ -320,6 +321,15 @@ impl FakeRedis {
             message.as_bytes(),
             false,
         )
+    }
+
+    /// The string stored at `key` in database 0, if any (as `GET` would see it), for a test
+    /// to check what the server applied without a connection.
+    pub fn string_value(&self, key: &str) -> Option<Vec<u8>> {
+        match lock(&self.shared().state).keyspace.value(0, key.as_bytes()) {
+            Some(keyspace::Value::Str(bytes)) => Some(bytes.clone()),
+            _ => None,
+        }
     }
 
     /// Live keys across all 16 databases (expired keys are purged first).

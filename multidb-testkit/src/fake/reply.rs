@@ -29,6 +29,10 @@ pub(crate) enum Reply {
     Push(Vec<Reply>),
     /// Several frames in a row (one subscribe confirmation per channel).
     Multi(Vec<Reply>),
+    /// Not a reply: a blocking command found nothing and waits until this deadline
+    /// (`None`: forever). The connection holds its later requests meanwhile, and runs the
+    /// command again after every write to the server; encoding it writes nothing.
+    Block(Option<tokio::time::Instant>),
 }
 
 impl Reply {
@@ -92,6 +96,7 @@ impl Reply {
                     value.encode(protocol, out);
                 }
             }
+            Reply::Block(_) => {}
             Reply::Multi(replies) => {
                 for reply in replies {
                     reply.encode(protocol, out);

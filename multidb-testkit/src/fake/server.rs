@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) data_commands: AtomicU64,
     pub(crate) accepted: AtomicU64,
     pub(crate) listener: ListenerSlot<Incoming>,
+    /// Notified after every batch of commands: blocked commands look again.
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -143,12 +145,16 @@ enum Event {
     Killed,
     Push(Reply),
     Read,
+    /// A blocked command has its reply (in the output): go on with the requests after it.
+    Unblocked,
 }
 
 /// What a batch of requests asks of the connection.
 struct Batch {
     close: bool,
     replied: bool,
+    /// A blocking command that found nothing, and its deadline: later requests wait.
+    blocked: Option<(Vec<Vec<u8>>, Option<Instant>)>,
 }
 
 impl Connection {
@@ -156,15 +162,26 @@ impl Connection {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut input = BytesMut::with_capacity(4096);
         let mut output = BytesMut::new();
+        let mut blocked: Option<(Vec<Vec<u8>>, Option<Instant>)> = None;
         loop {
-            let event = tokio::select! {
-                biased;
-                _ = self.kill.wait_for(|killed| *killed) => Event::Killed,
-                push = self.pushes.recv() => push.map_or(Event::Killed, Event::Push),
-                read = reader.read_buf(&mut input) => match read {
-                    Ok(n) if n > 0 => Event::Read,
-                    _ => Event::Killed,
-                },
+            let event = if let Some((args, deadline)) = blocked.take() {
+                match self.unblock(&args, deadline, &mut reader, &mut input).await {
+                    Some(reply) => {
+                        reply.encode(self.session.protocol, &mut output);
+                        Event::Unblocked
+                    }
+                    None => Event::Killed,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = self.kill.wait_for(|killed| *killed) => Event::Killed,
+                    push = self.pushes.recv() => push.map_or(Event::Killed, Event::Push),
+                    read = reader.read_buf(&mut input) => match read {
+                        Ok(n) if n > 0 => Event::Read,
+                        _ => Event::Killed,
+                    },
+                }
             };
             let (mut close, mut replied) = (false, false);
             match event {
@@ -174,9 +191,14 @@ impl Connection {
                         push.encode(self.session.protocol, &mut output);
                     }
                 }
-                Event::Read => {
+                Event::Read | Event::Unblocked => {
                     let batch = self.process(&mut input, &mut output);
-                    (close, replied) = (batch.close, batch.replied);
+                    (close, replied) = (
+                        batch.close,
+                        batch.replied || matches!(event, Event::Unblocked),
+                    );
+                    blocked = batch.blocked;
+                    self.shared.changed.notify_waiters();
                 }
             }
             let delay = if replied {
@@ -207,11 +229,61 @@ impl Connection {
         tracing::trace!(server = %self.shared.cfg.name, id = self.session.id, "fake redis connection closed");
     }
 
+    /// Waits until the blocked command `args` has a reply — it runs again after every
+    /// batch any connection runs — or until `deadline` (then a nil array). Reads meanwhile
+    /// only to see the client go, as Redis does; `None` when it went or was killed.
+    async fn unblock<R: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        args: &[Vec<u8>],
+        deadline: Option<Instant>,
+        reader: &mut R,
+        input: &mut BytesMut,
+    ) -> Option<Reply> {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let changed = shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let reply = {
+                let mut state = lock(&shared.state);
+                let mut cx = Ctx {
+                    st: &mut state,
+                    s: &mut self.session,
+                    cfg: &shared.cfg,
+                };
+                dispatch(&mut cx, args)
+            };
+            if !matches!(reply, Reply::Block(_)) {
+                return Some(reply);
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Some(Reply::NilArray);
+            }
+            let expired = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.kill.wait_for(|killed| *killed) => return None,
+                () = changed => {}
+                () = expired => {}
+                read = reader.read_buf(input) => match read {
+                    Ok(n) if n > 0 => {}
+                    _ => return None,
+                },
+            }
+        }
+    }
+
     /// Runs every complete request in `input`, appending replies to `output`.
     fn process(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Batch {
         let mut batch = Batch {
             close: false,
             replied: false,
+            blocked: None,
         };
         loop {
             let args = match next_request(input) {
@@ -249,6 +321,10 @@ impl Connection {
                         };
                         dispatch(&mut cx, &args)
                     };
+                    if let Reply::Block(deadline) = reply {
+                        batch.blocked = Some((args, deadline));
+                        return batch;
+                    }
                     reply.encode(self.session.protocol, output);
                 }
             }

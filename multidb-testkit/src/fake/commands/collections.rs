@@ -137,6 +137,45 @@ pub(super) fn rpop(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
     pop(cx, args, false)
 }
 
+pub(super) fn blpop(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
+    blocking_pop(cx, args, true)
+}
+
+pub(super) fn brpop(cx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Reply {
+    blocking_pop(cx, args, false)
+}
+
+/// `BLPOP key [key …] timeout`: the first element of the first non-empty list, as
+/// `[key, element]`; else the connection blocks (see [`Reply::Block`]) for `timeout`
+/// seconds (0: forever) — inside a transaction, a nil array at once, as in Redis (`EXEC`
+/// turns the block into one).
+fn blocking_pop(cx: &mut Ctx<'_>, args: &[Vec<u8>], front: bool) -> Reply {
+    let (keys, timeout) = args[1..].split_at(args.len() - 2);
+    let seconds = match std::str::from_utf8(&timeout[0])
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+    {
+        Some(s) if s.is_finite() && s >= 0.0 => s,
+        Some(_) => return Reply::err("ERR timeout is negative"),
+        None => return Reply::err("ERR timeout is not a float or out of range"),
+    };
+    for key in keys {
+        let popped =
+            existing!(cx, key, Value::List(l) => if front { l.pop_front() } else { l.pop_back() });
+        cx.st.keyspace.drop_if_empty(cx.s.db, key);
+        if let Some(Some(element)) = popped {
+            return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(element)]);
+        }
+    }
+    let deadline = (seconds > 0.0)
+        .then(|| {
+            tokio::time::Instant::now()
+                .checked_add(std::time::Duration::try_from_secs_f64(seconds).ok()?)
+        })
+        .flatten();
+    Reply::Block(deadline)
+}
+
 /// `LPOP key [count]`: a bulk without count, an array with it.
 fn pop(cx: &mut Ctx<'_>, args: &[Vec<u8>], front: bool) -> Reply {
     if args.len() > 3 {

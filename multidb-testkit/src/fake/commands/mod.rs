@@ -62,6 +62,8 @@ const COMMANDS: &[(&str, i32, Handler)] = &[
     ("rpush", -3, collections::rpush),
     ("lpop", -2, collections::lpop),
     ("rpop", -2, collections::rpop),
+    ("blpop", -3, collections::blpop),
+    ("brpop", -3, collections::brpop),
     ("lrange", 4, collections::lrange),
     ("llen", 2, collections::llen),
     ("sadd", -3, collections::sadd),

@@ -26,7 +26,16 @@ pub(super) fn exec(cx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Reply {
         return Reply::NilArray;
     }
     // The caller holds the state lock for this whole call, so the block runs atomically.
-    Reply::Array(queued.iter().map(|args| dispatch(cx, args)).collect())
+    // A blocking command inside a transaction does not block: nil, as in Redis.
+    Reply::Array(
+        queued
+            .iter()
+            .map(|args| match dispatch(cx, args) {
+                Reply::Block(_) => Reply::NilArray,
+                reply => reply,
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn discard(cx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Reply {
