@@ -222,7 +222,9 @@ where
     pub(crate) async fn run(self: Arc<Self>) {
         let mut next = deadline_after(self.added_at, self.config.first_wait());
         loop {
+            // Biased: the same times give the same probes, so a seeded simulation replays.
             tokio::select! {
+                biased;
                 () = tokio::time::sleep_until(next) => {}
                 () = self.wake.notified() => {}
             }

@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 
 use crate::error::MultiDbError;
 use crate::source::MemberSpec;
+use crate::transport::{Address, Transport};
 
 /// Where a socket goes.
 #[derive(Clone)]
@@ -48,6 +49,14 @@ impl Addr {
                 other,
                 "a tcp, tls or unix address",
             ))),
+        }
+    }
+
+    /// Where the transport is asked to connect.
+    fn address(&self) -> Address<'_> {
+        match self {
+            Addr::Tcp { host, port, .. } => Address::Tcp { host, port: *port },
+            Addr::Unix(path) => Address::Unix(path),
         }
     }
 
@@ -90,6 +99,8 @@ pub(crate) struct Connector {
     /// The drivers of the connections made for one owner (pinned, blocking, Pub/Sub): the
     /// member's `close()` ends them, wherever their handles are.
     owned: Arc<OwnedDrivers>,
+    /// Opens the streams, when not plain sockets.
+    transport: Option<Arc<dyn Transport>>,
 }
 
 /// The drivers of a member's connections that have one owner each, so that closing the
@@ -133,8 +144,6 @@ impl Connector {
         let addr = Addr::of(info.addr())?;
         #[cfg(feature = "tls")]
         let tls = tls_config(addr.tls(), spec)?;
-        #[cfg(not(feature = "tls"))]
-        let _ = spec;
         Ok(Connector {
             target: Target::Fixed(addr),
             redis: info.redis_settings().clone(),
@@ -142,6 +151,7 @@ impl Connector {
             #[cfg(feature = "tls")]
             tls,
             owned: Arc::default(),
+            transport: spec.transport.clone(),
         })
     }
 
@@ -169,8 +179,6 @@ impl Connector {
         let tls = nodes.first().is_some_and(|(addr, _)| addr.tls());
         #[cfg(feature = "tls")]
         let tls_config = tls_config(nodes.iter().any(|(addr, _)| addr.tls()), spec)?;
-        #[cfg(not(feature = "tls"))]
-        let _ = spec;
         Ok(Connector {
             target: Target::Sentinel {
                 sentinels: nodes,
@@ -182,6 +190,7 @@ impl Connector {
             #[cfg(feature = "tls")]
             tls: tls_config,
             owned: Arc::default(),
+            transport: spec.transport.clone(),
         })
     }
 
@@ -290,6 +299,17 @@ impl Connector {
         config: AsyncConnectionConfig,
         on_end: impl FnOnce() + Send + 'static,
     ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
+        if let Some(transport) = &self.transport {
+            let stream = transport.connect(addr.address()).await?;
+            return match addr {
+                #[cfg(feature = "tls")]
+                Addr::Tcp {
+                    host, tls: true, ..
+                } => handshake(redis, self.tls_over(host, stream).await?, config, on_end).await,
+                _ => handshake(redis, stream, config, on_end).await,
+            };
+        }
+        // Plain sockets stay unboxed: the default costs nothing per read or write.
         match addr {
             Addr::Tcp {
                 host,
@@ -306,21 +326,9 @@ impl Connector {
                 port,
                 tls: true,
             } => {
-                let tls_config = self
-                    .tls
-                    .as_ref()
-                    .ok_or_else(|| client_error("no TLS configuration".to_owned()))?
-                    .get()
-                    .map_err(|e| client_error(format!("TLS configuration: {e}")))?
-                    .clone();
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
-                    .map_err(|e| client_error(format!("TLS server name `{host}`: {e}")))?;
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 tcp.set_nodelay(self.nodelay)?;
-                let tls = tokio_rustls::TlsConnector::from(tls_config)
-                    .connect(name, tcp)
-                    .await?;
-                handshake(redis, tls, config, on_end).await
+                handshake(redis, self.tls_over(host, tcp).await?, config, on_end).await
             }
             #[cfg(unix)]
             Addr::Unix(path) => {
@@ -330,6 +338,30 @@ impl Connector {
             #[allow(unreachable_patterns)] // TLS without its feature; Unix off unix
             _ => Err(client_error("unsupported address".to_owned())),
         }
+    }
+
+    /// A TLS session to `host` over `stream`, with the member's certificates.
+    #[cfg(feature = "tls")]
+    async fn tls_over<S>(
+        &self,
+        host: &str,
+        stream: S,
+    ) -> RedisResult<tokio_rustls::client::TlsStream<S>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let tls_config = self
+            .tls
+            .as_ref()
+            .ok_or_else(|| client_error("no TLS configuration".to_owned()))?
+            .get()
+            .map_err(|e| client_error(format!("TLS configuration: {e}")))?
+            .clone();
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| client_error(format!("TLS server name `{host}`: {e}")))?;
+        Ok(tokio_rustls::TlsConnector::from(tls_config)
+            .connect(name, stream)
+            .await?)
     }
 }
 

@@ -135,6 +135,7 @@ mod serde_config;
 mod source;
 #[cfg(feature = "tls")]
 mod tls;
+pub mod transport;
 mod url;
 
 pub use category::{CommandCategory, command_category, pipeline_category};

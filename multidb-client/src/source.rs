@@ -54,6 +54,20 @@ pub(crate) struct MemberSpec {
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) connection_timeout: Duration,
     pub(crate) tls: TlsSettings,
+    /// How a URL or Sentinel member opens its streams, if not over plain sockets.
+    pub(crate) transport: Option<Arc<dyn crate::transport::Transport>>,
+}
+
+impl MemberSpec {
+    /// Whether the client opens this member's sockets itself (through its connector).
+    pub(crate) fn opens_own_sockets(&self) -> bool {
+        match self.source {
+            Source::Url(_) => true,
+            #[cfg(feature = "sentinel")]
+            Source::Sentinel { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Certificates for a `rediss://` member (feature `tls`). Verification is always on.

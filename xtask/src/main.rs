@@ -9,6 +9,8 @@
 //! - `bench`: every benchmark in one run, summarized into `BENCHMARKS.md` (see the `bench`
 //!   module); `--peer redis-py` adds redis-py's client in the same failover scenario.
 //! - `drill`: the failover drill (`multidb-client`'s `drill` example), arguments passed on.
+//! - `sim`: the deterministic simulation (`multidb-client/tests/simulation.rs`), optimized,
+//!   for as many schedules as asked.
 
 mod bench;
 mod deny;
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(workspace_root(), &rest),
         Some("drill") => drill(&rest),
         Some("soak") => soak(&rest),
+        Some("sim") => simulation(&rest, true),
         Some("drill-picture") => render::drill_picture(workspace_root()),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_owned()),
@@ -59,7 +62,56 @@ tasks:
   imports  each crate's modules import one way: fails on an import circle
   drill    run the failover drill example (arguments are passed on)
   drill-picture  a short drill, its SVG timeline rendered in headless Chromium and checked
-  soak     the chaos soak for longer: --seconds N (default 600), --seed S to replay";
+  soak     the chaos soak for longer: --seconds N (default 600), --seed S to replay
+  sim      the deterministic simulation, in release mode: --schedules N (default 1000),
+           --seed S (the base of the random half; with --schedules 1, that schedule alone)";
+
+/// The simulation's test (`multidb-client/tests/simulation.rs`).
+const SIMULATION_TEST: &str = "seeded_schedules_keep_every_invariant";
+
+/// The deterministic simulation: `cargo xtask ci` runs its default sample in the test
+/// profile; `cargo xtask sim` as many schedules as asked, optimized.
+fn simulation(rest: &[String], release: bool) -> Result<(), String> {
+    let mut schedules = None;
+    let mut seed = None;
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let mut number = |what: &str| -> Result<String, String> {
+            let value = args.next().ok_or(format!("{what} needs a value"))?;
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{what} takes a whole number, got `{value}`"))?;
+            Ok(value.clone())
+        };
+        match arg.as_str() {
+            "--schedules" => schedules = Some(number("--schedules")?),
+            "--seed" => seed = Some(number("--seed")?),
+            other => return Err(format!("sim: unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    let mut envs = Vec::new();
+    if let Some(schedules) = &schedules {
+        envs.push(("MULTIDB_SIM_SCHEDULES", schedules.as_str()));
+    }
+    if let Some(seed) = &seed {
+        envs.push(("MULTIDB_SIM_SEED", seed.as_str()));
+    }
+    let mut command = vec!["test"];
+    if release {
+        command.push("--release");
+    }
+    command.extend([
+        "--package",
+        "multidb-client",
+        "--all-features",
+        "--test",
+        "simulation",
+        "--",
+        SIMULATION_TEST,
+        "--nocapture",
+    ]);
+    run("simulation", &command, &envs)
+}
 
 fn ci() -> Result<(), String> {
     let started = Instant::now();
@@ -79,7 +131,20 @@ fn ci() -> Result<(), String> {
         ],
         &[],
     )?;
-    run("test", &["test", "--workspace", "--all-features"], &[])?;
+    run(
+        "test",
+        &[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--",
+            "--skip",
+            SIMULATION_TEST,
+        ],
+        &[],
+    )?;
+    // The simulation on its own, so its one-line summary shows.
+    simulation(&[], false)?;
     // What only a build without features checks (settings that name a missing feature).
     run(
         "test-default-features",

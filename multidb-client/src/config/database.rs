@@ -34,8 +34,9 @@ pub struct DatabaseConfig {
     pub(crate) weight: f64,
     pub(crate) grace_period: Duration,
     pub(crate) checks: CheckPlan,
-    /// Settings given that this kind of member cannot apply: refused at `build()`.
-    not_applicable: Vec<&'static str>,
+    /// Settings given that this kind of member cannot apply, each with what it needs:
+    /// refused at `build()`.
+    not_applicable: Vec<(&'static str, &'static str)>,
     /// The lag-aware check for this database, instead of the client-wide one.
     #[cfg(feature = "lag-aware")]
     pub(crate) lag_aware: Option<crate::LagAwareCheck>,
@@ -46,6 +47,13 @@ const DEFAULT_WEIGHT: f64 = 1.0;
 const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(60);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a setting does not apply to a member the application made.
+const MADE_BY_APP: &str = "not set on a member made with from_connection or from_pool: the \
+                           application made its connections, with their own settings";
+/// Why a setting applies only to a member the application made.
+const NEEDS_APP_MEMBER: &str =
+    "set only on a member made with from_connection or from_pool: other members make their own";
 
 impl DatabaseConfig {
     /// A database reached by URL: `redis://[user:password@]host:port[/db][?protocol=resp3]`,
@@ -127,7 +135,8 @@ impl DatabaseConfig {
         C: redis::aio::ConnectionLike + Send + Sync + 'static,
     {
         if !matches!(self.spec.source, Source::Connection(_)) {
-            self.not_applicable.push("pinned_connections");
+            self.not_applicable
+                .push(("pinned_connections", NEEDS_APP_MEMBER));
         }
         self.spec.pinned_factory = Some(Arc::new(move || {
             let made = factory();
@@ -160,7 +169,8 @@ impl DatabaseConfig {
         #[cfg(not(feature = "deadpool"))]
         let made_by_app = matches!(self.spec.source, Source::Connection(_));
         if !made_by_app {
-            self.not_applicable.push("pubsub_client");
+            self.not_applicable
+                .push(("pubsub_client", NEEDS_APP_MEMBER));
         }
         self.spec.pubsub_client = Some(client);
         self
@@ -253,6 +263,7 @@ impl DatabaseConfig {
                 response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
                 connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
                 tls: TlsSettings::default(),
+                transport: None,
             },
             endpoint,
             weight: DEFAULT_WEIGHT,
@@ -395,10 +406,27 @@ impl DatabaseConfig {
                     *seed = changed(seed);
                 }
             }
-            Source::Connection(_) => self.not_applicable.push(field),
+            Source::Connection(_) => self.not_applicable.push((field, MADE_BY_APP)),
             #[cfg(feature = "deadpool")]
-            Source::Pool(_) => self.not_applicable.push(field),
+            Source::Pool(_) => self.not_applicable.push((field, MADE_BY_APP)),
         }
+        self
+    }
+
+    /// How this URL or Sentinel member opens its byte streams (default: TCP and Unix
+    /// sockets): see [`crate::transport`]. TLS and the handshake still run on top of what
+    /// `transport` returns, within [`Self::connection_timeout`]. `build()` refuses it on
+    /// cluster members, pools and application connections, whose sockets are opened
+    /// elsewhere.
+    pub fn transport(mut self, transport: Arc<dyn crate::transport::Transport>) -> Self {
+        if !self.spec.opens_own_sockets() {
+            self.not_applicable.push((
+                "transport",
+                "set only on a URL or Sentinel member: the others open their sockets inside \
+                 redis-rs, deadpool or the application",
+            ));
+        }
+        self.spec.transport = Some(transport);
         self
     }
 
@@ -443,12 +471,11 @@ impl DatabaseConfig {
     /// [`MultiDbConfigBuilder::build`] and for a database added at run time.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         validate_weight(&self.endpoint, self.weight)?;
-        if let Some(field) = self.not_applicable.first() {
+        if let Some((field, expected)) = self.not_applicable.first() {
             return Err(ConfigError::InvalidValue {
                 field,
                 value: "set".to_owned(),
-                expected: "not set on a member made with from_connection or from_pool: the \
-                           application made its connections, with their own settings",
+                expected,
             });
         }
         validate_transport(&self.spec)?;
@@ -555,6 +582,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("connection_timeout", &self.spec.connection_timeout)
             .field("tls_root_cert", &self.spec.tls.root_cert.is_some())
             .field("tls_client_cert", &self.spec.tls.client_cert.is_some())
+            .field("transport", &self.spec.transport.as_ref().map(|_| "custom"))
             .finish_non_exhaustive()
     }
 }

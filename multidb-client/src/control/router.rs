@@ -124,6 +124,7 @@ impl Router {
         let switched = std::pin::pin!(self.switched());
         if self.is_active(db) {
             tokio::select! {
+                biased;
                 () = switched => {}
                 () = tokio::time::sleep(delay) => {}
             }

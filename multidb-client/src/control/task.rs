@@ -52,7 +52,9 @@ async fn run(
         let deadline = this.next_deadline().map(|at| this.clock().instant_at(at));
         drop(this);
         let sleep = crate::member::sleep_until(deadline);
+        // Biased: the same inputs give the same steps, so a seeded simulation replays.
         let step: Step = tokio::select! {
+            biased;
             event = health.recv() => match event {
                 Ok(event) => Step::Health(event),
                 Err(broadcast::error::RecvError::Lagged(_)) => Step::Resync,

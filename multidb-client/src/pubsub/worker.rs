@@ -82,12 +82,15 @@ impl Worker {
                 return;
             }
             let retry_at = self.retry_at;
+            // Biased, for replayable simulations; pushes last, so a flood of messages
+            // never delays a request, a switch or closing.
             let step = tokio::select! {
-                r = requests.recv() => Step::Request(r),
-                e = events.recv() => Step::Event(e),
-                p = next_push(self.link.as_mut()) => Step::Push(p),
-                () = crate::member::sleep_until(retry_at) => Step::Retry,
+                biased;
                 () = &mut closed => Step::Closed,
+                e = events.recv() => Step::Event(e),
+                r = requests.recv() => Step::Request(r),
+                () = crate::member::sleep_until(retry_at) => Step::Retry,
+                p = next_push(self.link.as_mut()) => Step::Push(p),
             };
             match step {
                 // The Subscriber was dropped, or the client with every handle.

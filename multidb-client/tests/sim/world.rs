@@ -1,0 +1,117 @@
+//! The simulated world of one schedule: fake servers on a [`SimNet`], the client reaching
+//! them through a [`Transport`] over it, and what the harness knows of both.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use multidb_client::transport::{Address, Stream, Transport};
+use multidb_client::{
+    DatabaseConfig, DatabaseId, InitialHealthCheck, MultiDbClient, MultiDbConfig,
+};
+use multidb_testkit::{FakeRedis, SimNet};
+
+/// Every fake's password: it must never show in any text the client produces.
+pub(crate) const SECRET: &str = "Sim-S3cret%2Fpw";
+/// The password as the fakes expect it (the URL holds it percent-encoded).
+const SECRET_DECODED: &str = "Sim-S3cret/pw";
+
+/// The client's streams, over the simulated network.
+pub(crate) struct SimTransport(pub(crate) SimNet);
+
+#[async_trait::async_trait]
+impl Transport for SimTransport {
+    async fn connect(&self, to: Address<'_>) -> io::Result<Box<dyn Stream>> {
+        let Address::Tcp { host, port } = to else {
+            return Err(io::Error::other("the simulation has TCP hosts only"));
+        };
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| io::Error::other("a simulated host is an IP literal"))?;
+        Ok(Box::new(self.0.connect(SocketAddr::new(ip, port)).await?))
+    }
+}
+
+/// Scaled-down timings, so that a schedule's failovers, grace periods and fallbacks fit a
+/// few simulated seconds.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_millis(100);
+pub(crate) const GRACE: Duration = Duration::from_millis(300);
+pub(crate) const FALLBACK: Duration = Duration::from_millis(400);
+pub(crate) const HEALTH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One member the harness may give the client: its fake and its configured name.
+pub(crate) struct Host {
+    pub(crate) fake: FakeRedis,
+    pub(crate) name: String,
+}
+
+impl Host {
+    pub(crate) fn config(&self, net: &SimNet, weight: f64) -> DatabaseConfig {
+        let url = format!("redis://:{SECRET}@{}/0", self.fake.addr());
+        DatabaseConfig::from_url(&url)
+            .expect("the harness's URL is valid")
+            .name(self.name.clone())
+            .weight(weight)
+            .grace_period(GRACE)
+            .response_timeout(Some(RESPONSE_TIMEOUT))
+            .connection_timeout(Duration::from_millis(100))
+            .transport(Arc::new(SimTransport(net.clone())))
+    }
+}
+
+/// Starts `count` fakes on `net`, at `127.0.10.1:6379` and up.
+pub(crate) async fn hosts(net: &SimNet, count: u8) -> Vec<Host> {
+    let mut hosts = Vec::new();
+    for i in 0..count {
+        let addr = SocketAddr::from(([127, 0, 10, i + 1], 6379));
+        let name = format!("db{i}");
+        let fake = FakeRedis::builder()
+            .name(name.clone())
+            .bind(addr)
+            .network(net)
+            .password(SECRET_DECODED)
+            .start()
+            .await
+            .expect("a simulated host starts");
+        hosts.push(Host { fake, name });
+    }
+    hosts
+}
+
+/// The client over the first `members` hosts with `weights`.
+pub(crate) fn client(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbClient {
+    let mut builder = MultiDbConfig::builder()
+        .health_check_interval(HEALTH_INTERVAL)
+        .health_check_probes(1)
+        .health_check_timeout(Duration::from_millis(50))
+        .initial_health_check(InitialHealthCheck::OneAvailable)
+        .auto_fallback_interval(Some(FALLBACK))
+        .failover_attempts(3)
+        .failover_delay(Duration::from_millis(20))
+        .min_num_failures(2)
+        .failures_detection_window(Duration::from_secs(1))
+        .retry_backoff_base(Duration::from_millis(5))
+        .retry_backoff_cap(Duration::from_millis(20))
+        .event_capacity(4096);
+    for (host, weight) in hosts.iter().zip(weights) {
+        builder = builder.database(host.config(net, *weight));
+    }
+    MultiDbClient::new(builder.build().expect("the harness's config is valid"))
+}
+
+/// Which host each database id is, by its name.
+pub(crate) fn ids(client: &MultiDbClient, hosts: &[Host]) -> BTreeMap<DatabaseId, usize> {
+    client
+        .databases()
+        .into_iter()
+        .filter_map(|db| {
+            let name = db.endpoint.to_string();
+            hosts
+                .iter()
+                .position(|h| h.name == name)
+                .map(|i| (db.id, i))
+        })
+        .collect()
+}
