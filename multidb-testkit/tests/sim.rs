@@ -131,13 +131,21 @@ async fn until(done: impl Fn() -> bool) {
 async fn expect(stream: &mut multidb_testkit::SimStream, expected: &[u8]) {
     let mut got = vec![0; expected.len()];
     stream.read_exact(&mut got).await.unwrap();
-    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn blpop_waits_for_a_push_and_holds_the_requests_after_it() {
     let net = SimNet::new();
-    let fake = FakeRedis::builder().bind(addr(5)).network(&net).start().await.unwrap();
+    let fake = FakeRedis::builder()
+        .bind(addr(5))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
     let mut waiter = net.connect(fake.addr()).await.unwrap();
     let mut pusher = net.connect(fake.addr()).await.unwrap();
     let started = Instant::now();
@@ -154,7 +162,12 @@ async fn blpop_waits_for_a_push_and_holds_the_requests_after_it() {
 #[tokio::test(start_paused = true)]
 async fn blpop_times_out_with_a_nil_and_never_blocks_in_a_transaction() {
     let net = SimNet::new();
-    let fake = FakeRedis::builder().bind(addr(6)).network(&net).start().await.unwrap();
+    let fake = FakeRedis::builder()
+        .bind(addr(6))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
     let mut stream = net.connect(fake.addr()).await.unwrap();
     let started = Instant::now();
     stream.write_all(b"BRPOP q 1.5\r\n").await.unwrap();
@@ -170,7 +183,12 @@ async fn blpop_times_out_with_a_nil_and_never_blocks_in_a_transaction() {
 #[tokio::test(start_paused = true)]
 async fn a_blocked_client_that_goes_takes_nothing() {
     let net = SimNet::new();
-    let fake = FakeRedis::builder().bind(addr(7)).network(&net).start().await.unwrap();
+    let fake = FakeRedis::builder()
+        .bind(addr(7))
+        .network(&net)
+        .start()
+        .await
+        .unwrap();
     let mut waiter = net.connect(fake.addr()).await.unwrap();
     waiter.write_all(b"BLPOP q 0\r\n").await.unwrap();
     until(|| fake.command_count() == 1).await;

@@ -23,7 +23,7 @@ const OP_BOUND: Duration = Duration::from_secs(3);
 /// How long faults and management calls go on.
 const FAULT_PHASE: Duration = Duration::from_secs(3);
 /// After the last fault: time enough for probes, grace periods and a fallback.
-const SETTLE: Duration = Duration::from_secs(3);
+const SETTLE: Duration = Duration::from_secs(2);
 const TASKS: usize = 3;
 
 /// redis-rs 1.8.1 subtracts 2 from the responses seen when a transaction's reply holds a
@@ -52,9 +52,19 @@ struct Counted {
     pinned_to: Option<usize>,
 }
 
+/// One element pushed to a list of its own and popped with `BLPOP`.
+struct Popped {
+    key: String,
+    push: Verdict,
+    /// `Acked` with the element, `NotRun` for a timeout or a refusal, `Maybe` when the
+    /// client said an element may have been taken.
+    pop: Verdict,
+}
+
 #[derive(Default)]
 struct Record {
     counted: Vec<Counted>,
+    popped: Vec<Popped>,
     /// Every text the client produced: errors, events, snapshots.
     texts: Vec<String>,
     failures: Vec<String>,
@@ -157,7 +167,8 @@ fn verdict<T>(record: &Shared, result: &redis::RedisResult<T>) -> Verdict {
             match MultiDbError::from_redis(e) {
                 Some(
                     MultiDbError::MayHaveBeenApplied { .. }
-                    | MultiDbError::PinnedDatabaseLost { .. },
+                    | MultiDbError::PinnedDatabaseLost { .. }
+                    | MultiDbError::BlockingCommandInterrupted { .. },
                 ) => Verdict::Maybe,
                 _ => Verdict::NotRun,
             }
@@ -535,7 +546,7 @@ async fn traffic(
         op_number += 1;
         let n = op_number;
         let key = |suffix: &str| format!("t{task}:{n}:{suffix}");
-        let kind = rng.u8(..8);
+        let kind = rng.u8(..9);
         let op = async {
             match kind {
                 0 => {
@@ -572,32 +583,12 @@ async fn traffic(
                         pinned_to: None,
                     });
                 }
-                5 => {
-                    let (first, second) = (key("xa"), key("xb"));
-                    match client.pinned().await {
-                        Ok(mut pinned) => {
-                            let host = hosts.get(&pinned.database()).copied();
-                            let r: redis::RedisResult<(i64, i64)> = redis::pipe()
-                                .atomic()
-                                .incr(&first, 1)
-                                .incr(&second, 1)
-                                .query_async(&mut pinned)
-                                .await;
-                            let v = verdict(&record, &r);
-                            record.borrow_mut().counted.push(Counted {
-                                keys: vec![first, second],
-                                verdict: v,
-                                what: "pinned MULTI/EXEC",
-                                pinned_to: host,
-                            });
-                        }
-                        Err(e) => record.borrow_mut().texts.push(format!("{e} {e:?}")),
-                    }
-                }
+                5 => pinned_transaction(&client, &record, &hosts, key("xa"), key("xb")).await,
                 6 => {
                     let r: redis::RedisResult<i64> = con.publish("news", n).await;
                     verdict(&record, &r);
                 }
+                7 => push_and_pop(&mut con, &record, key("q"), n).await,
                 _ => {
                     let r: redis::RedisResult<i64> = con.sadd(key("set"), n).await;
                     verdict(&record, &r);
@@ -614,6 +605,47 @@ async fn traffic(
         }
         tokio::time::sleep(Duration::from_millis(rng.u64(5..60))).await;
     }
+}
+
+/// `MULTI INCR first INCR second EXEC` on a pinned connection, counted.
+async fn pinned_transaction(
+    client: &MultiDbClient,
+    record: &Shared,
+    hosts: &BTreeMap<DatabaseId, usize>,
+    first: String,
+    second: String,
+) {
+    match client.pinned().await {
+        Ok(mut pinned) => {
+            let host = hosts.get(&pinned.database()).copied();
+            let r: redis::RedisResult<(i64, i64)> = redis::pipe()
+                .atomic()
+                .incr(&first, 1)
+                .incr(&second, 1)
+                .query_async(&mut pinned)
+                .await;
+            let verdict = verdict(record, &r);
+            record.borrow_mut().counted.push(Counted {
+                keys: vec![first, second],
+                verdict,
+                what: "pinned MULTI/EXEC",
+                pinned_to: host,
+            });
+        }
+        Err(e) => record.borrow_mut().texts.push(format!("{e} {e:?}")),
+    }
+}
+
+/// `RPUSH key n` then `BLPOP key 0.2`, both accounted.
+async fn push_and_pop(con: &mut MultiDbClient, record: &Shared, key: String, n: u64) {
+    let pushed: redis::RedisResult<i64> = con.rpush(&key, n).await;
+    let push = verdict(record, &pushed);
+    let popped: redis::RedisResult<Option<(String, String)>> = con.blpop(&key, 0.2).await;
+    let pop = match verdict(record, &popped) {
+        Verdict::Acked if matches!(popped, Ok(None)) => Verdict::NotRun,
+        other => other,
+    };
+    record.borrow_mut().popped.push(Popped { key, push, pop });
 }
 
 /// Once faults stopped: traffic is on the heaviest database (or the manual choice, which
@@ -812,6 +844,27 @@ fn check_counts(hosts: &[Host], record: &Shared) {
         }
         if counted.pinned_to.is_some() && per_key.windows(2).any(|w| w[0].0 != w[1].0) {
             failures.push(format!("{} applied in part: {per_key:?}", counted.what));
+        }
+    }
+    for popped in &record.borrow().popped {
+        let left: usize = hosts.iter().map(|h| h.fake.list_len(&popped.key)).sum();
+        // What the push left: one element, none, or either.
+        let pushed = match popped.push {
+            Verdict::Acked => 1..=1,
+            Verdict::Maybe => 0..=1,
+            Verdict::NotRun => 0..=0,
+        };
+        let ok = left <= 1
+            && match popped.pop {
+                Verdict::Acked => left == 0,
+                Verdict::Maybe => left <= *pushed.end(),
+                Verdict::NotRun => pushed.contains(&left),
+            };
+        if !ok {
+            failures.push(format!(
+                "BLPOP of {}: the push said {:?}, the pop {:?}, and {left} elements are left",
+                popped.key, popped.push, popped.pop
+            ));
         }
     }
     record.borrow_mut().failures.extend(failures);

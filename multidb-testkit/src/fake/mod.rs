@@ -332,6 +332,14 @@ impl FakeRedis {
         }
     }
 
+    /// The length of the list at `key` in database 0 (0 if none), as `LLEN` would say.
+    pub fn list_len(&self, key: &str) -> usize {
+        match lock(&self.shared().state).keyspace.value(0, key.as_bytes()) {
+            Some(keyspace::Value::List(list)) => list.len(),
+            _ => 0,
+        }
+    }
+
     /// Live keys across all 16 databases (expired keys are purged first).
     pub fn keyspace_len(&self) -> usize {
         lock(&self.shared().state).keyspace.total_len()
