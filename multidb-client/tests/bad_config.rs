@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use multidb_client::{ConfigError, DatabaseConfig, MultiDbClient, MultiDbConfig};
@@ -599,6 +600,19 @@ impl redis::aio::ConnectionLike for Unused {
     }
 }
 
+/// A transport that opens nothing: only its place in a config matters here.
+struct NoStreams;
+
+#[async_trait::async_trait]
+impl multidb_client::transport::Transport for NoStreams {
+    async fn connect(
+        &self,
+        _to: multidb_client::transport::Address<'_>,
+    ) -> std::io::Result<Box<dyn multidb_client::transport::Stream>> {
+        Err(std::io::Error::other("no streams here"))
+    }
+}
+
 /// A setting that cannot apply to a kind of member is refused at `build()`, naming the
 /// field; `#insecure` and bad certificates are refused at `build()` for every kind.
 #[test]
@@ -627,7 +641,16 @@ fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
                 .pinned_connections(|| async { Ok::<_, redis::RedisError>(Unused) }),
             "pinned_connections",
         ),
+        ("app + transport", app().transport(Arc::new(NoStreams)), "transport"),
     ];
+    #[cfg(feature = "cluster")]
+    cases.push((
+        "cluster + transport",
+        DatabaseConfig::from_cluster_urls(["redis://127.0.0.1:1"])
+            .unwrap()
+            .transport(Arc::new(NoStreams)),
+        "transport",
+    ));
     #[cfg(feature = "deadpool")]
     {
         let pool = || {
