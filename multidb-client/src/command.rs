@@ -114,11 +114,46 @@ type Failed<T> = (Arc<Database>, Option<RedisResult<T>>, Sent);
 
 /// The general way: attempts on any kind of member, after a failed first attempt (given)
 /// or none; backoff, waiting for a switch, initializing on first use.
+///
+/// An error after an attempt that may have been applied is
+/// [`MultiDbError::MayHaveBeenApplied`], naming that attempt's database, whatever the
+/// later attempts met (a replayed `SET` that timed out and then found no healthy database
+/// may still have been written).
 async fn execute_slow<R: Request + ?Sized>(
     controller: &Arc<Controller>,
     local: &mut Local,
     request: &R,
+    failed: Option<Failed<R::Output>>,
+) -> RedisResult<R::Output> {
+    let mut maybe = None;
+    let result = attempts(controller, local, request, failed, &mut maybe).await;
+    match (result, maybe) {
+        (Err(e), Some((db, source))) if !is_maybe_applied(&e) => {
+            Err(MultiDbError::MayHaveBeenApplied {
+                id: db.id,
+                endpoint: db.endpoint.clone(),
+                source,
+            }
+            .into_redis())
+        }
+        (result, _) => result,
+    }
+}
+
+fn is_maybe_applied(e: &RedisError) -> bool {
+    matches!(
+        MultiDbError::from_redis(e),
+        Some(MultiDbError::MayHaveBeenApplied { .. })
+    )
+}
+
+/// [`execute_slow`]'s attempts; `maybe` keeps the last one that may have been applied.
+async fn attempts<R: Request + ?Sized>(
+    controller: &Arc<Controller>,
+    local: &mut Local,
+    request: &R,
     mut failed: Option<Failed<R::Output>>,
+    maybe: &mut Option<(Arc<Database>, RedisError)>,
 ) -> RedisResult<R::Output> {
     let router = controller.router();
     let retry_settings = &controller.config().retry;
@@ -160,6 +195,9 @@ async fn execute_slow<R: Request + ?Sized>(
                 Attempt::Failed { result, sent } => (db.clone(), Some(result), sent),
             }
         };
+        if let (Sent::Maybe, Some(Err(e))) = (sent, &result) {
+            *maybe = Some((db.clone(), e.clone()));
+        }
         // Something failed: retry if the policy, the attempts and the budget allow.
         let replay_ok = sent == Sent::No || {
             let category = *category.get_or_insert_with(|| request.category());

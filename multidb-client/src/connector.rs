@@ -301,13 +301,15 @@ impl Connector {
     ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
         if let Some(transport) = &self.transport {
             let stream = transport.connect(addr.address()).await?;
-            return match addr {
-                #[cfg(feature = "tls")]
-                Addr::Tcp {
-                    host, tls: true, ..
-                } => handshake(redis, self.tls_over(host, stream).await?, config, on_end).await,
-                _ => handshake(redis, stream, config, on_end).await,
-            };
+            #[cfg(feature = "tls")]
+            if let Addr::Tcp {
+                host, tls: true, ..
+            } = addr
+            {
+                let tls = self.tls_over(host, stream).await?;
+                return handshake(redis, tls, config, on_end).await;
+            }
+            return handshake(redis, stream, config, on_end).await;
         }
         // Plain sockets stay unboxed: the default costs nothing per read or write.
         match addr {

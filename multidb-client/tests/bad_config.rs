@@ -641,7 +641,11 @@ fn settings_a_member_kind_cannot_apply_are_refused_at_build() {
                 .pinned_connections(|| async { Ok::<_, redis::RedisError>(Unused) }),
             "pinned_connections",
         ),
-        ("app + transport", app().transport(Arc::new(NoStreams)), "transport"),
+        (
+            "app + transport",
+            app().transport(Arc::new(NoStreams)),
+            "transport",
+        ),
     ];
     #[cfg(feature = "cluster")]
     cases.push((

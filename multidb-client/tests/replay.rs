@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{GUARD, switch_to};
 use multidb_client::{
-    CommandCategory, Database, DatabaseConfig, DatabaseId, Event, HealthCheck, MultiDbClient,
+    CommandCategory, Database, DatabaseConfig, DatabaseId, HealthCheck, MultiDbClient,
     MultiDbConfig, MultiDbConfigBuilder, MultiDbError, Unhealthy,
 };
 use multidb_testkit::{FakeRedis, Fault, FaultProxy, ProxyFault, RedisServer};
@@ -82,41 +82,7 @@ fn typed(e: &redis::RedisError) -> &MultiDbError {
     MultiDbError::from_redis(e).unwrap_or_else(|| panic!("not a MultiDbError: {e}"))
 }
 
-fn no_switch_since(events: &mut tokio::sync::broadcast::Receiver<Event>) {
-    while let Ok(e) = events.try_recv() {
-        assert!(
-            !matches!(
-                e,
-                Event::ActiveDatabaseChanged { .. } | Event::AllDatabasesUnhealthy
-            ),
-            "unexpected switch: {e:?}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_and_switches_nothing()
- {
-    let p = pair(|b| b).await;
-    let mut events = p.client.events();
-    let blpop = spawn_blpop(&p.client, "q", 3.0);
-    until_blocked(&p.a, 1);
-    // While it waits, other commands and health probes go through (default 500 ms response
-    // timeout: anything queued behind the BLPOP would time out).
-    let mut other = p.client.clone();
-    other.set::<_, _, ()>("k", "v").await.unwrap();
-    assert_eq!(other.get::<_, String>("k").await.unwrap(), "v");
-    // The element arrives well after the response timeout.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut pusher = direct(&p.a).await;
-    pusher.lpush::<_, _, ()>("q", "x").await.unwrap();
-    let got = joined(blpop).await.unwrap();
-    assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
-    assert_eq!(pusher.llen::<_, usize>("q").await.unwrap(), 0);
-    assert_eq!(p.client.active_database(), Some(p.ids[0]));
-    no_switch_since(&mut events);
-    p.client.close().await;
-}
+// `a_blpop_past_the_response_timeout_…` lives in `simulation.rs`, on simulated time.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_blocking_commands_wait_side_by_side_with_plain_traffic() {

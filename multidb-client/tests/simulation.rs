@@ -20,8 +20,9 @@ mod sim;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Seeds that once found a defect: they always run.
-const REGRESSIONS: &[u64] = &[];
+/// Seeds that once found a defect: they always run. 10, 41, 9007: a replayed `SET` that
+/// may have been written failed as if it was not.
+const REGRESSIONS: &[u64] = &[10, 41, 9007];
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -113,4 +114,109 @@ fn a_seed_replays_exactly() {
         first.ops, second.ops,
         "the same seed gave different traffic"
     );
+}
+
+/// Moved from `replay.rs` onto simulated time (it waited 1.5 real seconds): a `BLPOP`
+/// whose element comes long after the response timeout gets it, delays nothing else, and
+/// moves no traffic.
+#[test]
+fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_and_switches_nothing() {
+    use multidb_client::Event;
+    use redis::AsyncCommands;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let net = multidb_testkit::SimNet::new();
+        let hosts = sim::world::hosts(&net, 2).await;
+        let client = sim::world::client(&net, &hosts, &[1.0, 0.5]);
+        client.initialize().await.unwrap();
+        let first = client.active_database();
+        let mut events = client.events();
+        let mut con = client.clone();
+        let blpop =
+            tokio::spawn(async move { con.blpop::<_, Option<(String, String)>>("q", 3.0).await });
+        let a = &hosts[0].fake;
+        while !a
+            .command_log()
+            .iter()
+            .any(|c| c[0].eq_ignore_ascii_case("blpop"))
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut other = client.clone();
+        other.set::<_, _, ()>("k", "v").await.unwrap();
+        assert_eq!(other.get::<_, String>("k").await.unwrap(), "v");
+        // The element arrives well after the response timeout.
+        tokio::time::sleep(sim::world::RESPONSE_TIMEOUT * 15).await;
+        let mut pusher = net.connect(a.addr()).await.unwrap();
+        let auth = format!("AUTH {}\r\nLPUSH q x\r\n", sim::world::PASSWORD);
+        pusher.write_all(auth.as_bytes()).await.unwrap();
+        let mut reply = [0; 9];
+        pusher.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"+OK\r\n:1\r\n");
+        let got = tokio::time::timeout(Duration::from_secs(10), blpop)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Some(("q".to_owned(), "x".to_owned())));
+        assert_eq!(a.list_len("q"), 0);
+        assert_eq!(client.active_database(), first);
+        while let Ok(e) = events.try_recv() {
+            assert!(
+                !matches!(
+                    e,
+                    Event::ActiveDatabaseChanged { .. } | Event::AllDatabasesUnhealthy
+                ),
+                "unexpected switch: {e:?}"
+            );
+        }
+        client.close().await;
+    });
+}
+
+/// Found by the simulation (seeds 10, 41, 9007): a `SET` whose reply was late (so it may
+/// have been written) and whose replays then found nothing usable failed with a plain
+/// error — "temporarily unavailable", or the last timeout — that reads as "not written".
+/// It is `MayHaveBeenApplied` now, naming the database it may have been written on.
+#[test]
+fn a_replayed_set_that_may_have_been_written_never_fails_as_if_it_was_not() {
+    use multidb_client::MultiDbError;
+    use multidb_testkit::{Direction, Fault};
+    use redis::AsyncCommands;
+    use std::time::Duration;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let net = multidb_testkit::SimNet::new();
+        let hosts = sim::world::hosts(&net, 2).await;
+        let client = sim::world::client(&net, &hosts, &[1.0, 0.5]);
+        client.initialize().await.unwrap();
+        let first = client.active_database().unwrap();
+        hosts[1].fake.inject(Fault::Down);
+        // Written at once, answered long after the response timeout.
+        net.set_latency(
+            hosts[0].fake.addr(),
+            Direction::FromHost,
+            Duration::from_secs(2),
+        );
+        let mut con = client.clone();
+        let err = con.set::<_, _, ()>("k", "v").await.unwrap_err();
+        match MultiDbError::from_redis(&err) {
+            Some(MultiDbError::MayHaveBeenApplied { id, .. }) => assert_eq!(*id, first),
+            other => panic!("not MayHaveBeenApplied: {err} ({other:?})"),
+        }
+        assert_eq!(hosts[0].fake.string_value("k").as_deref(), Some(&b"v"[..]));
+        client.close().await;
+    });
 }

@@ -16,7 +16,7 @@ use multidb_testkit::{Direction, Fault, SimNet};
 use redis::AsyncCommands;
 use tokio::time::{Instant, timeout};
 
-use super::world::{self, Host, SECRET};
+use super::world::{self, Host, PASSWORD, SECRET};
 
 /// No operation may take longer than this in simulated time: a slower one is a hang.
 const OP_BOUND: Duration = Duration::from_secs(3);
@@ -65,6 +65,8 @@ struct Popped {
 struct Record {
     counted: Vec<Counted>,
     popped: Vec<Popped>,
+    /// `SET key value` of keys no other write touches, and what the client said.
+    sets: Vec<(String, String, Verdict, Option<String>)>,
     /// Every text the client produced: errors, events, snapshots.
     texts: Vec<String>,
     failures: Vec<String>,
@@ -119,13 +121,13 @@ pub(crate) fn run(seed: u64) -> Outcome {
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     )
     .into_owned();
-    if logs.contains(SECRET) || logs.contains("Sim-S3cret/pw") {
+    if logs.contains(SECRET) || logs.contains(PASSWORD) {
         record
             .failures
             .push("the password shows in a log line".to_owned());
     }
     for text in &record.texts {
-        if text.contains(SECRET) || text.contains("Sim-S3cret/pw") {
+        if text.contains(SECRET) || text.contains(PASSWORD) {
             record
                 .failures
                 .push(format!("the password shows in: {text}"));
@@ -550,8 +552,11 @@ async fn traffic(
         let op = async {
             match kind {
                 0 => {
-                    let r: redis::RedisResult<()> = con.set(key("s"), n).await;
-                    verdict(&record, &r);
+                    let (k, value) = (key("s"), n.to_string());
+                    let r: redis::RedisResult<()> = con.set(&k, &value).await;
+                    let v = verdict(&record, &r);
+                    let error = r.err().map(|e| e.to_string());
+                    record.borrow_mut().sets.push((k, value, v, error));
                 }
                 1 => {
                     let r: redis::RedisResult<Option<String>> = con.get(key("s")).await;
@@ -844,6 +849,24 @@ fn check_counts(hosts: &[Host], record: &Shared) {
         }
         if counted.pinned_to.is_some() && per_key.windows(2).any(|w| w[0].0 != w[1].0) {
             failures.push(format!("{} applied in part: {per_key:?}", counted.what));
+        }
+    }
+    // A replayed SET may land anywhere, but one the client said did not run is nowhere,
+    // and one it acknowledged is somewhere.
+    for (key, value, said, error) in &record.borrow().sets {
+        let holders = hosts
+            .iter()
+            .filter(|h| h.fake.string_value(key).as_deref() == Some(value.as_bytes()))
+            .count();
+        let ok = match said {
+            Verdict::Acked => holders >= 1,
+            Verdict::Maybe => true,
+            Verdict::NotRun => holders == 0,
+        };
+        if !ok {
+            failures.push(format!(
+                "SET of {key}: the client said {said:?} ({error:?}), {holders} servers hold it"
+            ));
         }
     }
     for popped in &record.borrow().popped {

@@ -16,7 +16,7 @@ use multidb_testkit::{FakeRedis, SimNet};
 /// Every fake's password: it must never show in any text the client produces.
 pub(crate) const SECRET: &str = "Sim-S3cret%2Fpw";
 /// The password as the fakes expect it (the URL holds it percent-encoded).
-const SECRET_DECODED: &str = "Sim-S3cret/pw";
+pub(crate) const PASSWORD: &str = "Sim-S3cret/pw";
 
 /// The client's streams, over the simulated network.
 pub(crate) struct SimTransport(pub(crate) SimNet);
@@ -71,7 +71,7 @@ pub(crate) async fn hosts(net: &SimNet, count: u8) -> Vec<Host> {
             .name(name.clone())
             .bind(addr)
             .network(net)
-            .password(SECRET_DECODED)
+            .password(PASSWORD)
             .start()
             .await
             .expect("a simulated host starts");
