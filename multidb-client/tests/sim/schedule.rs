@@ -20,6 +20,8 @@ use super::world::{self, Host, PASSWORD, SECRET};
 
 /// No operation may take longer than this in simulated time: a slower one is a hang.
 const OP_BOUND: Duration = Duration::from_secs(3);
+/// Traffic with no fault, first.
+const QUIET: Duration = Duration::from_secs(1);
 /// How long faults and management calls go on.
 const FAULT_PHASE: Duration = Duration::from_secs(3);
 /// After the last fault: time enough for probes, grace periods and a fallback.
@@ -403,6 +405,7 @@ async fn chaos(
         client,
         record,
     } = sim;
+    quiet(sim, model, events).await;
     let end = Instant::now() + FAULT_PHASE;
     let close_at = Instant::now() + FAULT_PHASE.mul_f64(rng.f64());
     while Instant::now() < end {
@@ -458,6 +461,30 @@ async fn chaos(
         let snapshot = format!("{:?}", client.databases());
         record.borrow_mut().texts.push(snapshot);
     }
+}
+
+/// The first [`QUIET`] of traffic has no fault at all: no database may fail over, trip
+/// its circuit or fail a health check — legitimate blocking pops included.
+async fn quiet(
+    sim: Sim<'_>,
+    model: &mut Model,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
+    tokio::time::sleep(QUIET).await;
+    let seen = drain(events, sim.record);
+    for event in &seen {
+        let false_alarm = match event {
+            Event::ActiveDatabaseChanged { reason, .. } => *reason != SwitchReason::Initial,
+            Event::CircuitStateChanged { to, .. } => *to != multidb_client::CircuitState::Closed,
+            Event::HealthChanged { healthy, .. } => !healthy,
+            Event::AllDatabasesUnhealthy => true,
+            _ => false,
+        };
+        if false_alarm {
+            fail(sim.record, format!("with no fault at all: {event:?}"));
+        }
+    }
+    model.timeline.extend(seen.into_iter().map(Step::Event));
 }
 
 /// Management call `action` (15 and up) of the schedule.
@@ -593,7 +620,10 @@ async fn traffic(
                     let r: redis::RedisResult<i64> = con.publish("news", n).await;
                     verdict(&record, &r);
                 }
-                7 => push_and_pop(&mut con, &record, key("q"), n).await,
+                7 => {
+                    let delay = Duration::from_millis(rng.u64(0..400));
+                    push_and_pop(&mut con, &record, key("q"), n, delay).await;
+                }
                 _ => {
                     let r: redis::RedisResult<i64> = con.sadd(key("set"), n).await;
                     verdict(&record, &r);
@@ -642,14 +672,35 @@ async fn pinned_transaction(
 }
 
 /// `RPUSH key n` then `BLPOP key 0.2`, both accounted.
-async fn push_and_pop(con: &mut MultiDbClient, record: &Shared, key: String, n: u64) {
-    let pushed: redis::RedisResult<i64> = con.rpush(&key, n).await;
-    let push = verdict(record, &pushed);
-    let popped: redis::RedisResult<Option<(String, String)>> = con.blpop(&key, 0.2).await;
+/// `BLPOP key 0.5` (five response timeouts) while another task `RPUSH`es the element
+/// `delay` later, so the pop usually blocks; both accounted.
+async fn push_and_pop(
+    con: &mut MultiDbClient,
+    record: &Shared,
+    key: String,
+    n: u64,
+    delay: Duration,
+) {
+    let pusher = {
+        let (mut con, key) = (con.clone(), key.clone());
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(delay).await;
+            con.rpush::<_, _, i64>(&key, n).await
+        })
+    };
+    let popped: redis::RedisResult<Option<(String, String)>> = con.blpop(&key, 0.5).await;
     let pop = match verdict(record, &popped) {
         Verdict::Acked if matches!(popped, Ok(None)) => Verdict::NotRun,
         other => other,
     };
+    let pushed = match pusher.await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            fail(record, format!("the pusher of {key} ended: {e}"));
+            return;
+        }
+    };
+    let push = verdict(record, &pushed);
     record.borrow_mut().popped.push(Popped { key, push, pop });
 }
 
