@@ -21,9 +21,9 @@ use super::world::{self, Host, PASSWORD, SECRET};
 /// No operation may take longer than this in simulated time: a slower one is a hang.
 const OP_BOUND: Duration = Duration::from_secs(3);
 /// Traffic with no fault, first.
-const QUIET: Duration = Duration::from_secs(1);
+const QUIET: Duration = Duration::from_millis(500);
 /// How long faults and management calls go on.
-const FAULT_PHASE: Duration = Duration::from_secs(3);
+const FAULT_PHASE: Duration = Duration::from_millis(2500);
 /// After the last fault: time enough for probes, grace periods and a fallback.
 const SETTLE: Duration = Duration::from_secs(2);
 const TASKS: usize = 3;
