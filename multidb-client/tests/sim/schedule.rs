@@ -69,6 +69,8 @@ struct Record {
     popped: Vec<Popped>,
     /// `SET key value` of keys no other write touches, and what the client said.
     sets: Vec<(String, String, Verdict, Option<String>)>,
+    /// Unique `CONFIG SET` values sent (admin commands: never to a second database).
+    admin: Vec<String>,
     /// Every text the client produced: errors, events, snapshots.
     texts: Vec<String>,
     failures: Vec<String>,
@@ -575,7 +577,7 @@ async fn traffic(
         op_number += 1;
         let n = op_number;
         let key = |suffix: &str| format!("t{task}:{n}:{suffix}");
-        let kind = rng.u8(..9);
+        let kind = rng.u8(..11);
         let op = async {
             match kind {
                 0 => {
@@ -620,6 +622,8 @@ async fn traffic(
                     let r: redis::RedisResult<i64> = con.publish("news", n).await;
                     verdict(&record, &r);
                 }
+                8 => set_nx(&mut con, &record, key("nx"), n).await,
+                9 => admin(&mut con, &record, key("admin")).await,
                 7 => {
                     let delay = Duration::from_millis(rng.u64(0..400));
                     push_and_pop(&mut con, &record, key("q"), n, delay).await;
@@ -672,6 +676,39 @@ async fn pinned_transaction(
 }
 
 /// `RPUSH key n` then `BLPOP key 0.2`, both accounted.
+/// A conditional write (category Checked) on a fresh key: done, and saying so — a replay
+/// would answer "not done".
+async fn set_nx(con: &mut MultiDbClient, record: &Shared, key: String, n: u64) {
+    let value = n.to_string();
+    let r: redis::RedisResult<Option<String>> = redis::cmd("SET")
+        .arg(&key)
+        .arg(&value)
+        .arg("NX")
+        .query_async(con)
+        .await;
+    if matches!(r, Ok(None)) {
+        fail(
+            record,
+            format!("SET {key} NX answered \"not done\" on a fresh key"),
+        );
+    }
+    let verdict = verdict(record, &r);
+    let error = r.err().map(|e| e.to_string());
+    record.borrow_mut().sets.push((key, value, verdict, error));
+}
+
+/// An admin command, with a value of its own: never sent to a second database.
+async fn admin(con: &mut MultiDbClient, record: &Shared, value: String) {
+    let r: redis::RedisResult<redis::Value> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("sim-setting")
+        .arg(&value)
+        .query_async(con)
+        .await;
+    verdict(record, &r);
+    record.borrow_mut().admin.push(value);
+}
+
 /// `BLPOP key 0.5` (five response timeouts) while another task `RPUSH`es the element
 /// `delay` later, so the pop usually blocks; both accounted.
 async fn push_and_pop(
@@ -918,6 +955,18 @@ fn check_counts(hosts: &[Host], record: &Shared) {
             failures.push(format!(
                 "SET of {key}: the client said {said:?} ({error:?}), {holders} servers hold it"
             ));
+        }
+    }
+    let logs: Vec<Vec<Vec<String>>> = hosts.iter().map(|h| h.fake.command_log()).collect();
+    for value in &record.borrow().admin {
+        let on: Vec<usize> = logs
+            .iter()
+            .enumerate()
+            .filter(|(_, log)| log.iter().any(|c| c.last() == Some(value)))
+            .map(|(i, _)| i)
+            .collect();
+        if on.len() > 1 {
+            failures.push(format!("CONFIG SET {value} was sent to hosts {on:?}"));
         }
     }
     for popped in &record.borrow().popped {
