@@ -6,6 +6,8 @@
 //! and redis-py let their health threads outlive the client).
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,7 +41,9 @@ struct Inner<K, T: ?Sized> {
 }
 
 struct Registry<K, T: ?Sized> {
-    targets: HashMap<K, Entry<K, T>>,
+    /// A fixed hasher, not a random one: the same targets added in the same order are
+    /// visited (stopped, shut down) in the same order, so a seeded simulation replays.
+    targets: HashMap<K, Entry<K, T>, BuildHasherDefault<DefaultHasher>>,
     /// Tasks of removed targets: aborted, kept so `shutdown` can wait for them.
     retired: Vec<JoinHandle<()>>,
     shut_down: bool,
@@ -125,7 +129,7 @@ where
         Self {
             inner: Arc::new(Inner {
                 registry: Mutex::new(Registry {
-                    targets: HashMap::new(),
+                    targets: HashMap::default(),
                     retired: Vec::new(),
                     shut_down: false,
                 }),
