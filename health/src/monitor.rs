@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::hash::BuildHasherDefault;
 use std::fmt::{self, Debug};
+use std::hash::BuildHasherDefault;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

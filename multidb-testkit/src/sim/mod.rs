@@ -1,43 +1,4 @@
-//! A simulated network: fake servers and clients in one process, connected by in-memory
-//! streams whose faults a test controls — partitions (one way or both), latency, resets —
-//! on tokio time, so a paused-time runtime runs a whole failover in microseconds of real
-//! time and the same seed gives the same run.
-//!
-//! Hosts are named by socket addresses (use loopback ones, such as `127.0.10.1:6379`, so a
-//! stray real connection could only ever reach this machine); a [`FakeRedis`] listens on
-//! one with [`FakeRedisBuilder::network`], and a client connects with
-//! [`SimNet::connect`] — for `multidb-client`, through a `Transport` that calls it.
-//!
-//! A partition holds bytes rather than losing them, as TCP retransmits: what was written
-//! arrives when the partition heals, unless the connection was given up first.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> std::io::Result<()> {
-//! use multidb_testkit::{Direction, FakeRedis, SimNet};
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! let net = SimNet::new();
-//! let addr = "127.0.10.1:6379".parse().unwrap();
-//! let fake = FakeRedis::builder().bind(addr).network(&net).start().await?;
-//! let mut stream = net.connect(fake.addr()).await?;
-//! stream.write_all(b"PING\r\n").await?;
-//! let mut reply = [0; 7];
-//! stream.read_exact(&mut reply).await?;
-//! assert_eq!(&reply, b"+PONG\r\n");
-//!
-//! net.partition(addr, Direction::FromHost);
-//! stream.write_all(b"PING\r\n").await?;
-//! let held = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut reply)).await;
-//! assert!(held.is_err(), "nothing arrives across a partition");
-//! net.heal_all();
-//! stream.read_exact(&mut reply).await?;
-//! assert_eq!(&reply, b"+PONG\r\n");
-//! # Ok(()) }
-//! ```
-//!
-//! [`FakeRedis`]: crate::FakeRedis
-//! [`FakeRedisBuilder::network`]: crate::FakeRedisBuilder::network
+//! The simulated network: see [`SimNet`].
 
 mod stream;
 
@@ -160,7 +121,46 @@ impl Link {
     }
 }
 
-/// A simulated network of hosts; clones share it. See the [module docs](self).
+/// A simulated network of hosts (clones share it): fake servers and clients in one process, connected by in-memory
+/// streams whose faults a test controls — partitions (one way or both), latency, resets —
+/// on tokio time, so a paused-time runtime runs a whole failover in microseconds of real
+/// time and the same seed gives the same run.
+///
+/// Hosts are named by socket addresses (use loopback ones, such as `127.0.10.1:6379`, so a
+/// stray real connection could only ever reach this machine); a [`FakeRedis`] listens on
+/// one with [`FakeRedisBuilder::network`], and a client connects with
+/// [`SimNet::connect`] — for `multidb-client`, through a `Transport` that calls it.
+///
+/// A partition holds bytes rather than losing them, as TCP retransmits: what was written
+/// arrives when the partition heals, unless the connection was given up first.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> std::io::Result<()> {
+/// use multidb_testkit::{Direction, FakeRedis, SimNet};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let net = SimNet::new();
+/// let addr = "127.0.10.1:6379".parse().unwrap();
+/// let fake = FakeRedis::builder().bind(addr).network(&net).start().await?;
+/// let mut stream = net.connect(fake.addr()).await?;
+/// stream.write_all(b"PING\r\n").await?;
+/// let mut reply = [0; 7];
+/// stream.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"+PONG\r\n");
+///
+/// net.partition(addr, Direction::FromHost);
+/// stream.write_all(b"PING\r\n").await?;
+/// let held = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut reply)).await;
+/// assert!(held.is_err(), "nothing arrives across a partition");
+/// net.heal_all();
+/// stream.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"+PONG\r\n");
+/// # Ok(()) }
+/// ```
+///
+/// [`FakeRedis`]: crate::FakeRedis
+/// [`FakeRedisBuilder::network`]: crate::FakeRedisBuilder::network
 #[derive(Clone, Default)]
 pub struct SimNet {
     inner: Arc<Net>,
