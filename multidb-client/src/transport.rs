@@ -75,7 +75,9 @@ impl fmt::Display for Address<'_> {
 /// Opens the byte streams of a member's connections.
 ///
 /// The client bounds the time a `connect` may take by the member's connection timeout
-/// (dropping the future past it), so an implementation need not time out by itself.
+/// (dropping the future past it), so an implementation need not time out by itself. The
+/// stream is used as it comes: a transport that dials TCP sets `TCP_NODELAY` itself if it
+/// wants it (the default transport does).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// A new stream to `to`.
