@@ -60,6 +60,7 @@ mod launcher;
 mod proxy;
 mod rest;
 mod sim;
+mod sync;
 
 pub use fake::*;
 pub use launcher::*;

@@ -23,7 +23,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -34,11 +34,7 @@ pub(crate) use fault::jittered;
 use server::Shared;
 use state::{Config, ServerState};
 
-/// Locks `mutex`, ignoring poison: no code path panics while holding these locks, and a
-/// test double should keep serving rather than cascade a panic.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub(crate) use crate::sync::lock;
 
 /// A fake Redis server on a loopback port, and the handle to control it.
 ///

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 pub use stream::SimStream;
 use stream::Wire;
 
-use crate::fake::lock;
+use crate::sync::lock;
 
 /// Which way across a link a fault applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

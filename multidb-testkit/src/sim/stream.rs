@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::{Link, Way};
-use crate::fake::lock;
+use crate::sync::lock;
 
 /// One direction of a connection.
 #[derive(Default)]
