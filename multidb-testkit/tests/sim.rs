@@ -1,5 +1,6 @@
 //! The simulated network: what crosses a link, when, and what its faults do — on paused
 //! time, with a fake server as the host.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
