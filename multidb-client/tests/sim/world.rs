@@ -17,6 +17,8 @@ use multidb_testkit::{FakeRedis, SimNet};
 pub(crate) const SECRET: &str = "Sim-S3cret%2Fpw";
 /// The password as the fakes expect it (the URL holds it percent-encoded).
 pub(crate) const PASSWORD: &str = "Sim-S3cret/pw";
+/// A part of the password no other text holds: a partial leak shows it too.
+pub(crate) const SECRET_CORE: &str = "S3cret";
 
 /// The client's streams, over the simulated network.
 pub(crate) struct SimTransport(pub(crate) SimNet);
@@ -41,18 +43,23 @@ pub(crate) const GRACE: Duration = Duration::from_millis(300);
 pub(crate) const FALLBACK: Duration = Duration::from_millis(400);
 pub(crate) const HEALTH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// One member the harness may give the client: its fake and its configured name.
+/// One member the harness may give the client: its fake, and how the client shows it.
 pub(crate) struct Host {
     pub(crate) fake: FakeRedis,
+    /// `db{i}` when named, else the redacted endpoint the client shows (`host:port/0`).
     pub(crate) name: String,
+    /// Half the hosts keep the default endpoint, so that its redaction is exercised too.
+    named: bool,
 }
 
 impl Host {
     pub(crate) fn config(&self, net: &SimNet, weight: f64) -> DatabaseConfig {
         let url = format!("redis://:{SECRET}@{}/0", self.fake.addr());
-        DatabaseConfig::from_url(&url)
-            .expect("the harness's URL is valid")
-            .name(self.name.clone())
+        let mut config = DatabaseConfig::from_url(&url).expect("the harness's URL is valid");
+        if self.named {
+            config = config.name(self.name.clone());
+        }
+        config
             .weight(weight)
             .grace_period(GRACE)
             .response_timeout(Some(RESPONSE_TIMEOUT))
@@ -66,16 +73,21 @@ pub(crate) async fn hosts(net: &SimNet, count: u8) -> Vec<Host> {
     let mut hosts = Vec::new();
     for i in 0..count {
         let addr = SocketAddr::from(([127, 0, 10, i + 1], 6379));
-        let name = format!("db{i}");
+        let named = i % 2 == 0;
+        let name = if named {
+            format!("db{i}")
+        } else {
+            format!("{addr}/0")
+        };
         let fake = FakeRedis::builder()
-            .name(name.clone())
+            .name(format!("db{i}"))
             .bind(addr)
             .network(net)
             .password(PASSWORD)
             .start()
             .await
             .expect("a simulated host starts");
-        hosts.push(Host { fake, name });
+        hosts.push(Host { fake, name, named });
     }
     hosts
 }
