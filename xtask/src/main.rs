@@ -100,9 +100,9 @@ fn simulation(rest: &[String], release: bool) -> Result<(), String> {
     if release {
         command.push("--release");
     }
+    // `--workspace`, as the test step: the same features, so the test step's build is reused.
     command.extend([
-        "--package",
-        "multidb-client",
+        "--workspace",
         "--all-features",
         "--test",
         "simulation",
