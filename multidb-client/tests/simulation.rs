@@ -126,16 +126,9 @@ fn a_blpop_past_the_response_timeout_delivers_its_element_delays_nothing_and_swi
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    sim::world::paused(async {
         let net = multidb_testkit::SimNet::new();
-        let hosts = sim::world::hosts(&net, 2).await;
-        let client = sim::world::client(&net, &hosts, &[1.0, 0.5]);
-        client.initialize().await.unwrap();
+        let (hosts, client) = sim::world::pair(&net).await;
         let first = client.active_database();
         let mut events = client.events();
         let mut con = client.clone();
@@ -192,16 +185,9 @@ fn a_replayed_set_that_may_have_been_written_never_fails_as_if_it_was_not() {
     use redis::AsyncCommands;
     use std::time::Duration;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    sim::world::paused(async {
         let net = multidb_testkit::SimNet::new();
-        let hosts = sim::world::hosts(&net, 2).await;
-        let client = sim::world::client(&net, &hosts, &[1.0, 0.5]);
-        client.initialize().await.unwrap();
+        let (hosts, client) = sim::world::pair(&net).await;
         let first = client.active_database().unwrap();
         hosts[1].fake.inject(Fault::Down);
         // Written at once, answered long after the response timeout.

@@ -102,14 +102,9 @@ pub(crate) fn run(seed: u64) -> Outcome {
         .finish();
     let _logging = tracing::subscriber::set_default(subscriber);
     super::panics::reset();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime starts");
     let record: Shared = Rc::default();
-    let trace = runtime.block_on(schedule(seed, Rc::clone(&record)));
-    drop(runtime);
+    // The runtime, and every task on it, is gone when `paused` returns.
+    let trace = world::paused(schedule(seed, Rc::clone(&record)));
     let mut record = Rc::try_unwrap(record)
         .map_err(|_| ())
         .expect("every task ended with the runtime")

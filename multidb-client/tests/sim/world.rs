@@ -113,6 +113,28 @@ pub(crate) fn client(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbCl
     MultiDbClient::new(builder.build().expect("the harness's config is valid"))
 }
 
+/// Runs `future` on a fresh current-thread runtime with paused time: it advances only when
+/// every task waits, straight to the next timer.
+pub(crate) fn paused<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime starts")
+        .block_on(future)
+}
+
+/// Two simulated members, weights 1.0 and 0.5, and the client over them, initialized.
+pub(crate) async fn pair(net: &SimNet) -> (Vec<Host>, MultiDbClient) {
+    let hosts = hosts(net, 2).await;
+    let client = client(net, &hosts, &[1.0, 0.5]);
+    client
+        .initialize()
+        .await
+        .expect("two healthy simulated members");
+    (hosts, client)
+}
+
 /// Which host each database id is, by its name.
 pub(crate) fn ids(client: &MultiDbClient, hosts: &[Host]) -> BTreeMap<DatabaseId, usize> {
     client
