@@ -206,3 +206,20 @@ fn a_replayed_set_that_may_have_been_written_never_fails_as_if_it_was_not() {
         client.close().await;
     });
 }
+
+/// The "no panic" invariant sees a panic that something caught (as tokio catches a task's).
+#[test]
+fn a_caught_panic_in_a_schedules_thread_is_recorded() {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                sim::panics::reset();
+                let caught = std::panic::catch_unwind(|| panic!("a task's bug"));
+                assert!(caught.is_err());
+                let panics = sim::panics::take();
+                assert!(panics.iter().any(|p| p.contains("a task's bug")), "{panics:?}");
+            })
+            .join()
+            .unwrap();
+    });
+}
