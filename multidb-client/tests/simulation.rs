@@ -217,7 +217,10 @@ fn a_caught_panic_in_a_schedules_thread_is_recorded() {
                 let caught = std::panic::catch_unwind(|| panic!("a task's bug"));
                 assert!(caught.is_err());
                 let panics = sim::panics::take();
-                assert!(panics.iter().any(|p| p.contains("a task's bug")), "{panics:?}");
+                assert!(
+                    panics.iter().any(|p| p.contains("a task's bug")),
+                    "{panics:?}"
+                );
             })
             .join()
             .unwrap();
