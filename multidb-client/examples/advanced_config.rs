@@ -20,7 +20,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .grace_period(Duration::from_secs(30))
                 .response_timeout(Some(Duration::from_millis(250))),
         )
-        .database(DatabaseConfig::from_url(&west.url())?.weight(0.8))
+        .database(
+            // The far region has a breaker of its own: it tolerates more failures (its
+            // link is noisier) before traffic leaves it.
+            DatabaseConfig::from_url(&west.url())?
+                .weight(0.8)
+                .min_num_failures(20)
+                .failure_rate_threshold(0.8),
+        )
         .health_check_interval(Duration::from_secs(10))
         .health_check_probes(3)
         .health_check_probes_delay(Duration::from_secs(1))
@@ -44,8 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     con.set::<_, _, ()>("k", "v").await?;
     for db in client.databases() {
         println!(
-            "{} {} weight={} healthy={} active={}",
-            db.id, db.endpoint, db.weight, db.healthy, db.active
+            "{} {} weight={} healthy={} active={} trips after {} failures",
+            db.id, db.endpoint, db.weight, db.healthy, db.active, db.breaker.min_num_failures
         );
     }
     client.close().await;

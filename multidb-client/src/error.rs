@@ -102,6 +102,22 @@ pub enum ConfigError {
         #[source]
         source: multidb_circuit::ConfigError,
     },
+    /// A circuit breaker setting a database set for itself
+    /// ([`crate::DatabaseConfig::min_num_failures`] and the like) that the breaker refuses.
+    #[error("database {database}: {field} must be {expected}, got {value}")]
+    DatabaseCircuit {
+        /// The database, as shown (no password).
+        database: String,
+        /// The setting, e.g. `"min_num_failures"`.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+        /// The circuit breaker's error.
+        #[source]
+        source: multidb_circuit::ConfigError,
+    },
     /// A value the health engine (`multidb-health`) refuses. The message speaks of this
     /// crate's builder field; `source` is the engine's own error.
     #[error("{field} must be {expected}, got {value}")]

@@ -47,6 +47,21 @@ pub struct DatabaseInfo {
     pub lagging: bool,
     /// Whether it is the active database.
     pub active: bool,
+    /// Its circuit breaker's settings in force: its own
+    /// ([`crate::DatabaseConfig::min_num_failures`] and the like), else the client-wide ones.
+    pub breaker: BreakerSettings,
+}
+
+/// The settings a database's circuit breaker trips by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BreakerSettings {
+    /// Failures in the window before it may trip.
+    pub min_num_failures: u32,
+    /// The share of failed commands in the window that trips it.
+    pub failure_rate_threshold: f64,
+    /// The sliding window failures are counted over.
+    pub failures_detection_window: std::time::Duration,
 }
 
 /// Something that happened to the client. Published on [`crate::MultiDbClient::events`].

@@ -145,7 +145,7 @@ pub use config::{DatabaseConfig, MultiDbConfig, MultiDbConfigBuilder};
 pub use connection::MemberConnection;
 pub use endpoint::{Endpoint, Protocol, redact_url};
 pub use error::{ConfigError, FailedDatabase, MultiDbError};
-pub use event::{DatabaseId, DatabaseInfo, Event};
+pub use event::{BreakerSettings, DatabaseId, DatabaseInfo, Event};
 #[cfg(feature = "lag-aware")]
 pub use lag_aware::{LagAwareCheck, LagAwareCheckBuilder};
 pub use member::Database;

@@ -288,6 +288,14 @@ impl Database {
             healthy: self.is_healthy(),
             lagging: self.is_lagging(),
             active,
+            breaker: {
+                let config = self.circuit.config();
+                crate::event::BreakerSettings {
+                    min_num_failures: config.min_num_failures(),
+                    failure_rate_threshold: config.failure_rate_threshold(),
+                    failures_detection_window: config.window(),
+                }
+            },
         }
     }
 }

@@ -46,6 +46,12 @@ struct DatabaseFile {
     connection_timeout: Option<Duration>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    min_num_failures: Option<u32>,
+    #[serde(default)]
+    failure_rate_threshold: Option<f64>,
+    #[serde(default, deserialize_with = "duration")]
+    failures_detection_window: Option<Duration>,
 }
 
 #[allow(clippy::option_option)]
@@ -151,6 +157,15 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
             if let Some(n) = db.name {
                 c = c.name(n);
             }
+            if let Some(n) = db.min_num_failures {
+                c = c.min_num_failures(n);
+            }
+            if let Some(r) = db.failure_rate_threshold {
+                c = c.failure_rate_threshold(r);
+            }
+            if let Some(w) = db.failures_detection_window {
+                c = c.failures_detection_window(w);
+            }
             b = b.database(c);
         }
         macro_rules! set {
@@ -220,6 +235,32 @@ mod tests {
         assert_eq!(c.databases[0].grace_period, Duration::from_secs(10));
         assert!((c.databases[1].weight - 0.5).abs() < f64::EPSILON);
         assert_eq!(c.health.probes, 3, "defaults apply to what is not written");
+    }
+
+    #[test]
+    fn a_database_carries_its_own_breaker_settings() {
+        let config = toml::from_str::<MultiDbConfig>(
+            "min_num_failures = 10\n\
+             [[databases]]\nurl = \"redis://local:1\"\n\
+             [[databases]]\nurl = \"redis://far:1\"\nmin_num_failures = 50\n\
+             failure_rate_threshold = 0.8\nfailures_detection_window = \"30s\"\n",
+        )
+        .unwrap();
+        let [local, far] = config.databases() else {
+            panic!("two databases");
+        };
+        let local = config.circuit_config(local).unwrap();
+        let far = config.circuit_config(far).unwrap();
+        assert_eq!(local.min_num_failures(), 10);
+        assert_eq!(far.min_num_failures(), 50);
+        assert!((far.failure_rate_threshold() - 0.8).abs() < f64::EPSILON);
+        assert_eq!(far.window(), Duration::from_secs(30));
+        let bad = toml::from_str::<MultiDbConfig>(
+            "[[databases]]\nurl = \"redis://far:1\"\nfailure_rate_threshold = 2.0\n",
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("far:1/0"), "{bad}");
+        assert!(bad.to_string().contains("failure_rate_threshold"), "{bad}");
     }
 
     #[test]

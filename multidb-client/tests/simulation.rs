@@ -226,3 +226,67 @@ fn a_caught_panic_in_a_schedules_thread_is_recorded() {
             .unwrap();
     });
 }
+
+/// Each database's circuit breaker trips at its own threshold: the near one after 2
+/// failures, the far one after 4, while the client-wide setting (1000) would trip neither.
+#[test]
+fn two_databases_trip_at_their_own_breaker_thresholds() {
+    use multidb_client::{CircuitState, DatabaseId, MultiDbClient, MultiDbConfig};
+    use multidb_testkit::Fault;
+    use redis::AsyncCommands;
+    use std::time::Duration;
+
+    fn circuit(client: &MultiDbClient, id: DatabaseId) -> CircuitState {
+        client
+            .databases()
+            .into_iter()
+            .find(|d| d.id == id)
+            .unwrap()
+            .circuit
+    }
+
+    sim::world::paused(async {
+        let net = multidb_testkit::SimNet::new();
+        let hosts = sim::world::hosts(&net, 2).await;
+        let config = MultiDbConfig::builder()
+            .database(hosts[0].config(&net, 1.0).min_num_failures(2))
+            .database(hosts[1].config(&net, 0.5).min_num_failures(4))
+            .min_num_failures(1000)
+            // Only commands judge: no probe on failure, no check before the test ends.
+            .probe_on_failure(false)
+            .health_check_interval(Duration::from_secs(3600))
+            .retry_attempts(0)
+            .build()
+            .unwrap();
+        let client = MultiDbClient::new(config);
+        client.initialize().await.unwrap();
+        let ids: Vec<DatabaseId> = client.databases().iter().map(|d| d.id).collect();
+        assert_eq!(client.databases()[1].breaker.min_num_failures, 4);
+        let mut con = client.clone();
+        let mut events = client.events();
+        for (host, id, trips_at) in [(0, ids[0], 2), (1, ids[1], 4)] {
+            // The switch away from a tripped database comes from the control task: await it.
+            while client.active_database() != Some(id) {
+                tokio::time::timeout(Duration::from_secs(5), events.recv())
+                    .await
+                    .expect("a switch to the next database")
+                    .unwrap();
+            }
+            hosts[host].fake.inject(Fault::Down);
+            for failure in 1..=trips_at {
+                assert!(con.get::<_, Option<String>>("k").await.is_err());
+                let expected = if failure < trips_at {
+                    CircuitState::Closed
+                } else {
+                    CircuitState::Open
+                };
+                assert_eq!(
+                    circuit(&client, id),
+                    expected,
+                    "{id} after {failure} failures"
+                );
+            }
+        }
+        client.close().await;
+    });
+}

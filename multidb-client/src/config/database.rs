@@ -34,12 +34,23 @@ pub struct DatabaseConfig {
     pub(crate) weight: f64,
     pub(crate) grace_period: Duration,
     pub(crate) checks: CheckPlan,
+    /// This database's own circuit breaker settings, over the client-wide ones.
+    pub(crate) circuit: CircuitOverrides,
     /// Settings given that this kind of member cannot apply, each with what it needs:
     /// refused at `build()`.
     not_applicable: Vec<(&'static str, &'static str)>,
     /// The lag-aware check for this database, instead of the client-wide one.
     #[cfg(feature = "lag-aware")]
     pub(crate) lag_aware: Option<crate::LagAwareCheck>,
+}
+
+/// The circuit breaker settings a database sets for itself; `None` takes the client-wide
+/// one.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct CircuitOverrides {
+    pub(crate) min_num_failures: Option<u32>,
+    pub(crate) failure_rate_threshold: Option<f64>,
+    pub(crate) window: Option<Duration>,
 }
 
 /// Defaults of a member database.
@@ -269,6 +280,7 @@ impl DatabaseConfig {
             weight: DEFAULT_WEIGHT,
             grace_period: DEFAULT_GRACE_PERIOD,
             checks: CheckPlan::default(),
+            circuit: CircuitOverrides::default(),
             not_applicable: Vec::new(),
             #[cfg(feature = "lag-aware")]
             lag_aware: None,
@@ -307,6 +319,30 @@ impl DatabaseConfig {
     /// (default 60 s): anti-flapping.
     pub fn grace_period(mut self, grace_period: Duration) -> Self {
         self.grace_period = grace_period;
+        self
+    }
+
+    /// This database's circuit breaker trips only after at least this many failures in its
+    /// window (overrides [`MultiDbConfigBuilder::min_num_failures`](crate::MultiDbConfigBuilder::min_num_failures)
+    /// for this database: a far region may tolerate more than the local one). At least 1.
+    pub fn min_num_failures(mut self, failures: u32) -> Self {
+        self.circuit.min_num_failures = Some(failures);
+        self
+    }
+
+    /// This database's breaker trips when this share of its commands in the window failed
+    /// (overrides [`MultiDbConfigBuilder::failure_rate_threshold`](crate::MultiDbConfigBuilder::failure_rate_threshold)
+    /// for this database). In (0, 1].
+    pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
+        self.circuit.failure_rate_threshold = Some(rate);
+        self
+    }
+
+    /// The sliding window this database's breaker counts failures over (overrides
+    /// [`MultiDbConfigBuilder::failures_detection_window`](crate::MultiDbConfigBuilder::failures_detection_window)
+    /// for this database).
+    pub fn failures_detection_window(mut self, window: Duration) -> Self {
+        self.circuit.window = Some(window);
         self
     }
 
@@ -574,6 +610,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("endpoint", &self.endpoint)
             .field("weight", &self.weight)
             .field("grace_period", &self.grace_period)
+            .field("circuit", &self.circuit)
             .field(
                 "health_check_url",
                 &self.spec.health_check_url.as_deref().map(redact_url),

@@ -300,6 +300,77 @@ mod tests {
     }
 
     #[test]
+    fn a_databases_own_breaker_settings_override_the_client_wide_ones_and_are_checked() {
+        let far = DatabaseConfig::from_url("redis://far:1")
+            .unwrap()
+            .min_num_failures(40)
+            .failures_detection_window(Duration::from_secs(20));
+        let c = MultiDbConfig::builder()
+            .min_num_failures(4)
+            .failure_rate_threshold(0.3)
+            .database(DatabaseConfig::from_url("redis://near:1").unwrap())
+            .database(far)
+            .build()
+            .unwrap();
+        let near = c.circuit_config(&c.databases[0]).unwrap();
+        let far = c.circuit_config(&c.databases[1]).unwrap();
+        assert_eq!((near.min_num_failures(), far.min_num_failures()), (4, 40));
+        assert_eq!(far.window(), Duration::from_secs(20));
+        assert!((far.failure_rate_threshold() - 0.3).abs() < f64::EPSILON);
+        let cases = [
+            (
+                DatabaseConfig::from_url("redis://far:1")
+                    .unwrap()
+                    .min_num_failures(0),
+                "min_num_failures",
+            ),
+            (
+                DatabaseConfig::from_url("redis://far:1")
+                    .unwrap()
+                    .failure_rate_threshold(0.0),
+                "failure_rate_threshold",
+            ),
+            (
+                DatabaseConfig::from_url("redis://far:1")
+                    .unwrap()
+                    .failure_rate_threshold(f64::NAN),
+                "failure_rate_threshold",
+            ),
+            (
+                DatabaseConfig::from_url("redis://far:1")
+                    .unwrap()
+                    .failures_detection_window(Duration::ZERO),
+                "failures_detection_window",
+            ),
+        ];
+        for (db, expected) in cases {
+            match MultiDbConfig::builder().database(db).build() {
+                Err(ConfigError::DatabaseCircuit {
+                    database, field, ..
+                }) => {
+                    assert_eq!((database.as_str(), field), ("far:1/0", expected));
+                }
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+        // A client-wide refusal still names the builder field alone.
+        let wide = MultiDbConfig::builder()
+            .min_num_failures(0)
+            .database(DatabaseConfig::from_url("redis://near:1").unwrap())
+            .build();
+        assert!(
+            matches!(
+                wide,
+                Err(ConfigError::Circuit {
+                    field: "min_num_failures",
+                    ..
+                })
+            ),
+            "{wide:?}"
+        );
+    }
+
+    #[test]
     fn the_built_schedules_are_the_configured_ones() {
         let c = MultiDbConfig::builder()
             .database(

@@ -99,41 +99,61 @@ impl MultiDbConfig {
     /// [`MultiDbConfigBuilder::build`].
     ///
     /// # Errors
-    /// [`ConfigError::Circuit`], naming the builder field the breaker refused.
+    /// [`ConfigError::Circuit`], naming the builder field the breaker refused, or
+    /// [`ConfigError::DatabaseCircuit`] when the refused setting is the database's own.
     pub(crate) fn circuit_config(&self, db: &DatabaseConfig) -> Result<CircuitConfig, ConfigError> {
         use multidb_circuit::ConfigError as Refused;
-        let c = &self.circuit;
+        let (c, own) = (&self.circuit, &db.circuit);
+        let rate = own
+            .failure_rate_threshold
+            .unwrap_or(c.failure_rate_threshold);
+        let failures = own.min_num_failures.unwrap_or(c.min_num_failures);
+        let window = own.window.unwrap_or(c.window);
         CircuitConfig::builder()
-            .failure_rate_threshold(c.failure_rate_threshold)
-            .min_num_failures(c.min_num_failures)
-            .window(c.window)
+            .failure_rate_threshold(rate)
+            .min_num_failures(failures)
+            .window(window)
             .grace_period(db.grace_period)
             .build()
             .map_err(|source| {
-                let (field, value, expected) = match &source {
+                // Which setting, and whether it is this database's own.
+                let (field, value, expected, own) = match &source {
                     Refused::FailureRateThreshold { .. } => (
                         "failure_rate_threshold",
-                        format!("{:?}", c.failure_rate_threshold),
+                        format!("{rate:?}"),
                         "in (0, 1]",
+                        own.failure_rate_threshold.is_some(),
                     ),
                     Refused::MinNumFailures { .. } => (
                         "min_num_failures",
-                        format!("{:?}", c.min_num_failures),
+                        format!("{failures:?}"),
                         "at least 1",
+                        own.min_num_failures.is_some(),
                     ),
                     Refused::Window { .. }
                     | Refused::Buckets { .. }
                     | Refused::BucketWidth { .. } => (
                         "failures_detection_window",
-                        format!("{:?}", c.window),
+                        format!("{window:?}"),
                         MIN_WINDOW_EXPECTED,
+                        own.window.is_some(),
                     ),
                     _ => (
                         "circuit",
                         source.to_string(),
                         "a setting the circuit breaker accepts",
+                        false,
                     ),
                 };
+                if own {
+                    return ConfigError::DatabaseCircuit {
+                        database: db.endpoint.to_string(),
+                        field,
+                        value,
+                        expected,
+                        source,
+                    };
+                }
                 ConfigError::Circuit {
                     field,
                     value,
