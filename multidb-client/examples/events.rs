@@ -1,5 +1,7 @@
-//! Watching the client: every switch, circuit transition and health change as an event.
-//! Here the primary goes down and comes back; the events tell the story.
+//! Watching the client: every switch, circuit transition and health change as an event,
+//! through `events()` (a broadcast receiver) or an `on_event` listener (a callback on a
+//! thread of its own, as redis-py's dispatcher). Here the primary goes down and comes back;
+//! the events tell the story, and the listener logs each failover.
 
 use std::time::Duration;
 
@@ -19,6 +21,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .health_check_interval(Duration::from_millis(100))
         .health_check_probes_delay(Duration::from_millis(10))
         .auto_fallback_interval(Some(Duration::from_millis(200)))
+        // A listener that logs failovers; a slow or panicking one would delay nothing.
+        .on_event(|event| {
+            if let Event::ActiveDatabaseChanged { from, to, reason } = event {
+                eprintln!("listener: traffic moves from {from:?} to {to} ({reason:?})");
+            }
+        })
         .build()?;
     let client = MultiDbClient::new(config);
     let mut events = client.events();

@@ -5,14 +5,12 @@
 //! Lettuce), so a probe also repairs a broken connection: the connection manager
 //! reconnects on the probe's failure.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 use redis::Value;
 use redis::aio::ConnectionLike as _;
-use tokio::sync::broadcast;
 
 use crate::event::Event;
 use crate::member::Database;
@@ -82,13 +80,13 @@ impl HealthCheck<Database> for EchoCheck {
 /// runs is wrapped in one.
 pub(crate) struct Caught {
     check: Arc<dyn HealthCheck<Database>>,
-    events: broadcast::Sender<Event>,
+    events: crate::listeners::EventBus,
 }
 
 impl Caught {
     pub(crate) fn wrap(
         check: Arc<dyn HealthCheck<Database>>,
-        events: broadcast::Sender<Event>,
+        events: crate::listeners::EventBus,
     ) -> Arc<dyn HealthCheck<Database>> {
         Arc::new(Caught { check, events })
     }
@@ -100,10 +98,10 @@ impl HealthCheck<Database> for Caught {
         match AssertUnwindSafe(self.check.check(db)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => {
-                let message = panic_message(&*panic).to_owned();
+                let message = crate::event::panic_message(&*panic).to_owned();
                 let what = format!("health check \"{}\" of {}", self.check.name(), db.id);
                 tracing::warn!(database = %db.id, endpoint = %db.endpoint, check = self.check.name(), message = %message, "health check panicked: the probe counts as failed");
-                let _ = self.events.send(Event::CallbackPanicked {
+                self.events.send(Event::CallbackPanicked {
                     what,
                     message: message.clone(),
                 });
@@ -119,13 +117,4 @@ impl HealthCheck<Database> for Caught {
     fn removed(&self, db: &Database) {
         self.check.removed(db);
     }
-}
-
-/// A panic's message, for logs and events.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload")
 }

@@ -194,6 +194,13 @@ impl MultiDbClient {
         self.controller.events()
     }
 
+    /// Events the [`MultiDbConfigBuilder::on_event`](crate::MultiDbConfigBuilder::on_event)
+    /// listeners never got because they fell more than `event_capacity` events behind
+    /// (switch events are never among them).
+    pub fn dropped_listener_events(&self) -> u64 {
+        self.controller.dropped_listener_events()
+    }
+
     /// Stops every background task and closes every member connection. Commands then fail
     /// with [`MultiDbError::Closed`]. Idempotent.
     pub async fn close(&self) {

@@ -147,3 +147,12 @@ pub enum Event {
         database: DatabaseId,
     },
 }
+
+/// A panic's message, for logs and [`Event::CallbackPanicked`].
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}

@@ -120,6 +120,7 @@ mod event;
 pub mod fuzzing;
 #[cfg(feature = "lag-aware")]
 mod lag_aware;
+mod listeners;
 mod member;
 mod outcome;
 mod pinned;

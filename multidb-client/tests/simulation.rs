@@ -290,3 +290,124 @@ fn two_databases_trip_at_their_own_breaker_thresholds() {
         client.close().await;
     });
 }
+
+/// The switch events a listener was given, until it has `n` of them (a real-time bound:
+/// listeners run on a thread of their own).
+fn switches_heard(
+    heard: &std::sync::mpsc::Receiver<multidb_client::Event>,
+    n: usize,
+) -> Vec<multidb_client::Event> {
+    let mut switches = Vec::new();
+    while switches.len() < n {
+        let event = heard
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the listener hears every switch");
+        if matches!(event, multidb_client::Event::ActiveDatabaseChanged { .. }) {
+            switches.push(event);
+        }
+    }
+    switches
+}
+
+/// Fails the first member over and back, then closes the client.
+async fn over_and_back(hosts: &[sim::world::Host], client: &multidb_client::MultiDbClient) {
+    let mut events = client.events();
+    let first = client.active_database();
+    hosts[0].fake.inject(multidb_testkit::Fault::Down);
+    // Any event (or a lag: receivers may be small here) means "look again".
+    while client.active_database() == first {
+        let _ = events.recv().await;
+    }
+    hosts[0].fake.recover();
+    while client.active_database() != first {
+        let _ = events.recv().await;
+    }
+    client.close().await;
+}
+
+/// The switches chain — each from the one before, the first at start — and end at `last`.
+fn assert_chain(switches: &[multidb_client::Event], last: Option<multidb_client::DatabaseId>) {
+    use multidb_client::Event;
+    let mut active = None;
+    for switch in switches {
+        let Event::ActiveDatabaseChanged { from, to, .. } = switch else {
+            panic!("not a switch: {switch:?}");
+        };
+        assert_eq!(*from, active, "{switches:?}");
+        active = Some(*to);
+    }
+    assert_eq!(active, last, "{switches:?}");
+}
+
+/// Listeners get every switch, in order, as `events()` does; one that panics on every
+/// event stops neither the others nor the failover.
+#[test]
+fn listeners_hear_every_switch_in_order_and_a_panicking_one_stops_nothing() {
+    use multidb_client::{Event, MultiDbClient};
+    let (tx, heard) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    sim::world::paused(async {
+        let net = multidb_testkit::SimNet::new();
+        let hosts = sim::world::hosts(&net, 2).await;
+        let config = sim::world::builder(&net, &hosts, &[1.0, 0.5])
+            .on_event(|_| panic!("a listener's bug"))
+            .on_event(move |event| {
+                let _ = tx.lock().unwrap().send(event.clone());
+            })
+            .build()
+            .unwrap();
+        let client = MultiDbClient::new(config);
+        let mut all = client.events();
+        client.initialize().await.unwrap();
+        over_and_back(&hosts, &client).await;
+        let mut expected = Vec::new();
+        while let Ok(event) = all.try_recv() {
+            if matches!(event, Event::ActiveDatabaseChanged { .. }) {
+                expected.push(event);
+            }
+        }
+        assert!(
+            expected.len() >= 3,
+            "initial, failover and fallback: {expected:?}"
+        );
+        assert_eq!(switches_heard(&heard, expected.len()), expected);
+        assert_eq!(client.dropped_listener_events(), 0);
+    });
+}
+
+/// A listener stuck in its first call holds up no failover, and once it goes on it still
+/// hears every switch, in order; the other events beyond its backlog were dropped and
+/// counted.
+#[test]
+fn a_stuck_listener_stalls_no_failover_and_misses_no_switch() {
+    use multidb_client::MultiDbClient;
+    let (tx, heard) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate));
+    sim::world::paused(async {
+        let net = multidb_testkit::SimNet::new();
+        let hosts = sim::world::hosts(&net, 2).await;
+        let config = sim::world::builder(&net, &hosts, &[1.0, 0.5])
+            .event_capacity(2)
+            .on_event(move |event| {
+                // The first call waits until the test lets it go.
+                if let Some(gate) = gate.lock().unwrap().take() {
+                    let _ = gate.recv();
+                }
+                let _ = tx.lock().unwrap().send(event.clone());
+            })
+            .build()
+            .unwrap();
+        let client = MultiDbClient::new(config);
+        client.initialize().await.unwrap();
+        let first = client.active_database();
+        // Failover and fallback happen while the listener is stuck.
+        over_and_back(&hosts, &client).await;
+        assert!(client.dropped_listener_events() > 0);
+        release.send(()).unwrap();
+        // Initial, failover, fallback: every switch, chained, ending where the client did.
+        let heard = switches_heard(&heard, 3);
+        assert_chain(&heard, first);
+    });
+}

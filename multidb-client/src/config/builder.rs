@@ -189,6 +189,34 @@ impl MultiDbConfigBuilder {
         self
     }
 
+    /// Calls `listener` with every event ([`Event`](crate::Event)), as redis-py's event
+    /// dispatcher does: listeners are called in the order given, each event in the order
+    /// published, on a thread of their own — never on a command's path, and a listener
+    /// that is slow, blocks or panics (caught and logged at `warn`) delays only the
+    /// listeners, never a failover. Switch events (`ActiveDatabaseChanged`,
+    /// `AllDatabasesUnhealthy`) always reach them; other events beyond a backlog of
+    /// [`Self::event_capacity`] waiting ones are dropped and counted
+    /// ([`crate::MultiDbClient::dropped_listener_events`]). The blocking client takes the
+    /// same config. [`crate::MultiDbClient::events`] is unchanged.
+    ///
+    /// ```
+    /// use multidb_client::{DatabaseConfig, Event, MultiDbConfig};
+    ///
+    /// let config = MultiDbConfig::builder()
+    ///     .database(DatabaseConfig::from_url("redis://127.0.0.1:6379")?)
+    ///     .on_event(|event| {
+    ///         if let Event::ActiveDatabaseChanged { from, to, reason } = event {
+    ///             eprintln!("failover: {from:?} -> {to} ({reason:?})");
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), multidb_client::ConfigError>(())
+    /// ```
+    pub fn on_event(mut self, listener: impl Fn(&crate::Event) + Send + Sync + 'static) -> Self {
+        self.config.listeners.push(std::sync::Arc::new(listener));
+        self
+    }
+
     /// Checks everything and returns the configuration.
     ///
     /// # Errors

@@ -43,6 +43,8 @@ pub struct MultiDbConfig {
     pub(crate) event_capacity: usize,
     pub(crate) blocking_connections: usize,
     pub(crate) pubsub_buffer: usize,
+    /// Called with every event, in order, on a thread of their own.
+    pub(crate) listeners: Vec<crate::listeners::Listener>,
 }
 
 #[derive(Clone)]
@@ -148,6 +150,7 @@ impl MultiDbConfig {
                 event_capacity: 1024,
                 blocking_connections: crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
                 pubsub_buffer: 10_000,
+                listeners: Vec::new(),
             },
         }
     }
@@ -176,6 +179,7 @@ impl fmt::Debug for MultiDbConfig {
             )
             .field("initial_health_check", &self.failover.initial)
             .field("retry", &self.retry)
+            .field("event_listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
 }

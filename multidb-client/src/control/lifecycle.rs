@@ -234,6 +234,8 @@ impl Controller {
             db.close();
         }
         self.router.wake_waiters();
+        // The listeners get every event so far, then their thread ends.
+        self.events.close();
     }
 }
 

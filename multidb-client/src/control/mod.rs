@@ -40,6 +40,7 @@ use crate::config::MultiDbConfig;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
 use crate::event::{DatabaseId, DatabaseInfo, Event};
+use crate::listeners::EventBus;
 use crate::member::{Database, TokioClock};
 use crate::outcome::OutcomePolicy;
 use crate::retry::RetryBudget;
@@ -121,7 +122,7 @@ pub(crate) struct Controller {
     monitor: HealthMonitor<DatabaseId, Database>,
     /// Checks that only gate a database from becoming active (replication lag).
     gates: HealthMonitor<DatabaseId, Database>,
-    events: broadcast::Sender<Event>,
+    events: EventBus,
     /// Scripts seen loaded, to load again where `EVALSHA` finds them missing.
     scripts: crate::scripts::ScriptCache,
     initialized: OnceCell<()>,
@@ -136,7 +137,7 @@ impl Controller {
     pub(crate) fn new(config: MultiDbConfig) -> Self {
         let origin = tokio::time::Instant::now();
         let engine = new_engine(&config);
-        let (events, _) = broadcast::channel(config.event_capacity);
+        let events = EventBus::new(config.event_capacity, &config.listeners);
         let (circuit_tx, circuit_rx) = mpsc::unbounded_channel();
         let monitor = HealthMonitor::new();
         let router = Router::new(
@@ -216,13 +217,17 @@ impl Controller {
     }
 
     fn publish(&self, event: Event) {
-        // No receiver is fine: events are for whoever listens.
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     /// Tells the control task to look at its deadlines again.
     fn reschedule(&self) {
         self.reschedule.notify_one();
+    }
+
+    /// Events the `on_event` listeners never got: their backlog was full.
+    pub(crate) fn dropped_listener_events(&self) -> u64 {
+        self.events.dropped()
     }
 
     /// A receiver of every event from now on.

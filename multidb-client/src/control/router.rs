@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use multidb_health::HealthMonitor;
+use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
-use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use crate::error::MultiDbError;
 use crate::event::{DatabaseId, Event};
+use crate::listeners::EventBus;
 use crate::member::Database;
 use crate::outcome::Reports;
 use crate::retry::RetryBudget;
@@ -53,7 +54,7 @@ pub(crate) struct Router {
     probe_on_failure: bool,
     /// Only for on-demand probes of a database a path saw fail.
     monitor: HealthMonitor<DatabaseId, Database>,
-    events: broadcast::Sender<Event>,
+    events: EventBus,
 }
 
 impl Router {
@@ -61,7 +62,7 @@ impl Router {
         budget: RetryBudget,
         probe_on_failure: bool,
         monitor: HealthMonitor<DatabaseId, Database>,
-        events: broadcast::Sender<Event>,
+        events: EventBus,
     ) -> Self {
         Router {
             active: ArcSwapOption::empty(),
@@ -177,8 +178,7 @@ impl Router {
 
     /// Publishes an event a path is the source of (a Pub/Sub resubscription).
     pub(crate) fn announce(&self, event: Event) {
-        // No receiver is fine: events are for whoever listens.
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     // ---- writing: the controller only ----------------------------------------------

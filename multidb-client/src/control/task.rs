@@ -76,7 +76,7 @@ async fn run(
             return;
         };
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| this.step(step))) {
-            let message = crate::checks::panic_message(&*panic).to_owned();
+            let message = crate::event::panic_message(&*panic).to_owned();
             tracing::error!(message = %message, "control step panicked; the control task carries on");
             this.publish(Event::CallbackPanicked {
                 what: "control task".to_owned(),

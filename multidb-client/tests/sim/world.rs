@@ -10,6 +10,7 @@ use std::time::Duration;
 use multidb_client::transport::{Address, Stream, Transport};
 use multidb_client::{
     DatabaseConfig, DatabaseId, InitialHealthCheck, MultiDbClient, MultiDbConfig,
+    MultiDbConfigBuilder,
 };
 use multidb_testkit::{FakeRedis, SimNet};
 
@@ -92,8 +93,8 @@ pub(crate) async fn hosts(net: &SimNet, count: u8) -> Vec<Host> {
     hosts
 }
 
-/// The client over the first `members` hosts with `weights`.
-pub(crate) fn client(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbClient {
+/// The scaled-down configuration over `hosts` with `weights`, to add to or build.
+pub(crate) fn builder(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbConfigBuilder {
     let mut builder = MultiDbConfig::builder()
         .health_check_interval(HEALTH_INTERVAL)
         .health_check_probes(1)
@@ -110,7 +111,16 @@ pub(crate) fn client(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbCl
     for (host, weight) in hosts.iter().zip(weights) {
         builder = builder.database(host.config(net, *weight));
     }
-    MultiDbClient::new(builder.build().expect("the harness's config is valid"))
+    builder
+}
+
+/// The client over `hosts` with `weights`, as [`builder`] configures it.
+pub(crate) fn client(net: &SimNet, hosts: &[Host], weights: &[f64]) -> MultiDbClient {
+    MultiDbClient::new(
+        builder(net, hosts, weights)
+            .build()
+            .expect("the harness's config is valid"),
+    )
 }
 
 /// Runs `future` on a fresh current-thread runtime with paused time: it advances only when
