@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use multidb_client::{Event, MultiDbClient};
+use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig};
 use multidb_testkit::RedisServer;
 use redis::AsyncCommands;
 use tokio::runtime::Runtime;
@@ -52,12 +52,17 @@ const TASKS: usize = 4;
 /// Load before the fault in the steady-phase scenarios: past `min_probe_interval` after
 /// the last check, far before the next scheduled one.
 const SETTLE: Duration = Duration::from_millis(250);
-/// Name, fault, load time before the fault, trials.
-const SCENARIOS: [(&str, Fault, Duration, usize); 3] = [
-    ("kill", Fault::Kill, SETTLE, 30),
-    ("kill-after-check", Fault::Kill, Duration::ZERO, 10),
-    ("pause", Fault::Pause, SETTLE, 10),
+/// Name, fault, load time before the fault, trials, hostile listeners.
+const SCENARIOS: [(&str, Fault, Duration, usize, bool); 4] = [
+    ("kill", Fault::Kill, SETTLE, 30, false),
+    // The same, with an `on_event` listener that panics on every event and one that
+    // sleeps for seconds in each call: the figures should be `kill`'s.
+    ("kill-hostile-listeners", Fault::Kill, SETTLE, 30, true),
+    ("kill-after-check", Fault::Kill, Duration::ZERO, 10, false),
+    ("pause", Fault::Pause, SETTLE, 10, false),
 ];
+/// How long the sleeping listener of `kill-hostile-listeners` takes over each event.
+const LISTENER_SLEEP: Duration = Duration::from_secs(2);
 /// Operations each task completes on the primary before the fault.
 const WARM_OPS: u64 = 20;
 /// A trial that has not moved by then failed; a guard against hangs, never a wait.
@@ -160,8 +165,24 @@ fn trial(
     secondary: &RedisServer,
     fault: Fault,
     settle: Duration,
+    hostile_listeners: bool,
 ) -> Trial {
-    let client = MultiDbClient::from_urls([primary.url(), secondary.url()], [1.0, 0.5]).unwrap();
+    let client = if hostile_listeners {
+        let config = MultiDbConfig::builder()
+            .database(DatabaseConfig::from_url(&primary.url()).unwrap())
+            .database(
+                DatabaseConfig::from_url(&secondary.url())
+                    .unwrap()
+                    .weight(0.5),
+            )
+            .on_event(|_| panic!("a listener's bug"))
+            .on_event(|_| std::thread::sleep(LISTENER_SLEEP))
+            .build()
+            .unwrap();
+        MultiDbClient::new(config)
+    } else {
+        MultiDbClient::from_urls([primary.url(), secondary.url()], [1.0, 0.5]).unwrap()
+    };
     let (load, switch) = rt.block_on(async {
         client.initialize().await.unwrap();
         let primary_id = client.databases()[0].id;
@@ -585,6 +606,13 @@ fn main() {
             n.parse::<usize>()
                 .expect("MULTIDB_BENCH_FAILOVER_TRIALS is a whole number")
         });
+    // The hostile listener's panics are the scenario, not news: keep them off the table.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.to_string().contains("a listener's bug") {
+            report(info);
+        }
+    }));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -594,7 +622,7 @@ fn main() {
     let secondary = RedisServer::start().unwrap();
     mark(&primary, "primary");
     mark(&secondary, "secondary");
-    for (name, fault, settle, n) in SCENARIOS {
+    for (name, fault, settle, n, hostile_listeners) in SCENARIOS {
         if !selected(name) {
             continue;
         }
@@ -604,7 +632,16 @@ fn main() {
             1
         };
         let trials: Vec<Trial> = (0..n)
-            .map(|_| trial(&rt, &mut primary, &secondary, fault, settle))
+            .map(|_| {
+                trial(
+                    &rt,
+                    &mut primary,
+                    &secondary,
+                    fault,
+                    settle,
+                    hostile_listeners,
+                )
+            })
             .collect();
         print!("{}", summarize(name, fault, settle, &trials));
     }
