@@ -435,3 +435,33 @@ fn close_does_not_wait_for_a_call_that_never_ends() {
     closer.join().unwrap();
     drop(stuck); // still blocked on the application's connection: not ours to end
 }
+
+/// A synchronous application gets its failovers through a listener, no receiver to drive.
+#[test]
+fn a_listener_of_the_blocking_client_hears_its_failover() {
+    let mut a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let (tx, heard) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&a.url()).unwrap())
+        .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .on_event(move |event| {
+            if let Event::ActiveDatabaseChanged { to, reason, .. } = event {
+                let _ = tx.lock().unwrap().send((*to, *reason));
+            }
+        })
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config).unwrap();
+    client.initialize().unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let next = || heard.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(next(), (ids[0], SwitchReason::Initial));
+    a.kill();
+    let mut con = client.clone();
+    let _ = con.set::<_, _, ()>("k", "v");
+    let (to, _) = next();
+    assert_eq!(to, ids[1]);
+    client.close();
+}
