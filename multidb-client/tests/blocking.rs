@@ -463,5 +463,5 @@ fn a_listener_of_the_blocking_client_hears_its_failover() {
     let _ = con.set::<_, _, ()>("k", "v");
     let (to, _) = next();
     assert_eq!(to, ids[1]);
-    client.close();
+    client.close().unwrap();
 }
