@@ -136,47 +136,34 @@ fn duration_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Dura
 impl<'de> Deserialize<'de> for MultiDbConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let file = ConfigFile::deserialize(deserializer)?;
-        let mut b = MultiDbConfig::builder();
-        for db in file.databases {
-            let mut c = DatabaseConfig::from_url(&db.url).map_err(serde::de::Error::custom)?;
-            if let Some(w) = db.weight {
-                c = c.weight(w);
-            }
-            if let Some(g) = db.grace_period {
-                c = c.grace_period(g);
-            }
-            if let Some(u) = db.health_check_url {
-                c = c.health_check_url(u);
-            }
-            if let Some(t) = db.response_timeout {
-                c = c.response_timeout(t);
-            }
-            if let Some(t) = db.connection_timeout {
-                c = c.connection_timeout(t);
-            }
-            if let Some(n) = db.name {
-                c = c.name(n);
-            }
-            if let Some(n) = db.min_num_failures {
-                c = c.min_num_failures(n);
-            }
-            if let Some(r) = db.failure_rate_threshold {
-                c = c.failure_rate_threshold(r);
-            }
-            if let Some(w) = db.failures_detection_window {
-                c = c.failures_detection_window(w);
-            }
-            b = b.database(c);
-        }
+        // Each field given is passed to the builder method of the same name.
         macro_rules! set {
-            ($($field:ident),*) => {$(
-                if let Some(v) = file.$field {
-                    b = b.$field(v);
+            ($builder:ident, $file:ident: $($field:ident),*) => {$(
+                if let Some(v) = $file.$field {
+                    $builder = $builder.$field(v);
                 }
             )*};
         }
+        let mut b = MultiDbConfig::builder();
+        for db in file.databases {
+            let mut c = DatabaseConfig::from_url(&db.url).map_err(serde::de::Error::custom)?;
+            set!(
+                c,
+                db: weight,
+                grace_period,
+                health_check_url,
+                response_timeout,
+                connection_timeout,
+                name,
+                min_num_failures,
+                failure_rate_threshold,
+                failures_detection_window
+            );
+            b = b.database(c);
+        }
         set!(
-            health_check_interval,
+            b,
+            file: health_check_interval,
             health_check_probes,
             health_check_probes_delay,
             health_check_timeout,
