@@ -167,22 +167,20 @@ fn trial(
     settle: Duration,
     hostile_listeners: bool,
 ) -> Trial {
-    let client = if hostile_listeners {
-        let config = MultiDbConfig::builder()
-            .database(DatabaseConfig::from_url(&primary.url()).unwrap())
-            .database(
-                DatabaseConfig::from_url(&secondary.url())
-                    .unwrap()
-                    .weight(0.5),
-            )
+    let mut config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&primary.url()).unwrap())
+        .database(
+            DatabaseConfig::from_url(&secondary.url())
+                .unwrap()
+                .weight(0.5),
+        );
+    if hostile_listeners {
+        config = config
             .on_event(|_| panic!("a listener's bug"))
-            .on_event(|_| std::thread::sleep(LISTENER_SLEEP))
-            .build()
-            .unwrap();
-        MultiDbClient::new(config)
-    } else {
-        MultiDbClient::from_urls([primary.url(), secondary.url()], [1.0, 0.5]).unwrap()
-    };
+            // The scenario itself: a listener that blocks its thread for seconds.
+            .on_event(|_| std::thread::sleep(LISTENER_SLEEP));
+    }
+    let client = MultiDbClient::new(config.build().unwrap());
     let (load, switch) = rt.block_on(async {
         client.initialize().await.unwrap();
         let primary_id = client.databases()[0].id;
