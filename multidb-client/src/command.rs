@@ -78,11 +78,13 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
             && let Ok(permit) = db.circuit.try_acquire()
             && let Some((multiplexed, generation)) = con.current()
         {
+            let in_flight = db.activity.begin();
             let result = request.send_multiplexed(multiplexed).await;
             con.observe(generation, &result);
             let outcome = controller
                 .outcomes()
                 .record(router, db, permit, &request, &result);
+            in_flight.end(crate::replay::replied(&result));
             let Some(sent) = outcome.retry() else {
                 return result;
             };
@@ -268,6 +270,7 @@ async fn attempt<R: Request + ?Sized>(
     // of it. Commands sent before the first failure end by their own timeout, or when a
     // failover closes the failed database's connection.
     let router = controller.router();
+    let in_flight = db.activity.begin();
     let result = if db.is_suspect() {
         let mut failed = pin!(db.failed.notified());
         failed.as_mut().enable();
@@ -290,6 +293,7 @@ async fn attempt<R: Request + ?Sized>(
     let outcome = controller
         .outcomes()
         .record(router, db, permit, request, &result);
+    in_flight.end(crate::replay::replied(&result));
     match outcome.retry() {
         None => Attempt::Done(result),
         Some(sent) => Attempt::Failed { result, sent },

@@ -21,10 +21,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{AsyncConnectionConfig, RedisResult};
+use redis::RedisResult;
 use tokio::time::Instant;
 
-use crate::blocking_pool::Dedicated;
 use crate::category::Blocking;
 use crate::control::Controller;
 use crate::error::MultiDbError;
@@ -138,7 +137,7 @@ async fn attempt<R: Request + ?Sized>(
     };
     let mut dedicated = match pool.take_idle() {
         Some(dedicated) => dedicated,
-        None => match connect(db).await {
+        None => match db.open_dedicated().await {
             Ok(dedicated) => dedicated,
             Err(e) => {
                 let outcome = outcomes.classify_connect(&e);
@@ -194,20 +193,4 @@ async fn attempt<R: Request + ?Sized>(
             Err(e) => Try::Done(Err(interrupted(&format!("the connection failed: {e}")))),
         },
     }
-}
-
-/// A new dedicated connection: the member's own settings (TLS, AUTH, db), no response
-/// timeout (the command's deadline bounds it), made within the connection timeout.
-async fn connect(db: &Database) -> RedisResult<Dedicated> {
-    let Some(connector) = db.connection.connector() else {
-        return Err(redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "a member without connections of its own",
-        )));
-    };
-    let config = AsyncConnectionConfig::new().set_response_timeout(None);
-    let (con, driver) = connector
-        .connect_owned(connector.redis(), config, db.spec.connection_timeout)
-        .await?;
-    Ok(Dedicated { con, driver })
 }

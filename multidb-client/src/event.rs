@@ -136,6 +136,17 @@ pub enum Event {
         /// The panic's message.
         message: String,
     },
+    /// The active database made no progress for `silent_for` while commands were in
+    /// flight, and a probe on a connection of its own got no answer within the stall
+    /// tolerance either ([`crate::MultiDbConfigBuilder::stall_tolerance`]): its circuit
+    /// opens and traffic moves off it (an [`Event::ActiveDatabaseChanged`] follows, with
+    /// reason `CircuitOpened`). Not published when no other database is usable.
+    Stalled {
+        /// The database.
+        database: DatabaseId,
+        /// How long it had been silent when the probe began.
+        silent_for: std::time::Duration,
+    },
     /// A database was added.
     DatabaseAdded {
         /// Its id.

@@ -134,6 +134,7 @@ mod sentinel;
 #[cfg(feature = "serde")]
 mod serde_config;
 mod source;
+mod stall;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;

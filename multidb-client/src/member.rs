@@ -134,6 +134,9 @@ pub struct Database {
     lagging: AtomicBool,
     /// Its connections for blocking commands.
     pub(crate) dedicated: crate::blocking_pool::DedicatedPool,
+    /// Commands in flight on its connection and replies they got: what the stall
+    /// watchdog samples.
+    pub(crate) activity: crate::stall::Activity,
 }
 
 impl Database {
@@ -163,6 +166,7 @@ impl Database {
             dedicated: crate::blocking_pool::DedicatedPool::new(
                 crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
             ),
+            activity: crate::stall::Activity::default(),
         })
     }
 
@@ -240,6 +244,25 @@ impl Database {
     /// A health check passed: back to the plain hot path.
     pub(crate) fn clear_suspect(&self) {
         self.suspect.store(false, Ordering::Release);
+    }
+
+    /// A new connection of its own (for a blocking command, or the stall watchdog): the
+    /// member's own settings (TLS, AUTH, db), no response timeout (the caller bounds it),
+    /// made within the connection timeout.
+    pub(crate) async fn open_dedicated(
+        &self,
+    ) -> redis::RedisResult<crate::blocking_pool::Dedicated> {
+        let Some(connector) = self.connection.connector() else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a member without connections of its own",
+            )));
+        };
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let (con, driver) = connector
+            .connect_owned(connector.redis(), config, self.spec.connection_timeout)
+            .await?;
+        Ok(crate::blocking_pool::Dedicated { con, driver })
     }
 
     /// How the failover counter names it, as redis-py does: `host:port/weight`.

@@ -66,6 +66,16 @@ pub(crate) fn error_failure(err: &RedisError, busy_errors_are_failures: bool) ->
     }
 }
 
+/// Whether the database replied — a value, or an error reply of any kind (a `LOADING`
+/// or `BUSY` one too) — rather than the connection failing or timing out.
+#[inline]
+pub(crate) fn replied<T>(result: &redis::RedisResult<T>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(e) => error_failure(e, false).is_none(),
+    }
+}
+
 /// Whether an error reply rejected the command before it ran.
 pub(crate) fn error_rejects(err: &RedisError) -> bool {
     err.code()

@@ -77,6 +77,8 @@ struct ConfigFile {
     failover_delay: Option<Duration>,
     #[serde(default, deserialize_with = "duration_or_off")]
     auto_fallback_interval: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "duration_or_off")]
+    stall_tolerance: Option<Option<Duration>>,
     #[serde(default)]
     min_num_failures: Option<u32>,
     #[serde(default)]
@@ -170,6 +172,7 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
             failover_attempts,
             failover_delay,
             auto_fallback_interval,
+            stall_tolerance,
             min_num_failures,
             failure_rate_threshold,
             failures_detection_window,

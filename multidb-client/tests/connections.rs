@@ -52,8 +52,13 @@ async fn clones_share_one_socket_and_close_closes_it_while_clones_live() {
     let client = MultiDbClient::from_urls([a.url(), b.url()], [1.0, 0.5]).unwrap();
     client.initialize().await.unwrap();
     let mut clones = busy_clones(&client, 32).await;
-    // Health checks and 32 concurrent clones: one connection to each member.
-    assert_eq!(a.accepted_count(), 1, "one socket to the active member");
+    // Health checks and 32 concurrent clones: one connection to each member, and the
+    // stall watchdog's own to the active one.
+    assert_eq!(
+        a.accepted_count(),
+        2,
+        "one socket, and the watchdog's, to the active member"
+    );
     assert_eq!(b.accepted_count(), 1, "one socket to the standby member");
 
     client.close().await;
@@ -75,7 +80,13 @@ async fn clones_share_one_socket_and_close_closes_it_while_clones_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_is_made_again_once_for_every_clone_without_an_error() {
     let a = FakeRedis::start().await.unwrap();
-    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
+    // No stall watchdog: its connection would be made again on its own schedule.
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&a.url()).unwrap())
+        .stall_tolerance(None)
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
     client.initialize().await.unwrap();
     drop(busy_clones(&client, 16).await);
     assert_eq!(a.accepted_count(), 1);
@@ -149,7 +160,11 @@ async fn close_closes_a_pinned_connection_still_held() {
     client.initialize().await.unwrap();
     let mut pinned = client.pinned().await.unwrap();
     let () = pinned.set("k", "v").await.unwrap();
-    assert_eq!(a.connection_count(), 2, "the shared and the pinned socket");
+    assert_eq!(
+        a.connection_count(),
+        3,
+        "the shared, the stall watchdog's and the pinned socket"
+    );
 
     client.close().await;
     assert_eq!(

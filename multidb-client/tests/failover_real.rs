@@ -122,7 +122,8 @@ async fn restarted_primary_gets_traffic_back_after_grace_and_fallback_interval()
 async fn pausing_the_active_server_fails_over_through_the_failure_probe() {
     let primary = RedisServer::start().unwrap();
     let secondary = RedisServer::start().unwrap();
-    // Scheduled checks are an hour apart: only probe-confirmed detection can switch.
+    // Scheduled checks are an hour apart and no stall watchdog runs: only probe-confirmed
+    // detection can switch.
     let config = MultiDbConfig::builder()
         .database(DatabaseConfig::from_url(&primary.url()).unwrap())
         .database(
@@ -131,6 +132,7 @@ async fn pausing_the_active_server_fails_over_through_the_failure_probe() {
                 .weight(0.5),
         )
         .health_check_interval(Duration::from_secs(3600))
+        .stall_tolerance(None)
         .build()
         .unwrap();
     let client = MultiDbClient::new(config);

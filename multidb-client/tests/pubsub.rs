@@ -352,7 +352,26 @@ async fn a_restarted_server_gets_the_subscriptions_back_without_a_switch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_subscriber_ends_its_task_and_connection() {
-    let (_a, _b, client, _ids) = two_servers().await;
+    let (a, _b, client, _ids) = two_servers().await;
+    // The stall watchdog makes its connection (and the task driving it) after initialize:
+    // count from once it is there — the shared one, the watchdog's and ours.
+    let direct = redis::Client::open(a.url()).unwrap();
+    let mut con = direct.get_multiplexed_async_connection().await.unwrap();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            if info.contains("connected_clients:3\r") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the client's two connections");
     let baseline = common::alive_tasks();
     let sub = client.pubsub().await.unwrap();
     sub.subscribe("orders").await.unwrap();

@@ -87,6 +87,14 @@ impl MultiDbConfigBuilder {
         /// At most one on-demand probe per database per this interval (default 100 ms).
         min_probe_interval: Duration => health.min_probe_interval);
     setter!(
+        /// How long the active database may make no progress while commands are in flight
+        /// before it is probed on a connection of its own (default 125 ms; `None` turns
+        /// stall detection off). A probe that also gets no answer within the tolerance fails
+        /// over, so a stall moves traffic in about twice the tolerance, and a pause shorter
+        /// than the tolerance never even probes. It never drops below four times the
+        /// shortest round trip measured to the database. See docs/semantics.md, "Stalls".
+        stall_tolerance: Option<Duration> => health.stall_tolerance);
+    setter!(
         /// Retries of a failed command (default 10; 0 disables). Each retry re-reads the
         /// active database, so it lands on the new one after a failover.
         retry_attempts: u32 => retry.attempts);

@@ -61,6 +61,8 @@ pub(crate) struct HealthSettings {
     #[cfg(feature = "lag-aware")]
     pub(crate) evict_on_lag: bool,
     pub(crate) min_probe_interval: Duration,
+    /// See [`MultiDbConfigBuilder::stall_tolerance`].
+    pub(crate) stall_tolerance: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +126,7 @@ impl MultiDbConfig {
                     evict_on_lag: false,
                     probe_on_failure: true,
                     min_probe_interval: Duration::from_millis(100),
+                    stall_tolerance: Some(crate::stall::DEFAULT_TOLERANCE),
                 },
                 circuit: CircuitSettings {
                     min_num_failures: 1000,
@@ -170,6 +173,7 @@ impl fmt::Debug for MultiDbConfig {
             .field("health_check_probes_delay", &self.health.probes_delay)
             .field("health_check_timeout", &self.health.timeout)
             .field("health_check_policy", &self.health.policy)
+            .field("stall_tolerance", &self.health.stall_tolerance)
             .field("circuit", &self.circuit)
             .field("failover_attempts", &self.failover.attempts)
             .field("failover_delay", &self.failover.delay)

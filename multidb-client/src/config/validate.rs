@@ -79,6 +79,10 @@ impl MultiDbConfig {
             }
             at_most_max("auto_fallback_interval", interval)?;
         }
+        if let Some(tolerance) = h.stall_tolerance {
+            nonzero("stall_tolerance", tolerance)?;
+            at_most_max("stall_tolerance", tolerance)?;
+        }
         if !(1..=MAX_BLOCKING_CONNECTIONS).contains(&self.blocking_connections) {
             return Err(ConfigError::invalid(
                 "blocking_connections",

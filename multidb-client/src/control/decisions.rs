@@ -11,6 +11,9 @@
 //! and then every 500 ms (or `health_check_interval`, if shorter) until one serves, so that
 //! recovery does not wait for the schedule either.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use multidb_circuit::{State as CircuitState, Transition, TransitionReason};
 use multidb_failover::{Decision, Status, Unavailability};
 use multidb_health::HealthStatus;
@@ -19,6 +22,7 @@ use super::router::Availability;
 use super::{Controller, State, is_failure, is_manual};
 use crate::SwitchReason;
 use crate::event::{DatabaseId, Event};
+use crate::member::Database;
 
 impl Controller {
     /// Applies an optional decision, reports a contained strategy panic, and publishes the
@@ -234,6 +238,41 @@ impl Controller {
         let decision = state
             .engine
             .set_available(&id, available, Unavailability::CircuitOpen, now)
+            .ok()
+            .flatten();
+        self.settle(&mut state, decision);
+    }
+
+    /// The watchdog found the active database `db` silent for `silent_for` with commands
+    /// in flight, and its probe got no answer (`reason`): its circuit opens and traffic
+    /// moves, as when its traffic trips the breaker — unless no other database is usable,
+    /// where waiting beats failing every command.
+    pub(super) fn on_stall(&self, db: &Arc<Database>, silent_for: Duration, reason: &str) {
+        let now = self.now();
+        let mut state = self.lock();
+        if !state.is_member(db) || !self.router.is_active(db) {
+            return;
+        }
+        let elsewhere = state.members.values().any(|m| {
+            m.id != db.id
+                && m.is_healthy()
+                && !m.is_lagging()
+                && m.circuit.state() == CircuitState::Closed
+        });
+        if !elsewhere {
+            tracing::warn!(database = %db.id, endpoint = %db.endpoint, ?silent_for, reason, "database stalled, but no other database is usable: staying on it");
+            return;
+        }
+        tracing::warn!(database = %db.id, endpoint = %db.endpoint, ?silent_for, reason, "database stalled: failing over");
+        self.publish(Event::Stalled {
+            database: db.id,
+            silent_for,
+        });
+        db.mark_suspect();
+        db.circuit.trip();
+        let decision = state
+            .engine
+            .set_available(&db.id, false, Unavailability::CircuitOpen, now)
             .ok()
             .flatten();
         self.settle(&mut state, decision);

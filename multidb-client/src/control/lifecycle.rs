@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 
 use multidb_health::{HealthStatus, MonitorError};
 
-use super::task;
 use super::{Controller, new_engine};
+use super::{task, watchdog};
 use crate::checks::Caught;
 use crate::config::DatabaseConfig;
 use crate::error::{ConfigError, FailedDatabase, MultiDbError};
@@ -93,6 +93,13 @@ impl Controller {
                 self.gates.subscribe(),
                 rx,
             ));
+            state.watchdog = self.config.health.stall_tolerance.map(|tolerance| {
+                watchdog::spawn(
+                    Arc::downgrade(&self),
+                    tolerance,
+                    self.config.health.interval,
+                )
+            });
         }
         self.settle(&mut state, Some(decision));
         Ok(())
@@ -214,12 +221,12 @@ impl Controller {
         if self.router.close() {
             return;
         }
-        let (task, members) = {
+        let (tasks, members) = {
             let mut state = self.lock();
             let members: Vec<_> = std::mem::take(&mut state.members).into_values().collect();
-            (state.task.take(), members)
+            ([state.task.take(), state.watchdog.take()], members)
         };
-        if let Some(task) = task {
+        for task in tasks.into_iter().flatten() {
             task.abort();
             let _ = task.await;
         }

@@ -12,8 +12,8 @@
 //!
 //! The module is split by concern: `lifecycle` (initialize, close, making members),
 //! `membership` (add, remove, weights, checks), `switching` (manual and forced switches),
-//! `decisions` (applying the engine's decisions, health and circuit steps), `task` (the
-//! background task) and `router` (the read-only view).
+//! `decisions` (applying the engine's decisions, health, circuit and stall steps), `task`
+//! (the background task), `watchdog` (stall detection) and `router` (the read-only view).
 
 mod decisions;
 mod lifecycle;
@@ -21,6 +21,7 @@ mod membership;
 mod router;
 mod switching;
 mod task;
+mod watchdog;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::AtomicU32;
@@ -64,6 +65,8 @@ struct State {
     /// Strategy panics the engine had contained when last looked at.
     strategy_panics: u64,
     task: Option<JoinHandle<()>>,
+    /// The stall watchdog, when stall detection is on.
+    watchdog: Option<JoinHandle<()>>,
 }
 
 impl State {
@@ -164,6 +167,7 @@ impl Controller {
                 recovery_probe_at: None,
                 strategy_panics: 0,
                 task: None,
+                watchdog: None,
             }),
             monitor,
             gates: HealthMonitor::new(),

@@ -188,7 +188,16 @@ async fn schedule(seed: u64, record: Shared) -> u64 {
     let hosts = world::hosts(&net, 4).await;
     let mut weights: Vec<f64> = vec![1.0, 0.7, 0.4];
     rng.shuffle(&mut weights);
-    let client = world::client(&net, &hosts[..3], &weights);
+    // Its own stream, so that the schedules drawn from `rng` stay what they were.
+    let stall_tolerance = [None, Some(40), Some(60), Some(125)]
+        [Rng::with_seed(seed ^ 0x5747_a11d).usize(..4)]
+    .map(Duration::from_millis);
+    let client = MultiDbClient::new(
+        world::builder(&net, &hosts[..3], &weights)
+            .stall_tolerance(stall_tolerance)
+            .build()
+            .expect("the harness's config is valid"),
+    );
     let mut events = client.events();
     if let Err(e) = client.initialize().await {
         fail(&record, format!("initialize: {e}"));

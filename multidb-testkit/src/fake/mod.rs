@@ -178,6 +178,7 @@ impl FakeRedisBuilder {
             state: Mutex::new(ServerState::default()),
             faults: Mutex::default(),
             log: Mutex::default(),
+            counts: Mutex::default(),
             commands: 0.into(),
             data_commands: 0.into(),
             accepted: 0.into(),
@@ -296,6 +297,15 @@ impl FakeRedis {
     /// The last 10 000 commands, each as its arguments (lossy UTF-8; passwords redacted).
     pub fn command_log(&self) -> Vec<Vec<String>> {
         lock(&self.shared().log).iter().cloned().collect()
+    }
+
+    /// How many `command`s (any case) it received since it started, however many the log
+    /// has forgotten.
+    pub fn count_of(&self, command: &str) -> u64 {
+        lock(&self.shared().counts)
+            .get(&command.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Empties the command log (the counters keep counting).

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<ServerState>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<VecDeque<Vec<String>>>,
+    /// Commands received since start, by lowercase name; never trimmed.
+    pub(crate) counts: Mutex<std::collections::BTreeMap<String, u64>>,
     pub(crate) commands: AtomicU64,
     pub(crate) data_commands: AtomicU64,
     pub(crate) accepted: AtomicU64,
@@ -52,6 +54,10 @@ impl Shared {
     }
 
     fn record(&self, args: &[Vec<u8>]) {
+        if let Some(name) = args.first() {
+            let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+            *lock(&self.counts).entry(name).or_default() += 1;
+        }
         let mut log = lock(&self.log);
         if log.len() == LOG_CAPACITY {
             log.pop_front();

@@ -1,0 +1,218 @@
+//! The stall watchdog: it samples the active database's activity
+//! ([`crate::stall::Activity`]) a few times per stall tolerance and, when the database has
+//! been silent with commands in flight for longer than the tolerance, probes it on a
+//! connection of its own; a probe with no answer within the tolerance either fails it over
+//! ([`Controller::on_stall`]).
+//!
+//! That connection stays open while the database is active — made when it becomes active,
+//! checked with a `PING` every health-check interval — so that a probe is one round trip
+//! and not a connect, and those `PING`s time the round trips the tolerance never drops
+//! below (until the first one is timed, nothing is probed). A probe that finds the database alive (any reply, an error reply too), or a reply
+//! on the main connection meanwhile, starts the count afresh. Members with no connections
+//! of their own (clusters, pools, application connections) are probed through their
+//! health checks instead.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionLike as _;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Controller;
+use crate::blocking_pool::Dedicated;
+use crate::member::Database;
+use crate::stall::{RoundTrips, SAMPLES_PER_TOLERANCE, Watch};
+
+/// Starts the watchdog of `controller`, which ends with it (or when `close()` aborts it).
+pub(super) fn spawn(
+    controller: Weak<Controller>,
+    tolerance: Duration,
+    ping_every: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(run(controller, tolerance, ping_every))
+}
+
+/// A `PING` over the watchdog's own connection (made first when there is none or it
+/// closed), bounded: the connection and the round trip, or why not.
+type Ping = BoxFuture<'static, Result<(Dedicated, Duration), String>>;
+
+fn ping(db: Arc<Database>, con: Option<Dedicated>, bound: Duration) -> Ping {
+    async move {
+        let work = async {
+            let mut con = match con.filter(|c| c.driver.is_alive()) {
+                Some(con) => con,
+                None => db
+                    .open_dedicated()
+                    .await
+                    .map_err(|e| format!("could not connect: {e}"))?,
+            };
+            let started = Instant::now();
+            let reply = con.con.req_packed_command(&redis::cmd("PING")).await;
+            if let Err(e) = &reply
+                && !crate::replay::replied(&reply)
+            {
+                return Err(format!("ping failed: {e}"));
+            }
+            Ok((con, started.elapsed()))
+        };
+        tokio::time::timeout(bound, work)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {bound:?}")))
+    }
+    .boxed()
+}
+
+/// The database being watched.
+struct Watched {
+    db: Arc<Database>,
+    watch: Watch,
+    /// For members with connections of their own.
+    link: Option<Link>,
+}
+
+/// The watchdog's own connection to the watched database.
+struct Link {
+    idle: Option<Dedicated>,
+    /// A `PING` under way; the connection is in it.
+    pending: Option<Ping>,
+    rtts: RoundTrips,
+    next_ping: Instant,
+}
+
+impl Link {
+    fn settle(&mut self, pinged: Result<(Dedicated, Duration), String>) {
+        self.pending = None;
+        if let Ok((con, rtt)) = pinged {
+            self.idle = Some(con);
+            self.rtts.record(rtt);
+        }
+    }
+}
+
+impl Watched {
+    fn new(db: Arc<Database>, first_ping: Duration) -> Self {
+        let link = db.connection.connector().map(|_| Link {
+            idle: None,
+            pending: Some(ping(db.clone(), None, first_ping)),
+            rtts: RoundTrips::default(),
+            next_ping: Instant::now(),
+        });
+        Watched {
+            watch: Watch::new(&db.activity),
+            db,
+            link,
+        }
+    }
+}
+
+enum Wake {
+    Sample,
+    Pinged(Result<(Dedicated, Duration), String>),
+}
+
+async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Duration) {
+    let period = (tolerance / SAMPLES_PER_TOLERANCE).max(Duration::from_millis(1));
+    let mut watched: Option<Watched> = None;
+    let mut next_sample = Instant::now();
+    loop {
+        let pending = watched
+            .as_mut()
+            .and_then(|w| w.link.as_mut())
+            .and_then(|l| l.pending.as_mut());
+        // Biased: the same inputs give the same steps, so a seeded simulation replays.
+        let wake = tokio::select! {
+            biased;
+            pinged = async {
+                match pending {
+                    Some(ping) => ping.await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Pinged(pinged),
+            () = tokio::time::sleep_until(next_sample) => Wake::Sample,
+        };
+        if let Wake::Pinged(pinged) = wake {
+            if let Some(link) = watched.as_mut().and_then(|w| w.link.as_mut()) {
+                link.settle(pinged);
+            }
+            continue;
+        }
+        next_sample = Instant::now()
+            .checked_add(period)
+            .unwrap_or_else(crate::member::far_future);
+        let Some(this) = controller.upgrade() else {
+            return;
+        };
+        if this.router.is_closed() {
+            return;
+        }
+        // Follow the active database.
+        let active = this.router.active();
+        if active.as_ref().map(Arc::as_ptr) != watched.as_ref().map(|w| Arc::as_ptr(&w.db)) {
+            watched = active.map(|db| {
+                // The first one connects: its bound is the member's connection timeout.
+                let first_ping = db.spec.connection_timeout.saturating_add(tolerance);
+                Watched::new(db, first_ping)
+            });
+        }
+        let Some(w) = watched.as_mut() else {
+            continue;
+        };
+        let bound = w
+            .link
+            .as_ref()
+            .map_or(tolerance, |l| l.rtts.tolerance(tolerance));
+        if let Some(link) = w.link.as_mut()
+            && link.pending.is_none()
+            && link.next_ping <= Instant::now()
+        {
+            link.next_ping = Instant::now()
+                .checked_add(ping_every)
+                .unwrap_or_else(crate::member::far_future);
+            link.pending = Some(ping(w.db.clone(), link.idle.take(), bound));
+        }
+        let Some(silent) = w.watch.sample(&w.db.activity, this.now()) else {
+            continue;
+        };
+        if silent < bound {
+            continue;
+        }
+        let Some(link) = w.link.as_mut() else {
+            // No connection of its own: its health checks decide.
+            this.monitor.request_check(&w.db.id);
+            w.watch.restart(&w.db.activity, this.now());
+            continue;
+        };
+        if !link.rtts.measured() {
+            // Its round trip is unknown yet (the first PING is under way): a far database
+            // must not look stalled. Its commands' timeouts still apply.
+            continue;
+        }
+        drop(this);
+        // A PING under way is the probe; otherwise one now.
+        let probe = link
+            .pending
+            .take()
+            .unwrap_or_else(|| ping(w.db.clone(), link.idle.take(), bound));
+        let verdict = tokio::time::timeout(bound, probe)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {bound:?}")));
+        let alive = verdict.is_ok();
+        let failure = verdict.as_ref().err().cloned();
+        link.settle(verdict);
+        let Some(this) = controller.upgrade() else {
+            return;
+        };
+        if this.router.is_closed() {
+            return;
+        }
+        match failure {
+            Some(reason) if !alive && !w.watch.replied_since(&w.db.activity) => {
+                this.on_stall(&w.db, silent, &reason);
+            }
+            _ => w.watch.restart(&w.db.activity, this.now()),
+        }
+    }
+}
