@@ -3,44 +3,54 @@
 //! trials, not a micro-benchmark, so this bench has its own loop and prints a table.
 //!
 //! Each trial: a fresh client over a primary (weight 1.0) and a secondary (0.5), a load of
-//! [`TASKS`] tasks doing SET then GET, then a fault on the primary — `SIGKILL` (`kill`) or
-//! `SIGSTOP` (`pause`, a blackhole: the connection stays open and nothing answers). Measured
-//! from just before the signal: the first successful command answered by the secondary
-//! (each server holds a marker key naming itself), the moment every task has had one, the
-//! `ActiveDatabaseChanged` event, and the errors the application saw. The primary is then
-//! restarted (or resumed) and the client closed. Goal: p99 ≤ 50 ms for `kill`.
+//! tasks doing SET then GET ([`HEAVY_TASKS`]), then a fault
+//! on the primary: `SIGKILL` (`kill`), `SIGSTOP` (`pause`), `CLIENT PAUSE 10000 ALL`
+//! (`client-pause`), replies delayed 1 s — past the response timeout — on the path
+//! (`latency`, through the testkit's fault proxy), or replies dropped on the path while
+//! requests still pass (`one-way`). Measured from just before the fault: the first
+//! successful command answered by the secondary (each server holds a marker key naming
+//! itself), the moment every task has had one, the `ActiveDatabaseChanged` event, and the
+//! errors the application saw. The primary is then restarted (or resumed, or the proxy
+//! healed) and the client closed. Goals: `kill` p99 ≤ 5 ms; the stalls (`pause`,
+//! `client-pause`, `latency`, `one-way`) p99 ≤ 300 ms; no error.
 //!
 //! Where the fault falls in the health-check schedule matters: an on-demand probe is not
 //! started within `min_probe_interval` (100 ms) of the last finished check, whose result
-//! stands in for it. So the scenarios are `kill` and `pause` at a steady phase (the load
-//! runs [`SETTLE`] after `initialize()`'s checks before the fault) and `kill-after-check`,
-//! the fault right after a finished check, the worst phase (with default checks every
-//! 5 s, about 2 % of faults land there).
+//! stands in for it. So the scenarios run [`SETTLE`] after `initialize()`'s checks before
+//! the fault, and `kill-after-check` puts the fault right after a finished check, the worst
+//! phase (with default checks every 5 s, about 2 % of faults land there).
+//!
+//! The **transient suite** is the other side: trouble that must switch nothing and surface
+//! no error — `DEBUG SLEEP 0.2`, `CLIENT KILL TYPE normal`, a 100 ms latency spike on the
+//! path, a `BGSAVE` fork of a ~400 MB dataset, a 150 ms Lua busy loop, `BLPOP q 3` through
+//! the client — each with 4 and with 16 load tasks. A switch or an error there fails the
+//! bench (non-zero exit, so `cargo xtask bench` fails too).
 //!
 //! `blocking-side-by-side` measures no failover: blocking commands go over dedicated
 //! connections, so they must not delay the shared multiplexed one. One client over the same
-//! pair, [`TASKS`] tasks of SET/GET, each command timed: phase A alone (the baseline), phase
-//! B while [`WAITERS`] tasks sit in `BLPOP <own key> 0` through the same client (started
-//! once the server reports them all in `blocked_clients`, checked still blocked after the
-//! load, then released by `LPUSH`, each checked to get its element). The phases alternate
-//! (A B, B A, …) over [`BLOCKING_REPS`] repetitions so the noise of the machine hits both;
-//! the figure is the median over repetitions of p99(B) / p99(A). Goal: ≤ 2.
+//! pair, [`LOAD_TASKS`] tasks of SET/GET, each command timed: phase A alone (the baseline),
+//! phase B while [`WAITERS`] tasks sit in `BLPOP <own key> 0` through the same client
+//! (started once the server reports them all in `blocked_clients`, checked still blocked
+//! after the load, then released by `LPUSH`, each checked to get its element). The phases
+//! alternate (A B, B A, …) over [`BLOCKING_REPS`] repetitions so the noise of the machine
+//! hits both; the figure is the median over repetitions of p99(B) / p99(A). Goal: ≤ 2.
 //!
-//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`] and the blocking
-//! scenario; `cargo test --benches` runs one trial of each so the code stays exercised.
-//! `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every failover scenario instead
-//! (`cargo xtask bench` asks for at least 20 each), and `MULTIDB_BENCH_JSON` also writes the
-//! figures. Arguments not starting with `-` pick the scenarios whose name contains one of
-//! them, e.g. `cargo bench -p multidb-client --bench failover -- blocking`.
+//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`], the transient
+//! suite and the blocking scenario; `cargo test --benches` runs one trial of each so the
+//! code stays exercised. `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every failover
+//! scenario instead (`cargo xtask bench` asks for at least 30 each), and
+//! `MULTIDB_BENCH_JSON` also writes the figures. Arguments not starting with `-` pick the
+//! scenarios whose name contains one of them, e.g. `cargo bench -p multidb-client --bench
+//! failover -- transient`.
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use multidb_client::{DatabaseConfig, Event, MultiDbClient, MultiDbConfig};
-use multidb_testkit::RedisServer;
+use multidb_testkit::{FaultProxy, ProxyFault, RedisServer};
 use redis::AsyncCommands;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -48,18 +58,64 @@ use tokio::sync::mpsc;
 #[path = "figures/mod.rs"]
 mod figures;
 
-const TASKS: usize = 4;
+/// Load tasks of the blocking scenario, and of the transient suite's lighter half.
+const LOAD_TASKS: usize = 4;
+/// Load tasks of the failover scenarios, and of the transient suite's heavier half.
+const HEAVY_TASKS: usize = 16;
 /// Load before the fault in the steady-phase scenarios: past `min_probe_interval` after
 /// the last check, far before the next scheduled one.
 const SETTLE: Duration = Duration::from_millis(250);
-/// Name, fault, load time before the fault, trials, hostile listeners.
-const SCENARIOS: [(&str, Fault, Duration, usize, bool); 4] = [
-    ("kill", Fault::Kill, SETTLE, 30, false),
-    // The same, with an `on_event` listener that panics on every event and one that
-    // sleeps for seconds in each call: the figures should be `kill`'s.
-    ("kill-hostile-listeners", Fault::Kill, SETTLE, 30, true),
-    ("kill-after-check", Fault::Kill, Duration::ZERO, 10, false),
-    ("pause", Fault::Pause, SETTLE, 10, false),
+
+/// One failover scenario.
+struct Scenario {
+    name: &'static str,
+    fault: Fault,
+    /// Load time before the fault.
+    settle: Duration,
+    trials: usize,
+    tasks: usize,
+    /// An `on_event` listener that panics on every event and one that sleeps in each call.
+    hostile_listeners: bool,
+    /// The goal on p99 of the first success on the secondary, in ms.
+    goal_ms: Option<f64>,
+}
+
+const fn scenario(
+    name: &'static str,
+    fault: Fault,
+    trials: usize,
+    goal_ms: Option<f64>,
+) -> Scenario {
+    Scenario {
+        name,
+        fault,
+        settle: SETTLE,
+        trials,
+        tasks: HEAVY_TASKS,
+        hostile_listeners: false,
+        goal_ms,
+    }
+}
+
+/// Kill within 5 ms; a stall — tolerance, then a probe of a tolerance — within 300 ms.
+const KILL_GOAL_MS: f64 = 5.0;
+const STALL_GOAL_MS: f64 = 300.0;
+
+const SCENARIOS: [Scenario; 7] = [
+    scenario("kill", Fault::Kill, 30, Some(KILL_GOAL_MS)),
+    // The same, with listeners that panic and sleep: the figures should be `kill`'s.
+    Scenario {
+        hostile_listeners: true,
+        ..scenario("kill-hostile-listeners", Fault::Kill, 30, None)
+    },
+    Scenario {
+        settle: Duration::ZERO,
+        ..scenario("kill-after-check", Fault::Kill, 10, None)
+    },
+    scenario("pause", Fault::Pause, 30, Some(STALL_GOAL_MS)),
+    scenario("client-pause", Fault::ClientPause, 30, Some(STALL_GOAL_MS)),
+    scenario("latency", Fault::Latency, 30, Some(STALL_GOAL_MS)),
+    scenario("one-way", Fault::OneWay, 30, Some(STALL_GOAL_MS)),
 ];
 /// How long the sleeping listener of `kill-hostile-listeners` takes over each event.
 const LISTENER_SLEEP: Duration = Duration::from_secs(2);
@@ -82,9 +138,45 @@ const BLOCKING_GOAL: f64 = 2.0;
 enum Fault {
     Kill,
     Pause,
+    ClientPause,
+    Latency,
+    OneWay,
 }
 
-/// What one trial saw, times measured from just before the signal.
+impl Fault {
+    /// Whether the client reaches the primary through the fault proxy.
+    fn proxied(self) -> bool {
+        matches!(self, Fault::Latency | Fault::OneWay)
+    }
+}
+
+/// The pair of servers, the proxy in front of the primary and a connection to it that
+/// the client does not use.
+struct Servers {
+    primary: RedisServer,
+    secondary: RedisServer,
+    proxy: FaultProxy,
+}
+
+impl Servers {
+    fn admin(&self) -> redis::Connection {
+        redis::Client::open(self.primary.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// The client's URL of the primary: through the proxy or not.
+    fn primary_url(&self, proxied: bool) -> String {
+        if proxied {
+            self.proxy.url()
+        } else {
+            self.primary.url()
+        }
+    }
+}
+
+/// What one trial saw, times measured from just before the fault.
 #[derive(Debug)]
 struct Trial {
     /// The first successful command answered by the secondary.
@@ -105,19 +197,25 @@ struct Load {
     ok: Arc<AtomicU64>,
 }
 
-/// Starts the load; returns once every task has done [`WARM_OPS`] commands on the primary.
-async fn start_load(client: &MultiDbClient) -> Load {
+/// Starts `tasks` tasks of load; returns once each has done [`WARM_OPS`] commands on the
+/// primary. A task ends at its first answer from the secondary, or at `stop`.
+async fn start_load(client: &MultiDbClient, tasks: usize, stop: &Arc<AtomicBool>) -> Load {
     let errors = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
-    let (warm_tx, mut warm_rx) = mpsc::channel(TASKS);
-    let tasks = (0..TASKS)
+    let (warm_tx, mut warm_rx) = mpsc::channel(tasks);
+    let handles = (0..tasks)
         .map(|t| {
-            let (mut con, errors, ok, warm_tx) =
-                (client.clone(), errors.clone(), ok.clone(), warm_tx.clone());
+            let (mut con, errors, ok, warm_tx, stop) = (
+                client.clone(),
+                errors.clone(),
+                ok.clone(),
+                warm_tx.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
                 let deadline = Instant::now() + GUARD;
                 let mut done = 0_u64;
-                while Instant::now() < deadline {
+                while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                     let set: redis::RedisResult<()> = con.set(format!("bench:fo:{t}"), done).await;
                     let at: redis::RedisResult<String> = match set {
                         Ok(()) => {
@@ -145,10 +243,14 @@ async fn start_load(client: &MultiDbClient) -> Load {
             })
         })
         .collect();
-    for _ in 0..TASKS {
+    for _ in 0..tasks {
         warm_rx.recv().await.unwrap();
     }
-    Load { tasks, errors, ok }
+    Load {
+        tasks: handles,
+        errors,
+        ok,
+    }
 }
 
 fn mark(server: &RedisServer, name: &str) {
@@ -159,18 +261,12 @@ fn mark(server: &RedisServer, name: &str) {
     let () = redis::Commands::set(&mut con, MARKER, name).unwrap();
 }
 
-fn trial(
-    rt: &Runtime,
-    primary: &mut RedisServer,
-    secondary: &RedisServer,
-    fault: Fault,
-    settle: Duration,
-    hostile_listeners: bool,
-) -> Trial {
+/// A client over the pair with default settings (and the scenario's listeners).
+fn client(servers: &Servers, proxied: bool, hostile_listeners: bool) -> MultiDbClient {
     let mut config = MultiDbConfig::builder()
-        .database(DatabaseConfig::from_url(&primary.url()).unwrap())
+        .database(DatabaseConfig::from_url(&servers.primary_url(proxied)).unwrap())
         .database(
-            DatabaseConfig::from_url(&secondary.url())
+            DatabaseConfig::from_url(&servers.secondary.url())
                 .unwrap()
                 .weight(0.5),
         );
@@ -180,41 +276,62 @@ fn trial(
             // The scenario itself: a listener that blocks its thread for seconds.
             .on_event(|_| std::thread::sleep(LISTENER_SLEEP));
     }
-    let client = MultiDbClient::new(config.build().unwrap());
+    MultiDbClient::new(config.build().unwrap())
+}
+
+/// The time of the next `ActiveDatabaseChanged` event.
+fn next_switch(client: &MultiDbClient) -> tokio::task::JoinHandle<Option<Instant>> {
+    let mut events = client.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(Event::ActiveDatabaseChanged { .. }) => return Some(Instant::now()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
+fn trial(rt: &Runtime, servers: &mut Servers, scenario: &Scenario) -> Trial {
+    let fault = scenario.fault;
+    let client = client(servers, fault.proxied(), scenario.hostile_listeners);
+    let stop = Arc::new(AtomicBool::new(false));
     let (load, switch) = rt.block_on(async {
         client.initialize().await.unwrap();
         let primary_id = client.databases()[0].id;
         assert_eq!(client.active_database(), Some(primary_id));
-        let mut events = client.events();
-        let switch = tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(Event::ActiveDatabaseChanged { .. }) => return Some(Instant::now()),
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return None,
-                }
-            }
-        });
-        (start_load(&client).await, switch)
+        let switch = next_switch(&client);
+        (start_load(&client, scenario.tasks, &stop).await, switch)
     });
     // Places the fault in the health-check schedule (see the module docs); the load runs.
-    std::thread::sleep(settle);
+    std::thread::sleep(scenario.settle);
+    let mut admin = (fault == Fault::ClientPause).then(|| servers.admin());
     // From this thread, not a runtime worker: the signal must not stall the load.
     let start = Instant::now();
     match fault {
-        Fault::Kill => primary.kill(),
-        Fault::Pause => primary.pause().unwrap(),
+        Fault::Kill => servers.primary.kill(),
+        Fault::Pause => servers.primary.pause().unwrap(),
+        Fault::ClientPause => {
+            let () = redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(10_000)
+                .arg("ALL")
+                .query(admin.as_mut().unwrap())
+                .unwrap();
+        }
+        Fault::Latency => servers.proxy.inject(ProxyFault::Latency {
+            fixed: Duration::from_secs(1),
+            jitter: Duration::ZERO,
+        }),
+        Fault::OneWay => servers.proxy.inject(ProxyFault::BlackholeReplies),
     }
-    let (moved, switch) = rt.block_on(async {
+    let moved = rt.block_on(async {
         let mut moved = Vec::new();
         for task in load.tasks {
             moved.push(task.await.unwrap());
         }
-        let switch = tokio::time::timeout(GUARD, switch)
-            .await
-            .ok()
-            .and_then(Result::unwrap);
-        (moved, switch)
+        moved
     });
     let since = |at: Instant| at.saturating_duration_since(start);
     let first = moved.iter().flatten().min().map(|&at| since(at));
@@ -224,6 +341,14 @@ fn trial(
         .collect::<Option<Vec<_>>>()
         .and_then(|all| all.into_iter().max())
         .map(since);
+    let switch = rt.block_on(async {
+        tokio::time::timeout(GUARD, switch)
+            .await
+            .ok()
+            .and_then(Result::unwrap)
+    });
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(client.close());
     let outcome = Trial {
         first,
         all,
@@ -231,12 +356,16 @@ fn trial(
         errors: load.errors.load(Ordering::Relaxed),
         ok: load.ok.load(Ordering::Relaxed),
     };
-    rt.block_on(client.close());
     match fault {
-        Fault::Kill => primary.restart().unwrap(),
-        Fault::Pause => primary.resume().unwrap(),
+        // A paused server answers nothing, `CLIENT UNPAUSE` included: start it again.
+        Fault::Kill | Fault::ClientPause => servers.primary.restart().unwrap(),
+        Fault::Pause => servers.primary.resume().unwrap(),
+        Fault::Latency | Fault::OneWay => {
+            servers.proxy.recover();
+            servers.proxy.drop_connections();
+        }
     }
-    mark(primary, "primary");
+    mark(&servers.primary, "primary");
     outcome
 }
 
@@ -272,11 +401,18 @@ fn record_stats(scenario: &str, label: &str, stats: [(&str, Option<Duration>); 3
     }
 }
 
-fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> String {
+fn summarize(scenario: &Scenario, trials: &[Trial]) -> (String, bool) {
+    let Scenario {
+        name,
+        fault,
+        settle,
+        tasks,
+        ..
+    } = *scenario;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n=== {name}: {fault:?} the active member {settle:?} into the load; {} trials, {TASKS} load tasks, default config ===",
+        "\n=== {name}: {fault:?} the active member {settle:?} into the load; {} trials, {tasks} load tasks, default config ===",
         trials.len()
     );
     let _ = writeln!(
@@ -350,24 +486,27 @@ fn summarize(name: &str, fault: Fault, settle: Duration, trials: &[Trial]) -> St
         "errors/trials_with_errors",
         errors.iter().filter(|&&e| e > 0).count(),
     );
-    if name == "kill" {
+    let mut met = true;
+    if let Some(goal) = scenario.goal_ms {
         let mut v: Vec<Duration> = trials.iter().filter_map(|t| t.first).collect();
         v.sort();
         let p99 = percentile(&v, 0.99);
-        let met = failed == 0 && p99.is_some_and(|p| p <= Duration::from_millis(50));
+        met = failed == 0
+            && errors.iter().all(|&e| e == 0)
+            && p99.is_some_and(|p| p.as_secs_f64() * 1e3 <= goal);
         let _ = writeln!(
             out,
-            "  goal p99 first ok ≤ 50 ms: {}",
+            "  goal p99 first ok ≤ {goal} ms, no error: {}",
             if met { "met" } else { "MISSED" }
         );
     }
-    out
+    (out, met)
 }
 
-/// [`TASKS`] tasks each time `ops` commands, SET then GET of its own key; every latency,
+/// [`LOAD_TASKS`] tasks each time `ops` commands, SET then GET of its own key; every latency,
 /// sorted.
 async fn timed_load(client: &MultiDbClient, ops: usize) -> Vec<Duration> {
-    let tasks: Vec<_> = (0..TASKS)
+    let tasks: Vec<_> = (0..LOAD_TASKS)
         .map(|t| {
             let mut con = client.clone();
             tokio::spawn(async move {
@@ -387,7 +526,7 @@ async fn timed_load(client: &MultiDbClient, ops: usize) -> Vec<Duration> {
             })
         })
         .collect();
-    let mut all = Vec::with_capacity(TASKS * ops);
+    let mut all = Vec::with_capacity(LOAD_TASKS * ops);
     for task in tasks {
         all.extend(task.await.unwrap());
     }
@@ -498,7 +637,7 @@ fn summarize_blocking(reps: &[Rep]) -> String {
     let samples = reps.first().map_or(0, |r| r.baseline.len());
     let _ = writeln!(
         out,
-        "\n=== {BLOCKING}: {TASKS} tasks of SET/GET alone (A) and beside {WAITERS} BLPOP waiting \
+        "\n=== {BLOCKING}: {LOAD_TASKS} tasks of SET/GET alone (A) and beside {WAITERS} BLPOP waiting \
          on the same client (B); {} repetitions, {samples} commands a phase, default config ===",
         reps.len()
     );
@@ -582,6 +721,250 @@ fn summarize_blocking(reps: &[Rep]) -> String {
     out
 }
 
+/// Trouble the client must ride out: no switch, no error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trouble {
+    DebugSleep,
+    ClientKill,
+    LatencySpike,
+    LuaBusy,
+    Blpop,
+    /// Last: its dataset is flushed after it.
+    Fork,
+}
+
+const TROUBLES: [(&str, Trouble); 6] = [
+    ("debug-sleep-200ms", Trouble::DebugSleep),
+    ("client-kill-normal", Trouble::ClientKill),
+    ("latency-spike-100ms", Trouble::LatencySpike),
+    ("lua-busy-150ms", Trouble::LuaBusy),
+    ("blpop-3s", Trouble::Blpop),
+    ("bgsave-fork-400mb", Trouble::Fork),
+];
+const TRANSIENT: &str = "transient";
+/// Runs of each trouble at each load.
+const TRANSIENT_REPS: usize = 5;
+/// Keys of 200-byte values for the fork: about 400 MB of dataset.
+const FORK_KEYS: u64 = 2_000_000;
+const LUA_BUSY: &str = "local t0 = redis.call('TIME') \
+    local start = t0[1] * 1000000 + t0[2] \
+    while true do \
+      local t = redis.call('TIME') \
+      if t[1] * 1000000 + t[2] - start > 150000 then return 1 end \
+    end";
+
+/// What a run of the transient suite saw.
+#[derive(Debug, Default)]
+struct Transient {
+    switches: u64,
+    errors: u64,
+    ok: u64,
+}
+
+/// `tasks` tasks of SET then GET of their own key, each read checked, until `stop`:
+/// (successful round trips, errors and lost writes).
+fn steady_load(
+    client: &MultiDbClient,
+    tasks: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(u64, u64)>> {
+    (0..tasks)
+        .map(|t| {
+            let (mut con, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut errors) = (0, 0);
+                let mut i = 0_u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("bench:tr:{t}");
+                    let round: redis::RedisResult<Option<u64>> = async {
+                        con.set::<_, _, ()>(&key, i).await?;
+                        con.get(&key).await
+                    }
+                    .await;
+                    match round {
+                        Ok(Some(v)) if v == i => ok += 1,
+                        _ => errors += 1,
+                    }
+                    i += 1;
+                }
+                (ok, errors)
+            })
+        })
+        .collect()
+}
+
+async fn admin(servers: &Servers) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    redis::Client::open(servers.primary.url())
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap()
+}
+
+/// Makes the trouble happen and returns once it is over.
+async fn make_trouble(servers: &Servers, client: &MultiDbClient, trouble: Trouble) {
+    let mut admin = admin(servers).await;
+    match trouble {
+        Trouble::DebugSleep => {
+            let () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg("0.2")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+        }
+        Trouble::ClientKill => {
+            let _: u64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("normal")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+        }
+        Trouble::LatencySpike => {
+            servers.proxy.inject(ProxyFault::Latency {
+                fixed: Duration::from_millis(100),
+                jitter: Duration::ZERO,
+            });
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            servers.proxy.recover();
+        }
+        Trouble::LuaBusy => {
+            let _: i64 = redis::cmd("EVAL")
+                .arg(LUA_BUSY)
+                .arg(0)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+        }
+        Trouble::Blpop => {
+            let mut con = client.clone();
+            let got: Option<(String, String)> = con.blpop("bench:tr:q", 3.0).await.unwrap();
+            assert_eq!(got, None);
+        }
+        Trouble::Fork => {
+            let _: String = redis::cmd("BGSAVE").query_async(&mut admin).await.unwrap();
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("persistence")
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+                if info.contains("rdb_bgsave_in_progress:0") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// One run: a fresh client through the proxy, `tasks` tasks of load for [`SETTLE`], the
+/// trouble, [`SETTLE`] more.
+fn transient(rt: &Runtime, servers: &Servers, trouble: Trouble, tasks: usize) -> Transient {
+    let client = client(servers, true, false);
+    let seen = rt.block_on(async {
+        client.initialize().await.unwrap();
+        let mut events = client.events();
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = steady_load(&client, tasks, &stop);
+        tokio::time::sleep(SETTLE).await;
+        make_trouble(servers, &client, trouble).await;
+        tokio::time::sleep(SETTLE).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut seen = Transient::default();
+        for task in load {
+            let (ok, errors) = task.await.unwrap();
+            seen.ok += ok;
+            seen.errors += errors;
+        }
+        while let Ok(event) = events.try_recv() {
+            if matches!(event, Event::ActiveDatabaseChanged { .. }) {
+                seen.switches += 1;
+            }
+        }
+        seen
+    });
+    rt.block_on(client.close());
+    seen
+}
+
+/// The transient suite; `false` when anything switched or failed.
+fn transient_suite(rt: &Runtime, servers: &Servers, reps: usize) -> (String, bool) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n=== {TRANSIENT}: trouble shorter than twice the stall tolerance on the active member; \
+         {reps} runs each, default config: must switch nothing, surface no error ==="
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>6} {:>9} {:>7} {:>9}",
+        "case", "tasks", "switches", "errors", "ok"
+    );
+    let (mut switches, mut errors) = (0, 0);
+    for (name, trouble) in TROUBLES {
+        if trouble == Trouble::Fork {
+            let mut admin = servers.admin();
+            let () = redis::cmd("DEBUG")
+                .arg("POPULATE")
+                .arg(FORK_KEYS)
+                .arg("bench:fork")
+                .arg(200)
+                .query(&mut admin)
+                .unwrap();
+        }
+        for tasks in [LOAD_TASKS, HEAVY_TASKS] {
+            let mut total = Transient::default();
+            for _ in 0..reps {
+                let run = transient(rt, servers, trouble, tasks);
+                total.switches += run.switches;
+                total.errors += run.errors;
+                total.ok += run.ok;
+            }
+            let _ = writeln!(
+                out,
+                "{name:<22} {tasks:>6} {:>9} {:>7} {:>9}",
+                total.switches, total.errors, total.ok
+            );
+            for (figure, n) in [("switches", total.switches), ("errors", total.errors)] {
+                figures::record(
+                    "failover",
+                    &format!("{TRANSIENT}/{name}/{tasks}_tasks/{figure}"),
+                    Some(n as f64),
+                    "count",
+                    &[],
+                );
+            }
+            switches += total.switches;
+            errors += total.errors;
+        }
+        if trouble == Trouble::Fork {
+            let mut admin = servers.admin();
+            let () = redis::cmd("FLUSHALL").query(&mut admin).unwrap();
+            mark(&servers.primary, "primary");
+        }
+    }
+    for (figure, n) in [("switches", switches), ("errors", errors)] {
+        figures::record(
+            "failover",
+            &format!("{TRANSIENT}/{figure}"),
+            Some(n as f64),
+            "count",
+            &[],
+        );
+    }
+    let met = switches == 0 && errors == 0;
+    let _ = writeln!(
+        out,
+        "  goal 0 switches, 0 errors: {}",
+        if met { "met" } else { "MISSED" }
+    );
+    (out, met)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
@@ -616,32 +999,40 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut primary = RedisServer::start().unwrap();
+    let primary = RedisServer::builder()
+        .arg("enable-debug-command", "yes")
+        .start()
+        .unwrap();
     let secondary = RedisServer::start().unwrap();
-    mark(&primary, "primary");
-    mark(&secondary, "secondary");
-    for (name, fault, settle, n, hostile_listeners) in SCENARIOS {
-        if !selected(name) {
+    let proxy = rt.block_on(FaultProxy::start(primary.addr())).unwrap();
+    let mut servers = Servers {
+        primary,
+        secondary,
+        proxy,
+    };
+    mark(&servers.primary, "primary");
+    mark(&servers.secondary, "secondary");
+    let mut failed = Vec::new();
+    for scenario in &SCENARIOS {
+        if !selected(scenario.name) {
             continue;
         }
         let n = if benchmarking {
-            trials_override.unwrap_or(n)
+            trials_override.unwrap_or(scenario.trials)
         } else {
             1
         };
-        let trials: Vec<Trial> = (0..n)
-            .map(|_| {
-                trial(
-                    &rt,
-                    &mut primary,
-                    &secondary,
-                    fault,
-                    settle,
-                    hostile_listeners,
-                )
-            })
-            .collect();
-        print!("{}", summarize(name, fault, settle, &trials));
+        let trials: Vec<Trial> = (0..n).map(|_| trial(&rt, &mut servers, scenario)).collect();
+        let (table, _) = summarize(scenario, &trials);
+        print!("{table}");
+    }
+    if selected(TRANSIENT) {
+        let reps = if benchmarking { TRANSIENT_REPS } else { 1 };
+        let (table, met) = transient_suite(&rt, &servers, reps);
+        print!("{table}");
+        if !met {
+            failed.push(TRANSIENT);
+        }
     }
     if selected(BLOCKING) {
         let (reps, ops) = if benchmarking {
@@ -649,7 +1040,14 @@ fn main() {
         } else {
             (1, 20)
         };
-        let reps = blocking_side_by_side(&rt, &primary, &secondary, reps, ops);
+        let reps = blocking_side_by_side(&rt, &servers.primary, &servers.secondary, reps, ops);
         print!("{}", summarize_blocking(&reps));
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "failover bench: {} switched or surfaced errors",
+            failed.join(", ")
+        );
+        std::process::exit(1);
     }
 }

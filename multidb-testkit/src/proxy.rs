@@ -29,6 +29,9 @@ pub enum ProxyFault {
     Refuse,
     /// Bytes in both directions are read and discarded; sockets stay open.
     Blackhole,
+    /// Bytes from the server are read and discarded, requests still pass: a one-way
+    /// blackhole (the server runs every command, the client hears nothing).
+    BlackholeReplies,
     /// Every chunk from the server to the client is delayed by `fixed` plus a random part
     /// up to `jitter` (requests pass at once, so a round trip grows by about `fixed`).
     Latency {
@@ -286,7 +289,9 @@ async fn pump(
             Ok(n) => n,
         };
         let faults = shared.faults();
-        if faults.contains(&ProxyFault::Blackhole) {
+        if faults.contains(&ProxyFault::Blackhole)
+            || (to_client && faults.contains(&ProxyFault::BlackholeReplies))
+        {
             continue;
         }
         for fault in &faults {

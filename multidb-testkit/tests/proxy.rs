@@ -87,6 +87,24 @@ async fn blackhole_times_out_and_recover_restores_new_connections() {
 }
 
 #[tokio::test]
+async fn a_one_way_blackhole_lets_requests_run_and_drops_their_replies() {
+    let (fake, proxy) = setup().await;
+    let mut con = connect(&proxy).await.expect("connect");
+    con.set_response_timeout(Duration::from_millis(100));
+    proxy.inject(ProxyFault::BlackholeReplies);
+    let err = con.set::<_, _, ()>("k", "v").await.expect_err("timeout");
+    assert!(err.is_timeout(), "{err:?}");
+    // It ran all the same.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while fake.string_value("k").is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the SET reached the server");
+}
+
+#[tokio::test]
 async fn refuse_refuses_and_recover_reopens_the_same_port() {
     let (_fake, proxy) = setup().await;
     let addr = proxy.addr();

@@ -24,7 +24,7 @@ use summary::{Context, Figure};
 /// circuit-breaker package it imports (the `circuit-breaker` extra's requirement).
 const PEER_PACKAGES: [&str; 2] = ["redis==8.1.0", "pybreaker==1.4.1"];
 const PEER_SCRIPT: &str = "xtask/peer/redis_py_failover.py";
-/// Trials per failover scenario: the issue asks for at least 20.
+/// Trials per failover scenario: the issues ask for at least 30.
 const TRIALS: u32 = 30;
 const PEER_TRIALS: u32 = 20;
 /// Short criterion settings: enough for stable medians of nanosecond operations.

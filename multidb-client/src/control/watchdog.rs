@@ -93,7 +93,9 @@ impl Link {
 }
 
 impl Watched {
-    fn new(db: Arc<Database>, first_ping: Duration) -> Self {
+    /// Watches `db`; its first `PING` connects, within the member's connection timeout.
+    fn new(db: Arc<Database>, tolerance: Duration) -> Self {
+        let first_ping = db.spec.connection_timeout.saturating_add(tolerance);
         let link = db.connection.connector().map(|_| Link {
             idle: None,
             pending: Some(ping(db.clone(), None, first_ping)),
@@ -106,6 +108,33 @@ impl Watched {
             link,
         }
     }
+
+    /// Keeps `watched` on the active database.
+    fn follow(watched: &mut Option<Watched>, active: Option<Arc<Database>>, tolerance: Duration) {
+        if active.as_ref().map(Arc::as_ptr) != watched.as_ref().map(|w| Arc::as_ptr(&w.db)) {
+            *watched = active.map(|db| Watched::new(db, tolerance));
+        }
+    }
+
+    /// The tolerance for it, and the bound of its probes: floored by its round trips.
+    fn bound(&self, tolerance: Duration) -> Duration {
+        self.link
+            .as_ref()
+            .map_or(tolerance, |l| l.rtts.tolerance(tolerance))
+    }
+
+    /// Starts the periodic `PING` of its connection when one is due.
+    fn ping_if_due(&mut self, every: Duration, bound: Duration) {
+        if let Some(link) = self.link.as_mut()
+            && link.pending.is_none()
+            && link.next_ping <= Instant::now()
+        {
+            link.next_ping = Instant::now()
+                .checked_add(every)
+                .unwrap_or_else(crate::member::far_future);
+            link.pending = Some(ping(self.db.clone(), link.idle.take(), bound));
+        }
+    }
 }
 
 enum Wake {
@@ -116,7 +145,11 @@ enum Wake {
 async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Duration) {
     let period = (tolerance / SAMPLES_PER_TOLERANCE).max(Duration::from_millis(1));
     let mut watched: Option<Watched> = None;
-    let mut next_sample = Instant::now();
+    // Samples are timed by their schedule, not by when the task woke: silences are then
+    // whole sampling periods, and a wake a little late does not read as a silence a little
+    // short of the tolerance (one period more to wait).
+    let origin = Instant::now();
+    let mut next_sample = origin;
     loop {
         let pending = watched
             .as_mut()
@@ -139,41 +172,26 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
             }
             continue;
         }
-        next_sample = Instant::now()
+        let sampled_at = next_sample.saturating_duration_since(origin);
+        // At a fixed rate: a sample late by the work of the last one does not push every
+        // later one back.
+        next_sample = next_sample
             .checked_add(period)
-            .unwrap_or_else(crate::member::far_future);
+            .unwrap_or_else(crate::member::far_future)
+            .max(Instant::now());
         let Some(this) = controller.upgrade() else {
             return;
         };
         if this.router.is_closed() {
             return;
         }
-        // Follow the active database.
-        let active = this.router.active();
-        if active.as_ref().map(Arc::as_ptr) != watched.as_ref().map(|w| Arc::as_ptr(&w.db)) {
-            watched = active.map(|db| {
-                // The first one connects: its bound is the member's connection timeout.
-                let first_ping = db.spec.connection_timeout.saturating_add(tolerance);
-                Watched::new(db, first_ping)
-            });
-        }
+        Watched::follow(&mut watched, this.router.active(), tolerance);
         let Some(w) = watched.as_mut() else {
             continue;
         };
-        let bound = w
-            .link
-            .as_ref()
-            .map_or(tolerance, |l| l.rtts.tolerance(tolerance));
-        if let Some(link) = w.link.as_mut()
-            && link.pending.is_none()
-            && link.next_ping <= Instant::now()
-        {
-            link.next_ping = Instant::now()
-                .checked_add(ping_every)
-                .unwrap_or_else(crate::member::far_future);
-            link.pending = Some(ping(w.db.clone(), link.idle.take(), bound));
-        }
-        let Some(silent) = w.watch.sample(&w.db.activity, this.now()) else {
+        let bound = w.bound(tolerance);
+        w.ping_if_due(ping_every, bound);
+        let Some(silent) = w.watch.sample(&w.db.activity, sampled_at) else {
             continue;
         };
         if silent < bound {
@@ -182,7 +200,7 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
         let Some(link) = w.link.as_mut() else {
             // No connection of its own: its health checks decide.
             this.monitor.request_check(&w.db.id);
-            w.watch.restart(&w.db.activity, this.now());
+            w.watch.restart(&w.db.activity, sampled_at);
             continue;
         };
         if !link.rtts.measured() {
@@ -212,7 +230,10 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
             Some(reason) if !alive && !w.watch.replied_since(&w.db.activity) => {
                 this.on_stall(&w.db, silent, &reason);
             }
-            _ => w.watch.restart(&w.db.activity, this.now()),
+            _ => w.watch.restart(
+                &w.db.activity,
+                Instant::now().saturating_duration_since(origin),
+            ),
         }
     }
 }
