@@ -3,7 +3,7 @@
 //!
 //! The criterion micro-benches (`circuit`, `failover` decision) are read from criterion's
 //! own result files (`CRITERION_HOME` points into our scratch directory); the client's
-//! benches (`overhead`, `failover`, `memory`) append figure lines to the file named by
+//! benches (`overhead`, `peers`, `failover`, `memory`) append figure lines to the file named by
 //! `MULTIDB_BENCH_JSON`. With `--peer redis-py` the same SIGKILL scenario also runs with
 //! redis-py's `MultiDBClient` from a throw-away virtualenv, for a side-by-side table.
 //! A failed step does not stop the others: the summary says which figures are missing, and
@@ -143,6 +143,8 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         ("CRITERION_HOME", criterion_home.as_str()),
     ];
     step(&mut context, "overhead", &overhead, &client_env);
+    let peers = ["bench", "-p", "multidb-client", "--bench", "peers"];
+    step(&mut context, "peers", &peers, &client_env);
     let failover = ["bench", "-p", "multidb-client", "--bench", "failover"];
     let failover_env = [
         ("MULTIDB_BENCH_JSON", figures_env.as_str()),

@@ -123,6 +123,34 @@ pub(crate) const GOALS: &[Goal] = &[
         what: "64-task throughput client/raw ≥ 0.97",
     },
     Goal {
+        bench: "peers",
+        name: "incr/64_tasks/client_vs_raw",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "64-task INCR throughput client/raw ≥ 0.98",
+    },
+    Goal {
+        bench: "peers",
+        name: "incr/1024_tasks/client_vs_raw",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "1024-task INCR throughput client/raw ≥ 0.98",
+    },
+    Goal {
+        bench: "peers",
+        name: "set_get/64_tasks/client_vs_raw",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "64-task SET+GET throughput client/raw ≥ 0.98",
+    },
+    Goal {
+        bench: "peers",
+        name: "set_get/1024_tasks/client_vs_raw",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "1024-task SET+GET throughput client/raw ≥ 0.98",
+    },
+    Goal {
         bench: "failover",
         name: "kill/first_ok/p99",
         rule: Rule::AtMost(5.0),
@@ -316,6 +344,10 @@ const SECTIONS: &[(&str, &str)] = &[
     (
         "overhead",
         "Client overhead (`MultiDbClient` vs raw redis-rs on one real redis-server)",
+    ),
+    (
+        "peers",
+        "Throughput beside the peers (raw redis-rs, `MultiDbClient`, fred; one real redis-server)",
     ),
     (
         "failover",
