@@ -214,9 +214,18 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
             .pending
             .take()
             .unwrap_or_else(|| ping(w.db.clone(), link.idle.take(), bound));
-        let verdict = tokio::time::timeout(bound, probe)
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {bound:?}")));
+        let mut probe = std::pin::pin!(probe);
+        let verdict = if let Ok(verdict) = tokio::time::timeout(bound, probe.as_mut()).await {
+            verdict
+        } else {
+            // Its reply may have arrived with the deadline, unread: let the connections'
+            // tasks run once before judging.
+            tokio::task::yield_now().await;
+            probe
+                .as_mut()
+                .now_or_never()
+                .unwrap_or_else(|| Err(format!("no answer within {bound:?}")))
+        };
         let alive = verdict.is_ok();
         let failure = verdict.as_ref().err().cloned();
         link.settle(verdict);
