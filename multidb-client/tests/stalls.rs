@@ -278,3 +278,39 @@ fn stall_detection_turned_off_waits_for_the_response_timeout() {
         client.close().await;
     });
 }
+
+#[test]
+fn a_stall_with_nowhere_to_go_fails_nothing_over_and_its_commands_finish_after_it() {
+    world::paused(async {
+        let net = SimNet::new();
+        let hosts = world::hosts(&net, 1).await;
+        let config = MultiDbConfig::builder()
+            .database(
+                hosts[0]
+                    .config(&net, 1.0)
+                    .response_timeout(Some(RESPONSE_TIMEOUT)),
+            )
+            .health_check_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let client = MultiDbClient::new(config);
+        client.initialize().await.unwrap();
+        let only = client.active_database();
+        let mut events = client.events();
+        tokio::time::sleep(MS * 200).await;
+        net.partition(hosts[0].fake.addr(), Direction::ToHost);
+        let mut con = client.clone();
+        let set = tokio::spawn(async move { con.set::<_, _, ()>("k", 1).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!set.is_finished());
+        net.heal_all();
+        tokio::time::timeout(RESPONSE_TIMEOUT, set)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(client.active_database(), only);
+        assert_eq!(switches_and_stalls(&mut events), Vec::<Event>::new());
+        client.close().await;
+    });
+}

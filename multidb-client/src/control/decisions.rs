@@ -246,12 +246,12 @@ impl Controller {
     /// The watchdog found the active database `db` silent for `silent_for` with commands
     /// in flight, and its probe got no answer (`reason`): its circuit opens and traffic
     /// moves, as when its traffic trips the breaker — unless no other database is usable,
-    /// where waiting beats failing every command.
-    pub(super) fn on_stall(&self, db: &Arc<Database>, silent_for: Duration, reason: &str) {
+    /// where waiting beats failing every command (then `false`, and nothing happens).
+    pub(super) fn on_stall(&self, db: &Arc<Database>, silent_for: Duration, reason: &str) -> bool {
         let now = self.now();
         let mut state = self.lock();
         if !state.is_member(db) || !self.router.is_active(db) {
-            return;
+            return true;
         }
         let elsewhere = state.members.values().any(|m| {
             m.id != db.id
@@ -260,8 +260,7 @@ impl Controller {
                 && m.circuit.state() == CircuitState::Closed
         });
         if !elsewhere {
-            tracing::warn!(database = %db.id, endpoint = %db.endpoint, ?silent_for, reason, "database stalled, but no other database is usable: staying on it");
-            return;
+            return false;
         }
         tracing::warn!(database = %db.id, endpoint = %db.endpoint, ?silent_for, reason, "database stalled: failing over");
         self.publish(Event::Stalled {
@@ -276,6 +275,7 @@ impl Controller {
             .ok()
             .flatten();
         self.settle(&mut state, decision);
+        true
     }
 
     /// Time passed: the engine's deadlines (fallback, pin expiry) and circuits whose grace

@@ -7,10 +7,11 @@
 //! That connection stays open while the database is active — made when it becomes active,
 //! checked with a `PING` every health-check interval — so that a probe is one round trip
 //! and not a connect, and those `PING`s time the round trips the tolerance never drops
-//! below (until the first one is timed, nothing is probed). A probe that finds the database alive (any reply, an error reply too), or a reply
-//! on the main connection meanwhile, starts the count afresh. Members with no connections
-//! of their own (clusters, pools, application connections) are probed through their
-//! health checks instead.
+//! below (until the first one is timed, nothing is probed). A probe that finds the database
+//! alive (any reply, an error reply too), or a reply on the main connection meanwhile,
+//! starts the count afresh; so does a stall with nowhere to fail over to (said once per
+//! silence). Members with no connections of their own (clusters, pools, application
+//! connections) are probed through their health checks instead.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -71,6 +72,8 @@ struct Watched {
     watch: Watch,
     /// For members with connections of their own.
     link: Option<Link>,
+    /// A stall with nowhere to go was said during this silence.
+    said_stuck: bool,
 }
 
 /// The watchdog's own connection to the watched database.
@@ -106,6 +109,7 @@ impl Watched {
             watch: Watch::new(&db.activity),
             db,
             link,
+            said_stuck: false,
         }
     }
 
@@ -192,6 +196,7 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
         let bound = w.bound(tolerance);
         w.ping_if_due(ping_every, bound);
         let Some(silent) = w.watch.sample(&w.db.activity, sampled_at) else {
+            w.said_stuck = false;
             continue;
         };
         if silent < bound {
@@ -209,11 +214,12 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
             continue;
         }
         drop(this);
-        // A PING under way is the probe; otherwise one now.
+        // A PING under way is the probe; otherwise one now, whose own bound is longer than
+        // the wait below, which decides.
         let probe = link
             .pending
             .take()
-            .unwrap_or_else(|| ping(w.db.clone(), link.idle.take(), bound));
+            .unwrap_or_else(|| ping(w.db.clone(), link.idle.take(), bound.saturating_mul(2)));
         let mut probe = std::pin::pin!(probe);
         let verdict = if let Ok(verdict) = tokio::time::timeout(bound, probe.as_mut()).await {
             verdict
@@ -226,7 +232,6 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
                 .now_or_never()
                 .unwrap_or_else(|| Err(format!("no answer within {bound:?}")))
         };
-        let alive = verdict.is_ok();
         let failure = verdict.as_ref().err().cloned();
         link.settle(verdict);
         let Some(this) = controller.upgrade() else {
@@ -235,14 +240,18 @@ async fn run(controller: Weak<Controller>, tolerance: Duration, ping_every: Dura
         if this.router.is_closed() {
             return;
         }
-        match failure {
-            Some(reason) if !alive && !w.watch.replied_since(&w.db.activity) => {
-                this.on_stall(&w.db, silent, &reason);
-            }
-            _ => w.watch.restart(
-                &w.db.activity,
-                Instant::now().saturating_duration_since(origin),
-            ),
+        if let Some(reason) = failure
+            && !w.watch.replied_since(&w.db.activity)
+            && !this.on_stall(&w.db, silent, &reason)
+            && !std::mem::replace(&mut w.said_stuck, true)
+        {
+            tracing::warn!(database = %w.db.id, endpoint = %w.db.endpoint, ?silent, reason, "database stalled, but no other database is usable: staying on it");
         }
+        // Failed over (the next sample watches the new database), alive, or stuck: count
+        // afresh.
+        w.watch.restart(
+            &w.db.activity,
+            Instant::now().saturating_duration_since(origin),
+        );
     }
 }
