@@ -57,6 +57,7 @@ use tokio::sync::mpsc;
 
 #[path = "figures/mod.rs"]
 mod figures;
+use figures::median;
 
 /// Load tasks of the blocking scenario, and of the transient suite's lighter half.
 const LOAD_TASKS: usize = 4;
@@ -590,15 +591,6 @@ impl Rep {
 
 fn secs(d: Option<Duration>) -> f64 {
     d.map_or(f64::NAN, |d| d.as_secs_f64())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
-    }
 }
 
 /// The blocking scenario: a fresh client over the pair, phases A and B alternating.

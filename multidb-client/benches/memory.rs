@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 
 #[path = "figures/mod.rs"]
 mod figures;
+use figures::median;
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
@@ -102,11 +103,6 @@ fn footprint(rt: &Runtime, urls: &[String]) -> (f64, f64) {
     rt.block_on(client.close());
     drop(client);
     (bytes, tasks)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

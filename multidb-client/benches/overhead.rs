@@ -31,6 +31,7 @@ use tokio::runtime::Runtime;
 
 #[path = "figures/mod.rs"]
 mod figures;
+use figures::median;
 #[path = "overhead/instant.rs"]
 mod instant;
 
@@ -143,18 +144,6 @@ impl Recorder {
 
     fn median(&self, key: &str) -> Option<f64> {
         self.0.lock().unwrap().get(key).map(|v| median(v.clone()))
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
 }
 

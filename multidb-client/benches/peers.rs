@@ -27,6 +27,7 @@ use tokio::runtime::Runtime;
 
 #[path = "figures/mod.rs"]
 mod figures;
+use figures::median;
 
 const ROUNDS: usize = 31;
 /// Operations per block, whatever the task count: about 0.2–0.7 s on a small machine.
@@ -107,15 +108,6 @@ async fn block(side: &Side, work: Work, tasks: usize, ops: usize) -> f64 {
         handle.await.unwrap();
     }
     (per_task * tasks) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
-    }
 }
 
 /// Every side's throughput per round, for one workload and task count.

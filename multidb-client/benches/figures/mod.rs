@@ -34,3 +34,14 @@ pub(crate) fn record(
     writeln!(file, "{figure}")
         .unwrap_or_else(|e| panic!("MULTIDB_BENCH_JSON={}: {e}", path.display()));
 }
+
+/// The median of `v` (the midpoint of the two middle values for an even count; NaN when
+/// empty).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
+    }
+}
