@@ -1,7 +1,11 @@
 //! Closed-path cost of one acquire + success: this crate against `failsafe` in the same run,
 //! single-threaded and with two threads sharing one breaker.
 //!
-//! `Instant::now` is measured alone too: with the system clock it is most of the cost.
+//! `multidb_circuit` is the default clock, what a user of the crate and the client pay per
+//! call: a success reads [`Clock::recent`] (the thread's last exact reading while the
+//! kernel's coarse clock has not ticked). `multidb_circuit_exact_clock` reads
+//! `Instant::now` on every success, as the default did before; `instant_now_alone` and
+//! `coarse_tick_alone` are the two clock reads by themselves.
 
 use std::hint::black_box;
 use std::thread;
@@ -9,7 +13,18 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::{backoff, failure_policy};
-use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock, CoarseClock, ManualClock};
+use multidb_circuit::{
+    CircuitBreaker, CircuitConfig, Clock, CoarseClock, ManualClock, SystemClock,
+};
+
+/// The system clock without its cheap recent reading: `Instant::now` on every call.
+struct ExactClock(SystemClock);
+
+impl Clock for ExactClock {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+}
 
 fn ours<C: Clock>(breaker: &CircuitBreaker<C>) {
     if let Ok(permit) = breaker.try_acquire() {
@@ -57,6 +72,11 @@ fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("acquire_success/1_thread");
     let system = CircuitBreaker::new(CircuitConfig::default());
     group.bench_function("multidb_circuit", |b| b.iter(|| ours(black_box(&system))));
+    let exact =
+        CircuitBreaker::with_clock(CircuitConfig::default(), ExactClock(SystemClock::default()));
+    group.bench_function("multidb_circuit_exact_clock", |b| {
+        b.iter(|| ours(black_box(&exact)));
+    });
     let coarse = CircuitBreaker::with_clock(
         CircuitConfig::default(),
         CoarseClock::new(Duration::from_millis(1)),
@@ -71,6 +91,9 @@ fn single_thread(c: &mut Criterion) {
     let failsafe = failsafe_breaker();
     group.bench_function("failsafe", |b| b.iter(|| theirs(black_box(&failsafe))));
     group.bench_function("instant_now_alone", |b| b.iter(Instant::now));
+    group.bench_function("coarse_tick_alone", |b| {
+        b.iter(coarsetime::Instant::now_without_cache_update);
+    });
     group.finish();
 }
 
@@ -79,6 +102,11 @@ fn two_threads(c: &mut Criterion) {
     let system = CircuitBreaker::new(CircuitConfig::default());
     group.bench_function("multidb_circuit", |b| {
         b.iter_custom(|iters| on_threads(2, iters, &|| ours(black_box(&system))));
+    });
+    let exact =
+        CircuitBreaker::with_clock(CircuitConfig::default(), ExactClock(SystemClock::default()));
+    group.bench_function("multidb_circuit_exact_clock", |b| {
+        b.iter_custom(|iters| on_threads(2, iters, &|| ours(black_box(&exact))));
     });
     let coarse = CircuitBreaker::with_clock(
         CircuitConfig::default(),

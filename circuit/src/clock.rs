@@ -10,20 +10,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::recent::RecentReading;
+
 /// A monotonic time source.
 pub trait Clock: Send + Sync {
     /// Time elapsed since this clock's (arbitrary, fixed) origin. Never decreases.
     fn now(&self) -> Duration;
+
+    /// A reading for a success's window bucket: never later than [`now`](Self::now), and
+    /// earlier by at most a few milliseconds. The breaker reads it once per successful call,
+    /// so a clock whose exact reading is costly may hand out a recent one (see
+    /// [`RecentReading`](crate::RecentReading)); the default is [`now`](Self::now).
+    #[inline]
+    fn recent(&self) -> Duration {
+        self.now()
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> Duration {
         (**self).now()
     }
+
+    #[inline]
+    fn recent(&self) -> Duration {
+        (**self).recent()
+    }
 }
 
 /// The real monotonic clock: [`std::time::Instant`] measured from the moment the clock was
-/// created. Clones share that origin.
+/// created. Clones share that origin. Its [`recent`](Clock::recent) reading, taken on every
+/// successful call, reuses the thread's last exact reading while the kernel's coarse clock
+/// has not ticked ([`RecentReading`]), which costs a fraction of `Instant::now()`.
 #[derive(Clone, Debug)]
 pub struct SystemClock {
     origin: Instant,
@@ -41,6 +59,15 @@ impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    #[inline]
+    fn recent(&self) -> Duration {
+        thread_local! {
+            static LAST: RecentReading<Instant> = const { RecentReading::new() };
+        }
+        LAST.with(|last| last.get(Instant::now))
+            .saturating_duration_since(self.origin)
     }
 }
 
@@ -117,6 +144,15 @@ mod tests {
         let a = c.now();
         let b = c.now();
         assert!(b >= a);
+    }
+
+    #[test]
+    fn system_clock_recent_is_never_ahead_of_now() {
+        let c = SystemClock::default();
+        for _ in 0..100 {
+            let recent = c.recent();
+            assert!(recent <= c.now());
+        }
     }
 
     #[test]

@@ -17,9 +17,11 @@
 //! exactly once to the listeners registered with [`CircuitBreaker::on_transition`].
 //!
 //! The Closed path takes no lock and allocates nothing: a permit is one atomic load, its
-//! outcome one clock reading and a compare-and-swap on a bucket. The clock reading dominates
-//! with [`SystemClock`] (`Instant::now`); where that matters, [`CoarseClock`] makes it one
-//! atomic load at the cost of millisecond resolution, which the window does not need finer.
+//! outcome one clock reading and a compare-and-swap on a bucket. A success reads the clock's
+//! [`recent`](Clock::recent) time, which [`SystemClock`] answers from the thread's last exact
+//! reading while the kernel's coarse clock has not ticked (a success only needs its bucket);
+//! failures and deadlines read it exactly. [`CoarseClock`] makes every reading one atomic
+//! load, at the cost of a background thread.
 //!
 //! # Example
 //!
@@ -61,6 +63,7 @@ mod clock;
 mod coarse;
 mod config;
 mod error;
+mod recent;
 mod state;
 mod transition;
 mod window;
@@ -70,6 +73,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use coarse::CoarseClock;
 pub use config::{CircuitConfig, CircuitConfigBuilder, MAX_HALF_OPEN};
 pub use error::{CallError, ConfigError, Rejected};
+pub use recent::{MAX_REUSES, RecentReading};
 pub use state::State;
 pub use transition::{Transition, TransitionReason};
 pub use window::WindowCounts;

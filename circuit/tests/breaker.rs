@@ -537,3 +537,40 @@ fn cancelled_call_async_frees_its_half_open_slot() {
     assert!(pending.is_pending()); // dropped here, mid-call
     assert!(b.try_acquire().is_ok(), "the slot was freed");
 }
+
+/// The default clock's cheap success reading is never stale by more than a coarse tick: a
+/// thread that was idle for longer than the window still counts its next success, so one
+/// failure beside it is 50 %, not 100 %. (A reading reused for a fixed number of calls, as
+/// the client once did, placed that success before the window and opened the breaker.)
+#[test]
+fn the_default_clock_counts_a_success_after_an_idle_spell_longer_than_the_window() {
+    let config = CircuitConfig::builder()
+        .window(ms(100))
+        .buckets(4)
+        .min_num_failures(1)
+        .failure_rate_threshold(0.6)
+        .build()
+        .expect("valid");
+    let b = CircuitBreaker::new(config);
+    // Warm the thread's cached reading.
+    for _ in 0..3 {
+        b.try_acquire().expect("closed").success();
+    }
+    // The idle spell is the scenario (three windows with no call on this thread), not a
+    // wait for an event.
+    let idle = std::time::Instant::now();
+    while idle.elapsed() < ms(300) {
+        std::hint::spin_loop();
+    }
+    b.try_acquire().expect("closed").success();
+    b.try_acquire().expect("closed").failure();
+    assert_eq!(
+        b.counts(),
+        WindowCounts {
+            successes: 1,
+            failures: 1
+        },
+        "the success after the idle spell is in the window"
+    );
+    assert_eq!(b.state(), State::Closed);
+}

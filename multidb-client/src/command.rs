@@ -17,6 +17,7 @@ use crate::control::{Controller, Router};
 use crate::dedicated::NoOwnConnections;
 use crate::error::MultiDbError;
 use crate::member::Database;
+use crate::outcome::OutcomePolicy;
 use crate::replay::Sent;
 use crate::request::Request;
 
@@ -256,7 +257,7 @@ async fn attempt<R: Request + ?Sized>(
     if let Err(e) = con.ready().await {
         let outcomes = controller.outcomes();
         let outcome = outcomes.classify_connect(&e);
-        outcomes.settle(controller.router(), db, permit, outcome);
+        OutcomePolicy::settle(controller.router(), db, permit, outcome);
         return match outcome.retry() {
             None => Attempt::Done(Err(e)),
             Some(_) => Attempt::Failed {

@@ -28,7 +28,7 @@ use crate::category::Blocking;
 use crate::control::Controller;
 use crate::error::MultiDbError;
 use crate::member::Database;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, OutcomePolicy};
 use crate::replay::Sent;
 use crate::request::Request;
 
@@ -141,7 +141,7 @@ async fn attempt<R: Request + ?Sized>(
             Ok(dedicated) => dedicated,
             Err(e) => {
                 let outcome = outcomes.classify_connect(&e);
-                outcomes.settle(router, db, permit, outcome);
+                OutcomePolicy::settle(router, db, permit, outcome);
                 return match outcome.retry() {
                     None => Try::Done(Err(e)),
                     Some(_) => Try::NotSent(Some(Err(e))),
@@ -165,7 +165,7 @@ async fn attempt<R: Request + ?Sized>(
         () = crate::member::sleep_until(deadline) => {
             // The server did not answer by its own block time and then some: the database
             // is failing.
-            outcomes.settle(router, db, permit, Outcome::Failed(Sent::Maybe));
+            OutcomePolicy::settle(router, db, permit, Outcome::Failed(Sent::Maybe));
             return Try::Done(Err(interrupted(
                 "no reply within its block time plus the response timeout",
             )));

@@ -1,12 +1,11 @@
 //! One member database: its connection, its circuit breaker, its health.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock};
+use multidb_circuit::{CircuitBreaker, CircuitConfig, Clock, RecentReading};
 use tokio::sync::Notify;
 
 use crate::HealthCheck;
@@ -28,29 +27,6 @@ impl TokioClock {
 }
 
 impl TokioClock {
-    /// The time to record a success at: read on every 16th success on this thread, the
-    /// thread's last reading in between. A success only needs its window bucket (200 ms wide
-    /// by default), and reading the clock costs about as much as the rest of the command
-    /// path; after an idle spell at most 15 successes of a thread land in an older bucket.
-    #[inline]
-    pub(crate) fn success_time(&self) -> Duration {
-        thread_local! {
-            static LAST: Cell<(u8, Option<tokio::time::Instant>)> = const { Cell::new((0, None)) };
-        }
-        let at = LAST.with(|last| {
-            let (count, at) = last.get();
-            let at = match at {
-                Some(at) if count % 16 != 0 => at,
-                _ => tokio::time::Instant::now(),
-            };
-            last.set((count.wrapping_add(1), Some(at)));
-            at
-        });
-        at.saturating_duration_since(self.origin)
-    }
-}
-
-impl TokioClock {
     /// The instant `at` after the origin; about 30 years from now if that is past what
     /// `Instant` can hold (a pin of `Duration::MAX`, a huge grace period).
     pub(crate) fn instant_at(&self, at: Duration) -> tokio::time::Instant {
@@ -68,6 +44,17 @@ pub(crate) fn far_future() -> tokio::time::Instant {
 impl Clock for TokioClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// The thread's last exact reading while the coarse clock has not ticked, at most 16
+    /// times in a row: paused test time does not move the coarse clock, the bound does.
+    #[inline]
+    fn recent(&self) -> Duration {
+        thread_local! {
+            static LAST: RecentReading<tokio::time::Instant> = const { RecentReading::new() };
+        }
+        LAST.with(|last| last.get(tokio::time::Instant::now))
+            .saturating_duration_since(self.origin)
     }
 }
 

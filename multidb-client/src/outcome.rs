@@ -51,21 +51,19 @@ pub(crate) trait Reports {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OutcomePolicy {
     busy_errors_are_failures: bool,
-    clock: TokioClock,
 }
 
 impl OutcomePolicy {
-    pub(crate) fn new(busy_errors_are_failures: bool, clock: TokioClock) -> Self {
+    pub(crate) fn new(busy_errors_are_failures: bool) -> Self {
         OutcomePolicy {
             busy_errors_are_failures,
-            clock,
         }
     }
 
     /// What `result` of `request` says about the database.
     #[inline]
     pub(crate) fn classify<R: Request + ?Sized>(
-        &self,
+        self,
         request: &R,
         result: &RedisResult<R::Output>,
     ) -> Outcome {
@@ -84,7 +82,7 @@ impl OutcomePolicy {
     }
 
     /// What a connection attempt's error says (no request was sent).
-    pub(crate) fn classify_connect(&self, err: &redis::RedisError) -> Outcome {
+    pub(crate) fn classify_connect(self, err: &redis::RedisError) -> Outcome {
         replay::error_failure(err, self.busy_errors_are_failures)
             .map_or(Outcome::Answered, |_| Outcome::Failed(Sent::No))
     }
@@ -92,14 +90,13 @@ impl OutcomePolicy {
     /// Settles `permit` by `outcome` and reports a failure of `db` to the router.
     #[inline]
     pub(crate) fn settle(
-        &self,
         router: &dyn Reports,
         db: &Database,
         permit: Permit<'_, TokioClock>,
         outcome: Outcome,
     ) {
         match outcome {
-            Outcome::Answered | Outcome::Rejected => permit.success_at(self.clock.success_time()),
+            Outcome::Answered | Outcome::Rejected => permit.success(),
             Outcome::Failed(sent) => {
                 permit.failure();
                 router.report_failure(db);
@@ -111,7 +108,7 @@ impl OutcomePolicy {
     /// Classifies and settles in one go.
     #[inline]
     pub(crate) fn record<R: Request + ?Sized>(
-        &self,
+        self,
         router: &dyn Reports,
         db: &Database,
         permit: Permit<'_, TokioClock>,
@@ -119,7 +116,7 @@ impl OutcomePolicy {
         result: &RedisResult<R::Output>,
     ) -> Outcome {
         let outcome = self.classify(request, result);
-        self.settle(router, db, permit, outcome);
+        Self::settle(router, db, permit, outcome);
         outcome
     }
 }

@@ -45,7 +45,7 @@ use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
 use crate::event::DatabaseId;
 use crate::member::Database;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, OutcomePolicy};
 use crate::request::{CmdRequest, PipelineRequest, Request};
 
 impl MultiDbClient {
@@ -165,15 +165,12 @@ async fn connect(
         .await
     {
         Ok(made) => {
-            controller
-                .outcomes()
-                .settle(controller.router(), db, permit, Outcome::Answered);
+            OutcomePolicy::settle(controller.router(), db, permit, Outcome::Answered);
             Ok(made)
         }
         Err(e) => {
-            let outcomes = controller.outcomes();
-            let outcome = outcomes.classify_connect(&e);
-            outcomes.settle(controller.router(), db, permit, outcome);
+            let outcome = controller.outcomes().classify_connect(&e);
+            OutcomePolicy::settle(controller.router(), db, permit, outcome);
             Err(lost(format!("could not connect: {e}")))
         }
     }
@@ -316,8 +313,7 @@ impl PinnedConnection {
         let result = match result {
             Ok(result) => result,
             Err(elapsed) => {
-                let outcomes = self.controller.outcomes();
-                outcomes.settle(
+                OutcomePolicy::settle(
                     self.controller.router(),
                     &db,
                     permit,

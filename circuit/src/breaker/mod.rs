@@ -378,11 +378,13 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    /// A success at `at` (the clock's reading, taken by the caller).
+    /// A permit's success, at `at` if the caller read the clock, else at the clock's recent
+    /// reading (read only if the success is counted).
     #[inline]
-    pub(crate) fn resolve_success_at(&self, word: u64, at: Duration) {
+    pub(crate) fn resolve_success(&self, word: u64, at: Option<Duration>) {
         if Word::is_closed(word) {
             if self.state.load(Ordering::Acquire) == word {
+                let at = at.unwrap_or_else(|| self.clock.recent());
                 let nanos = duration_to_nanos(at.saturating_sub(self.origin));
                 self.window.record(nanos, false);
             }

@@ -25,11 +25,12 @@ impl<'a, C: Clock> Permit<'a, C> {
         Self { breaker, word }
     }
 
-    /// The call succeeded (the service answered).
+    /// The call succeeded (the service answered). Timed by the clock's
+    /// [`recent`](Clock::recent) reading.
     #[inline]
     pub fn success(self) {
         let this = ManuallyDrop::new(self);
-        this.breaker.resolve(this.word, Outcome::Success);
+        this.breaker.resolve_success(this.word, None);
     }
 
     /// The call succeeded, at `at` as the breaker's clock reads: for callers that read the
@@ -38,7 +39,7 @@ impl<'a, C: Clock> Permit<'a, C> {
     #[inline]
     pub fn success_at(self, at: Duration) {
         let this = ManuallyDrop::new(self);
-        this.breaker.resolve_success_at(this.word, at);
+        this.breaker.resolve_success(this.word, Some(at));
     }
 
     /// The call failed in a way that counts against the service.

@@ -152,10 +152,7 @@ impl Controller {
         let ping: Arc<dyn HealthCheck<Database>> = Arc::new(PingCheck);
         let checks = config.health.checks.resolve(&[ping]);
         Controller {
-            outcomes: OutcomePolicy::new(
-                config.circuit.busy_errors_are_failures,
-                TokioClock::new(origin),
-            ),
+            outcomes: OutcomePolicy::new(config.circuit.busy_errors_are_failures),
             origin,
             router,
             state: Mutex::new(State {
