@@ -96,6 +96,25 @@ impl MultiDbClient {
         self.controller.databases()
     }
 
+    /// How each database is doing now: health, circuit (state and window counts), weight,
+    /// whether active, lag, the state of its connection, its last failure (when and why,
+    /// password never shown) and the latency of recently timed commands. Cheap enough to
+    /// serve from a status endpoint; with feature `serde` it serializes.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use multidb_client::MultiDbClient;
+    ///
+    /// let client = MultiDbClient::from_urls(["redis://127.0.0.1:6379"], [1.0])?;
+    /// for db in client.status().databases {
+    ///     println!("{} healthy={} circuit={:?} last failure={:?}", db.endpoint, db.healthy, db.circuit, db.last_failure);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self) -> crate::ClientStatus {
+        self.controller.status()
+    }
+
     /// The database commands go to now (`None` before initialization).
     pub fn active_database(&self) -> Option<DatabaseId> {
         self.controller.router().active_id()

@@ -79,7 +79,7 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
             && let Ok(permit) = db.circuit.try_acquire()
             && let Some((multiplexed, generation)) = con.current()
         {
-            let in_flight = db.activity.begin();
+            let in_flight = db.begin_command();
             let result = request.send_multiplexed(multiplexed).await;
             con.observe(generation, &result);
             let outcome = controller
@@ -257,7 +257,7 @@ async fn attempt<R: Request + ?Sized>(
     if let Err(e) = con.ready().await {
         let outcomes = controller.outcomes();
         let outcome = outcomes.classify_connect(&e);
-        OutcomePolicy::settle(controller.router(), db, permit, outcome);
+        OutcomePolicy::settle(controller.router(), db, permit, outcome, &e);
         return match outcome.retry() {
             None => Attempt::Done(Err(e)),
             Some(_) => Attempt::Failed {
@@ -271,7 +271,7 @@ async fn attempt<R: Request + ?Sized>(
     // of it. Commands sent before the first failure end by their own timeout, or when a
     // failover closes the failed database's connection.
     let router = controller.router();
-    let in_flight = db.activity.begin();
+    let in_flight = db.begin_command();
     let result = if db.is_suspect() {
         let mut failed = pin!(db.failed.notified());
         failed.as_mut().enable();

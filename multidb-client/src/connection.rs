@@ -210,6 +210,15 @@ impl MemberConnection {
         }
     }
 
+    /// The state of the shared connection, for `status()`.
+    pub(crate) fn state(&self) -> crate::ConnectionState {
+        if let Inner::Managed(m) = &self.inner {
+            m.shared.state()
+        } else {
+            crate::ConnectionState::External
+        }
+    }
+
     /// A URL member's connection, when it is made and current: commands may be sent on
     /// it directly, followed by [`Self::observe`]. Does no I/O; `None` for other kinds.
     pub(crate) fn current(&mut self) -> Option<(&mut MultiplexedConnection, u64)> {
@@ -380,6 +389,17 @@ impl Managed {
         managed.live.store(Some(live.clone()));
         managed.generation.store(generation, Ordering::Release);
         Ok(live)
+    }
+
+    fn state(&self) -> crate::ConnectionState {
+        let state = self.lock();
+        if self.live.load().is_some() {
+            crate::ConnectionState::Connected
+        } else if state.connecting.is_some() {
+            crate::ConnectionState::Connecting
+        } else {
+            crate::ConnectionState::Disconnected
+        }
     }
 
     /// Forgets connection `generation` if it is still the current one, closing its socket;

@@ -141,7 +141,7 @@ async fn attempt<R: Request + ?Sized>(
             Ok(dedicated) => dedicated,
             Err(e) => {
                 let outcome = outcomes.classify_connect(&e);
-                OutcomePolicy::settle(router, db, permit, outcome);
+                OutcomePolicy::settle(router, db, permit, outcome, &e);
                 return match outcome.retry() {
                     None => Try::Done(Err(e)),
                     Some(_) => Try::NotSent(Some(Err(e))),
@@ -165,7 +165,8 @@ async fn attempt<R: Request + ?Sized>(
         () = crate::member::sleep_until(deadline) => {
             // The server did not answer by its own block time and then some: the database
             // is failing.
-            OutcomePolicy::settle(router, db, permit, Outcome::Failed(Sent::Maybe));
+            let why = "a blocking command got no reply within its block time and the response timeout";
+            OutcomePolicy::settle(router, db, permit, Outcome::Failed(Sent::Maybe), &why);
             return Try::Done(Err(interrupted(
                 "no reply within its block time plus the response timeout",
             )));

@@ -13,6 +13,7 @@ use crate::{CircuitState, SwitchReason};
 
 /// The id of one member database of a client. Ids are never reused within a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct DatabaseId(pub(crate) u32);
 
 impl DatabaseId {

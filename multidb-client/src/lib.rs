@@ -135,6 +135,7 @@ mod sentinel;
 mod serde_config;
 mod source;
 mod stall;
+mod status;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;
@@ -153,6 +154,10 @@ pub use lag_aware::{LagAwareCheck, LagAwareCheckBuilder};
 pub use member::Database;
 pub use pinned::PinnedConnection;
 pub use pubsub::{Messages, Subscriber};
+pub use status::{
+    CircuitCounts, ClientStatus, ConnectionState, DatabaseStatus, Failure, LATENCY_SAMPLES,
+    Latency, SAMPLE_EVERY,
+};
 
 /// The state of a database's circuit breaker.
 pub use multidb_circuit::State as CircuitState;

@@ -58,6 +58,24 @@ impl Clock for TokioClock {
     }
 }
 
+/// A command on its way to a database: see [`Database::begin_command`].
+pub(crate) struct Sending<'a> {
+    in_flight: crate::stall::InFlight<'a>,
+    timer: Option<tokio::time::Instant>,
+    db: &'a Database,
+}
+
+impl Sending<'_> {
+    /// The command ended; `answered` when the database replied (an error reply too).
+    #[inline]
+    pub(crate) fn end(self, answered: bool) {
+        if answered && let Some(started) = self.timer {
+            self.db.latency.record(started);
+        }
+        self.in_flight.end(answered);
+    }
+}
+
 /// Which health checks a database runs: a base list (replaced or kept) plus additions.
 ///
 /// Client-wide, the base is [`crate::PingCheck`]; for one database, the base is the
@@ -124,6 +142,10 @@ pub struct Database {
     /// Commands in flight on its connection and replies they got: what the stall
     /// watchdog samples.
     pub(crate) activity: crate::stall::Activity,
+    /// What failed on it last, for `status()`.
+    pub(crate) last_failure: crate::status::LastFailure,
+    /// Sampled command latencies, for `status()`.
+    pub(crate) latency: crate::status::LatencySampler,
 }
 
 impl Database {
@@ -154,6 +176,8 @@ impl Database {
                 crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
             ),
             activity: crate::stall::Activity::default(),
+            last_failure: crate::status::LastFailure::default(),
+            latency: crate::status::LatencySampler::default(),
         })
     }
 
@@ -215,6 +239,45 @@ impl Database {
     /// Its last lag-check result; the controller's to write.
     pub(crate) fn set_lagging(&self, lagging: bool) {
         self.lagging.store(lagging, Ordering::Release);
+    }
+
+    /// A command is being sent on it: counted for the stall watchdog, and one in
+    /// [`crate::SAMPLE_EVERY`] timed for `status()`.
+    #[inline]
+    pub(crate) fn begin_command(&self) -> Sending<'_> {
+        Sending {
+            in_flight: self.activity.begin(),
+            timer: crate::status::LatencySampler::start(),
+            db: self,
+        }
+    }
+
+    /// Remembers `reason` as its last failure (its password cut out).
+    pub(crate) fn note_failure(&self, reason: impl fmt::Display) {
+        let connector = self.connection.connector();
+        let secret = connector.as_ref().and_then(|c| c.redis().password());
+        self.last_failure.note(reason, secret);
+    }
+
+    /// How it is doing now, for `status()`.
+    pub(crate) fn status(&self, active: bool) -> crate::DatabaseStatus {
+        let counts = self.circuit.counts();
+        crate::DatabaseStatus {
+            id: self.id,
+            endpoint: self.endpoint.clone(),
+            weight: self.weight(),
+            active,
+            healthy: self.is_healthy(),
+            circuit: self.circuit.state(),
+            window: crate::CircuitCounts {
+                successes: counts.successes,
+                failures: counts.failures,
+            },
+            lagging: self.is_lagging(),
+            connection: self.connection.state(),
+            last_failure: self.last_failure.get(),
+            latency: self.latency.summary(),
+        }
     }
 
     /// Whether a command failed on it since its last passing health check.

@@ -8,6 +8,8 @@
 //! settings it honours (`busy_errors_are_failures`) are read here and nowhere else, so no
 //! path can classify differently from another.
 
+use std::fmt;
+
 use multidb_circuit::Permit;
 use redis::RedisResult;
 
@@ -87,19 +89,22 @@ impl OutcomePolicy {
             .map_or(Outcome::Answered, |_| Outcome::Failed(Sent::No))
     }
 
-    /// Settles `permit` by `outcome` and reports a failure of `db` to the router.
+    /// Settles `permit` by `outcome`; a failure is reported to the router and remembered
+    /// as `db`'s last, with `why` (not read otherwise).
     #[inline]
     pub(crate) fn settle(
         router: &dyn Reports,
         db: &Database,
         permit: Permit<'_, TokioClock>,
         outcome: Outcome,
+        why: &dyn fmt::Display,
     ) {
         match outcome {
             Outcome::Answered | Outcome::Rejected => permit.success(),
             Outcome::Failed(sent) => {
                 permit.failure();
                 router.report_failure(db);
+                db.note_failure(why);
                 tracing::debug!(database = %db.id, endpoint = %db.endpoint, ?sent, "command failed on database");
             }
         }
@@ -116,7 +121,11 @@ impl OutcomePolicy {
         result: &RedisResult<R::Output>,
     ) -> Outcome {
         let outcome = self.classify(request, result);
-        Self::settle(router, db, permit, outcome);
+        let why: &dyn fmt::Display = match result {
+            Err(e) => e,
+            Ok(_) => &"the server refused the command (busy or loading)",
+        };
+        Self::settle(router, db, permit, outcome, why);
         outcome
     }
 }

@@ -165,12 +165,12 @@ async fn connect(
         .await
     {
         Ok(made) => {
-            OutcomePolicy::settle(controller.router(), db, permit, Outcome::Answered);
+            OutcomePolicy::settle(controller.router(), db, permit, Outcome::Answered, &"");
             Ok(made)
         }
         Err(e) => {
             let outcome = controller.outcomes().classify_connect(&e);
-            OutcomePolicy::settle(controller.router(), db, permit, outcome);
+            OutcomePolicy::settle(controller.router(), db, permit, outcome, &e);
             Err(lost(format!("could not connect: {e}")))
         }
     }
@@ -318,6 +318,7 @@ impl PinnedConnection {
                     &db,
                     permit,
                     Outcome::Failed(crate::replay::Sent::Maybe),
+                    &format_args!("a pinned connection got no reply within {elapsed:?}"),
                 );
                 return Err(self.lose(format!(
                     "no reply within {elapsed:?}; the command may have been applied"

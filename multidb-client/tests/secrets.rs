@@ -37,6 +37,10 @@ async fn everything_shown(
     logs: &Captured,
 ) -> String {
     shown.push(format!("{client:?} {:?}", client.databases()));
+    let status = client.status();
+    shown.push(format!("{status:?}"));
+    #[cfg(feature = "serde")]
+    shown.push(serde_json::to_string(&status).unwrap());
     while let Ok(e) = events.try_recv() {
         shown.push(format!("{e:?}"));
     }

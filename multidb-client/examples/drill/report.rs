@@ -282,6 +282,37 @@ pub(crate) fn summary(report: &Report) -> String {
     s
 }
 
+/// The client's status as JSON (the example builds without the `serde` feature).
+fn status_json(status: &multidb_client::ClientStatus) -> Value {
+    let dbs: Vec<Value> = status
+        .databases
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id.get(),
+                "endpoint": d.endpoint.to_string(),
+                "weight": d.weight,
+                "active": d.active,
+                "healthy": d.healthy,
+                "circuit": d.circuit.as_str(),
+                "window": { "successes": d.window.successes, "failures": d.window.failures },
+                "lagging": d.lagging,
+                "connection": format!("{:?}", d.connection),
+                "last_failure": d.last_failure.as_ref().map(|f| json!({
+                    "ago_ms": f.ago.as_secs_f64() * 1e3,
+                    "reason": f.reason,
+                })),
+                "latency": d.latency.map(|l| json!({
+                    "p50_ms": l.p50.as_secs_f64() * 1e3,
+                    "p99_ms": l.p99.as_secs_f64() * 1e3,
+                    "samples": l.samples,
+                })),
+            })
+        })
+        .collect();
+    json!({ "active": status.active.map(DatabaseId::get), "databases": dbs })
+}
+
 /// Every figure and event, for `report.json`.
 pub(crate) fn to_json(report: &Report) -> Value {
     let run = &report.run;
@@ -311,6 +342,7 @@ pub(crate) fn to_json(report: &Report) -> Value {
                 "ops_per_sec": p.ops_per_sec,
                 "errors_total": p.error_count(),
                 "errors": p.errors,
+                "status": status_json(&p.run.status),
             })
         })
         .collect();

@@ -34,6 +34,8 @@ pub(crate) struct PhaseRun {
     pub(crate) target: Option<DatabaseId>,
     /// Whether the client did what the phase expects before the phase ended.
     pub(crate) expectation_met: bool,
+    /// The client's status at the end of the phase.
+    pub(crate) status: multidb_client::ClientStatus,
 }
 
 /// Everything a drill run measured.
@@ -231,6 +233,7 @@ async fn play(
         fault,
         target,
         expectation_met,
+        status: client.status(),
     }
 }
 

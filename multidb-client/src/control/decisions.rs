@@ -154,6 +154,11 @@ impl Controller {
         } else {
             // Held open for the grace period (a half-open circuit re-opens).
             db.circuit.trip();
+            let reason = status
+                .reason
+                .as_ref()
+                .map_or("no reason given", |r| r.reason());
+            db.note_failure(format_args!("health check failed: {reason}"));
         }
         let available = healthy && db.circuit.state() == CircuitState::Closed;
         let decision = state
@@ -263,6 +268,9 @@ impl Controller {
             return false;
         }
         tracing::warn!(database = %db.id, endpoint = %db.endpoint, ?silent_for, reason, "database stalled: failing over");
+        db.note_failure(format_args!(
+            "stalled: no reply for {silent_for:?} ({reason})"
+        ));
         self.publish(Event::Stalled {
             database: db.id,
             silent_for,

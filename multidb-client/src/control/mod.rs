@@ -260,6 +260,18 @@ impl Controller {
             .collect()
     }
 
+    pub(crate) fn status(&self) -> crate::ClientStatus {
+        let active = self.router.active_id();
+        let members: Vec<_> = self.lock().members.values().cloned().collect();
+        crate::ClientStatus {
+            active,
+            databases: members
+                .iter()
+                .map(|db| db.status(Some(db.id) == active))
+                .collect(),
+        }
+    }
+
     /// Replaces the strategy that picks the active database; it applies from the next
     /// decision.
     pub(crate) fn set_strategy(&self, strategy: Arc<dyn crate::FailoverStrategy<DatabaseId>>) {
