@@ -20,6 +20,7 @@ use crate::member::Database;
 use crate::outcome::OutcomePolicy;
 use crate::replay::Sent;
 use crate::request::Request;
+use crate::telemetry::Started;
 
 /// A clone's own view of the active database and its connection, reused for as long as
 /// that database stays active (the epoch says so): the hot path then reads one shared
@@ -70,8 +71,11 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
     let direct = local
         .current(router)
         .is_some_and(|(db, con)| !db.is_suspect() && con.current().is_some());
+    let started = Started::now();
     if !direct {
-        return Box::pin(async move { execute_slow(controller, local, &request, None).await });
+        return Box::pin(
+            async move { execute_slow(controller, local, &request, None, started).await },
+        );
     }
     Box::pin(async move {
         let mut failed = None;
@@ -87,11 +91,12 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
                 .record(router, db, permit, &request, &result);
             in_flight.end(crate::replay::replied(&result));
             let Some(sent) = outcome.retry() else {
+                db.metrics.operation::<R>(started, &result, 0);
                 return result;
             };
             failed = Some((db.clone(), Some(result), sent));
         }
-        Box::pin(execute_slow(controller, local, &request, failed)).await
+        Box::pin(execute_slow(controller, local, &request, failed, started)).await
     })
 }
 
@@ -107,7 +112,9 @@ pub(crate) fn execute_blocking<'a, R: Request + Send + 'a>(
     Box::pin(async move {
         match crate::dedicated::execute(controller, &request, blocking).await {
             Ok(result) => result,
-            Err(NoOwnConnections) => execute_slow(controller, local, &request, None).await,
+            Err(NoOwnConnections) => {
+                execute_slow(controller, local, &request, None, Started::now()).await
+            }
         }
     })
 }
@@ -127,10 +134,12 @@ async fn execute_slow<R: Request + ?Sized>(
     local: &mut Local,
     request: &R,
     failed: Option<Failed<R::Output>>,
+    started: Started,
 ) -> RedisResult<R::Output> {
     let mut maybe = None;
-    let result = attempts(controller, local, request, failed, &mut maybe).await;
-    match (result, maybe) {
+    let mut trace = Trace::default();
+    let result = attempts(controller, local, request, failed, &mut maybe, &mut trace).await;
+    let result = match (result, maybe) {
         (Err(e), Some((db, source))) if !is_maybe_applied(&e) => {
             Err(MultiDbError::MayHaveBeenApplied {
                 id: db.id,
@@ -140,7 +149,19 @@ async fn execute_slow<R: Request + ?Sized>(
             .into_redis())
         }
         (result, _) => result,
+    };
+    if let Some(db) = &trace.db {
+        db.metrics.operation::<R>(started, &result, trace.retries);
     }
+    result
+}
+
+/// Where an operation's attempts went, for its metrics.
+#[derive(Default)]
+struct Trace {
+    /// The database of the last attempt.
+    db: Option<Arc<Database>>,
+    retries: u32,
 }
 
 fn is_maybe_applied(e: &RedisError) -> bool {
@@ -157,6 +178,7 @@ async fn attempts<R: Request + ?Sized>(
     request: &R,
     mut failed: Option<Failed<R::Output>>,
     maybe: &mut Option<(Arc<Database>, RedisError)>,
+    trace: &mut Trace,
 ) -> RedisResult<R::Output> {
     let router = controller.router();
     let retry_settings = &controller.config().retry;
@@ -187,6 +209,7 @@ async fn attempts<R: Request + ?Sized>(
                 }
             }
             origin.get_or_insert(db.id);
+            trace.db = Some(db.clone());
             match attempt(controller, db, con, request).await {
                 Attempt::Done(result) => return result,
                 Attempt::NotSent => {
@@ -214,8 +237,10 @@ async fn attempts<R: Request + ?Sized>(
             None
         };
         let Some(delay) = retry else {
+            trace.db = Some(db.clone());
             return give_up(&db, result, sent, replay_ok);
         };
+        trace.retries = trace.retries.saturating_add(1);
         last = Some((db.clone(), result, sent));
         tracing::trace!(database = %db.id, ?delay, "retrying command");
         // Wait for the backoff or for a switch, whichever comes first.
@@ -253,8 +278,14 @@ async fn attempt<R: Request + ?Sized>(
     let Ok(permit) = db.circuit.try_acquire() else {
         return Attempt::NotSent;
     };
-    // Connect first: a connection that cannot be made sent nothing.
-    if let Err(e) = con.ready().await {
+    // Connect first: a connection that cannot be made sent nothing. The wait is measured
+    // when there was one (no current connection; a pool's checkout).
+    let waiting = con.current().is_none().then(Started::now);
+    let ready = con.ready().await;
+    if let Some(since) = waiting {
+        db.metrics.waited(since);
+    }
+    if let Err(e) = ready {
         let outcomes = controller.outcomes();
         let outcome = outcomes.classify_connect(&e);
         OutcomePolicy::settle(controller.router(), db, permit, outcome, &e);

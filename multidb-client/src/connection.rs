@@ -210,6 +210,11 @@ impl MemberConnection {
         }
     }
 
+    /// The logical database (`SELECT` index) commands go to.
+    pub(crate) fn db_index(&self) -> i64 {
+        self.db
+    }
+
     /// The state of the shared connection, for `status()`.
     pub(crate) fn state(&self) -> crate::ConnectionState {
         if let Inner::Managed(m) = &self.inner {
@@ -362,7 +367,9 @@ impl Managed {
                 managed.retire(generation);
             }
         };
-        let made = bounded(timeout, connector.connect(&redis, config, on_end)).await;
+        let made = connector
+            .connect_within(timeout, &redis, config, on_end)
+            .await;
         let managed = this.upgrade().ok_or_else(closed_error)?;
         let mut state = managed.lock();
         if state

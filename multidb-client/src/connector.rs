@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 
 use crate::error::MultiDbError;
 use crate::source::MemberSpec;
+use crate::telemetry::{OpenConnection, Started};
 use crate::transport::{Address, Transport};
 
 /// Where a socket goes.
@@ -57,6 +58,15 @@ impl Addr {
         match self {
             Addr::Tcp { host, port, .. } => Address::Tcp { host, port: *port },
             Addr::Unix(path) => Address::Unix(path),
+        }
+    }
+
+    /// `host:port` or the socket's path, for metrics.
+    fn label(&self) -> String {
+        match self {
+            Addr::Tcp { host, port, .. } if host.contains(':') => format!("[{host}]:{port}"),
+            Addr::Tcp { host, port, .. } => format!("{host}:{port}"),
+            Addr::Unix(path) => path.display().to_string(),
         }
     }
 
@@ -199,6 +209,31 @@ impl Connector {
         &self.redis
     }
 
+    /// Where it connects, for metrics: `host:port`, a socket's path, or a Sentinel master's
+    /// name.
+    pub(crate) fn target_label(&self) -> String {
+        match &self.target {
+            Target::Fixed(addr) => addr.label(),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel { master_name, .. } => master_name.clone(),
+        }
+    }
+
+    /// [`Self::connect`] bounded by `timeout`; a timeout is counted.
+    pub(crate) async fn connect_within(
+        &self,
+        timeout: Duration,
+        redis: &RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
+        let made = bounded(timeout, self.connect(redis, config, on_end)).await;
+        if made.as_ref().is_err_and(RedisError::is_timeout) {
+            crate::telemetry::connection_timed_out(&self.target_label());
+        }
+        made
+    }
+
     /// Whether its connections go to whichever node is master now: a `READONLY` reply then
     /// means the node was demoted, and the next connection should ask again.
     pub(crate) fn follows_master(&self) -> bool {
@@ -247,7 +282,7 @@ impl Connector {
         config: AsyncConnectionConfig,
         timeout: Duration,
     ) -> RedisResult<(MultiplexedConnection, DriverGuard)> {
-        let (con, driver) = bounded(timeout, self.connect(redis, config, || {})).await?;
+        let (con, driver) = self.connect_within(timeout, redis, config, || {}).await?;
         if !self.owned.adopt(&driver) {
             return Err(crate::MultiDbError::Closed.into_redis());
         }
@@ -299,6 +334,11 @@ impl Connector {
         config: AsyncConnectionConfig,
         on_end: impl FnOnce() + Send + 'static,
     ) -> RedisResult<(MultiplexedConnection, AbortHandle)> {
+        let label = addr.label();
+        let meter = Meter {
+            started: Started::now(),
+            address: &label,
+        };
         if let Some(transport) = &self.transport {
             let stream = transport.connect(addr.address()).await?;
             #[cfg(feature = "tls")]
@@ -307,9 +347,9 @@ impl Connector {
             } = addr
             {
                 let tls = self.tls_over(host, stream).await?;
-                return handshake(redis, tls, config, on_end).await;
+                return handshake(redis, tls, config, meter, on_end).await;
             }
-            return handshake(redis, stream, config, on_end).await;
+            return handshake(redis, stream, config, meter, on_end).await;
         }
         // Plain sockets stay unboxed: the default costs nothing per read or write.
         match addr {
@@ -320,7 +360,7 @@ impl Connector {
             } => {
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 tcp.set_nodelay(self.nodelay)?;
-                handshake(redis, tcp, config, on_end).await
+                handshake(redis, tcp, config, meter, on_end).await
             }
             #[cfg(feature = "tls")]
             Addr::Tcp {
@@ -330,12 +370,19 @@ impl Connector {
             } => {
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 tcp.set_nodelay(self.nodelay)?;
-                handshake(redis, self.tls_over(host, tcp).await?, config, on_end).await
+                handshake(
+                    redis,
+                    self.tls_over(host, tcp).await?,
+                    config,
+                    meter,
+                    on_end,
+                )
+                .await
             }
             #[cfg(unix)]
             Addr::Unix(path) => {
                 let unix = tokio::net::UnixStream::connect(path).await?;
-                handshake(redis, unix, config, on_end).await
+                handshake(redis, unix, config, meter, on_end).await
             }
             #[allow(unreachable_patterns)] // TLS without its feature; Unix off unix
             _ => Err(client_error("unsupported address".to_owned())),
@@ -412,18 +459,30 @@ impl Drop for DriverGuard {
     }
 }
 
+/// When a connection attempt started and where to, for metrics.
+#[derive(Clone, Copy)]
+struct Meter<'a> {
+    started: Started,
+    address: &'a str,
+}
+
 async fn handshake<S>(
     redis: &RedisConnectionInfo,
     stream: S,
     config: AsyncConnectionConfig,
+    meter: Meter<'_>,
     on_end: impl FnOnce() + Send + 'static,
 ) -> RedisResult<(MultiplexedConnection, AbortHandle)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (con, driver) = MultiplexedConnection::new_with_config(redis, stream, config).await?;
+    // Counted while the driver runs; an abort (the client closing it) drops it unmarked.
+    let mut open = OpenConnection::made(meter.address, meter.started);
     let driver = tokio::spawn(async move {
         driver.await;
+        open.ended_by_server();
+        drop(open);
         on_end();
     });
     Ok((con, driver.abort_handle()))

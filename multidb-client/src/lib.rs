@@ -136,6 +136,7 @@ mod serde_config;
 mod source;
 mod stall;
 mod status;
+mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;

@@ -146,6 +146,8 @@ pub struct Database {
     pub(crate) last_failure: crate::status::LastFailure,
     /// Sampled command latencies, for `status()`.
     pub(crate) latency: crate::status::LatencySampler,
+    /// Its metric handles (feature `metrics`).
+    pub(crate) metrics: crate::telemetry::DbMetrics,
 }
 
 impl Database {
@@ -159,6 +161,7 @@ impl Database {
         clock: TokioClock,
     ) -> Result<Self, crate::MultiDbError> {
         let connection = MemberConnection::open(&spec)?;
+        let metrics = crate::telemetry::DbMetrics::new(id, &endpoint, connection.db_index());
         Ok(Database {
             id,
             endpoint,
@@ -178,6 +181,7 @@ impl Database {
             activity: crate::stall::Activity::default(),
             last_failure: crate::status::LastFailure::default(),
             latency: crate::status::LatencySampler::default(),
+            metrics,
         })
     }
 

@@ -23,6 +23,9 @@ pub(crate) trait Request: Sync {
     fn send<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> RedisFuture<'a, Self::Output>;
     /// Whether the reply rejects the request before it ran (`LOADING`, `READONLY`…).
     fn rejected(&self, output: &Self::Output) -> bool;
+    /// The code of an error reply in `output` (the first, for a pipeline), for metrics.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn error_code(output: &Self::Output) -> Option<&str>;
     /// What replaying it after it may have run would do.
     fn category(&self) -> CommandCategory;
 }
@@ -81,6 +84,14 @@ impl Request for CmdRequest<'_> {
         replay::value_rejects(output)
     }
 
+    #[inline]
+    fn error_code(output: &Value) -> Option<&str> {
+        match output {
+            Value::ServerError(e) => Some(e.code()),
+            _ => None,
+        }
+    }
+
     fn category(&self) -> CommandCategory {
         category::command_category(self.0)
     }
@@ -110,6 +121,10 @@ impl Request for PipelineRequest<'_> {
         // A transaction's EXEC answered as a whole; a plain pipeline is rejected if every
         // reply is (a partly served pipeline was served).
         !output.is_empty() && output.iter().all(replay::value_rejects)
+    }
+
+    fn error_code(output: &Vec<Value>) -> Option<&str> {
+        output.iter().find_map(CmdRequest::error_code)
     }
 
     fn category(&self) -> CommandCategory {
