@@ -175,6 +175,43 @@ impl Servers {
             self.primary.url()
         }
     }
+
+    /// Makes `fault` happen on the primary or its path; `CLIENT PAUSE` goes through `admin`,
+    /// opened before so that connecting is not timed.
+    fn inject(&mut self, fault: Fault, admin: Option<&mut redis::Connection>) {
+        match fault {
+            Fault::Kill => self.primary.kill(),
+            Fault::Pause => self.primary.pause().unwrap(),
+            Fault::ClientPause => {
+                let admin = admin.expect("CLIENT PAUSE needs the admin connection");
+                let () = redis::cmd("CLIENT")
+                    .arg("PAUSE")
+                    .arg(10_000)
+                    .arg("ALL")
+                    .query(admin)
+                    .unwrap();
+            }
+            Fault::Latency => self.proxy.inject(ProxyFault::Latency {
+                fixed: Duration::from_secs(1),
+                jitter: Duration::ZERO,
+            }),
+            Fault::OneWay => self.proxy.inject(ProxyFault::BlackholeReplies),
+        }
+    }
+
+    /// Ends `fault`: the primary runs again with its marker, reached as before.
+    fn heal(&mut self, fault: Fault) {
+        match fault {
+            // A paused server answers nothing, `CLIENT UNPAUSE` included: start it again.
+            Fault::Kill | Fault::ClientPause => self.primary.restart().unwrap(),
+            Fault::Pause => self.primary.resume().unwrap(),
+            Fault::Latency | Fault::OneWay => {
+                self.proxy.recover();
+                self.proxy.drop_connections();
+            }
+        }
+        mark(&self.primary, "primary");
+    }
 }
 
 /// What one trial saw, times measured from just before the fault.
@@ -310,23 +347,7 @@ fn trial(rt: &Runtime, servers: &mut Servers, scenario: &Scenario) -> Trial {
     let mut admin = (fault == Fault::ClientPause).then(|| servers.admin());
     // From this thread, not a runtime worker: the signal must not stall the load.
     let start = Instant::now();
-    match fault {
-        Fault::Kill => servers.primary.kill(),
-        Fault::Pause => servers.primary.pause().unwrap(),
-        Fault::ClientPause => {
-            let () = redis::cmd("CLIENT")
-                .arg("PAUSE")
-                .arg(10_000)
-                .arg("ALL")
-                .query(admin.as_mut().unwrap())
-                .unwrap();
-        }
-        Fault::Latency => servers.proxy.inject(ProxyFault::Latency {
-            fixed: Duration::from_secs(1),
-            jitter: Duration::ZERO,
-        }),
-        Fault::OneWay => servers.proxy.inject(ProxyFault::BlackholeReplies),
-    }
+    servers.inject(fault, admin.as_mut());
     let moved = rt.block_on(async {
         let mut moved = Vec::new();
         for task in load.tasks {
@@ -357,16 +378,7 @@ fn trial(rt: &Runtime, servers: &mut Servers, scenario: &Scenario) -> Trial {
         errors: load.errors.load(Ordering::Relaxed),
         ok: load.ok.load(Ordering::Relaxed),
     };
-    match fault {
-        // A paused server answers nothing, `CLIENT UNPAUSE` included: start it again.
-        Fault::Kill | Fault::ClientPause => servers.primary.restart().unwrap(),
-        Fault::Pause => servers.primary.resume().unwrap(),
-        Fault::Latency | Fault::OneWay => {
-            servers.proxy.recover();
-            servers.proxy.drop_connections();
-        }
-    }
-    mark(&servers.primary, "primary");
+    servers.heal(fault);
     outcome
 }
 
