@@ -20,6 +20,15 @@
 //! the fault, and `kill-after-check` puts the fault right after a finished check, the worst
 //! phase (with default checks every 5 s, about 2 % of faults land there).
 //!
+//! `pubsub-kill` and `pubsub-pause` measure what a Pub/Sub subscriber misses around the
+//! same two faults: a subscriber on one channel, a `PUBLISH` through the client every
+//! millisecond, each pipelined with a `GET` of the marker so the reply says which database
+//! ran it, and a sentinel on the new database once the rest have ended. Counted lost: a
+//! message that landed on the new database and was not heard before the sentinel (one
+//! that landed on the old one is not: Pub/Sub is at-most-once across databases). Also the
+//! gap from the last message heard from the old database to the first from the new one.
+//! Goal: none lost in any trial (see `failover/pubsub.rs`).
+//!
 //! The **transient suite** is the other side: trouble that must switch nothing and surface
 //! no error — `DEBUG SLEEP 0.2`, `CLIENT KILL TYPE normal`, a 100 ms latency spike on the
 //! path, a `BGSAVE` fork of a ~400 MB dataset, a 150 ms Lua busy loop, `BLPOP q 3` through
@@ -35,13 +44,13 @@
 //! alternate (A B, B A, …) over [`BLOCKING_REPS`] repetitions so the noise of the machine
 //! hits both; the figure is the median over repetitions of p99(B) / p99(A). Goal: ≤ 2.
 //!
-//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`], the transient
-//! suite and the blocking scenario; `cargo test --benches` runs one trial of each so the
-//! code stays exercised. `MULTIDB_BENCH_FAILOVER_TRIALS=N` runs N trials of every failover
-//! scenario instead (`cargo xtask bench` asks for at least 30 each), and
-//! `MULTIDB_BENCH_JSON` also writes the figures. Arguments not starting with `-` pick the
-//! scenarios whose name contains one of them, e.g. `cargo bench -p multidb-client --bench
-//! failover -- transient`.
+//! `cargo bench --bench failover` runs the trial counts of [`SCENARIOS`] and of the
+//! Pub/Sub scenarios, the transient suite and the blocking scenario; `cargo test --benches`
+//! runs one trial of each so the code stays exercised. `MULTIDB_BENCH_FAILOVER_TRIALS=N`
+//! runs N trials of every failover scenario instead (`cargo xtask bench` asks for at least
+//! 30 each), and `MULTIDB_BENCH_JSON` also writes the figures. Arguments not starting with
+//! `-` pick the scenarios whose name contains one of them, e.g. `cargo bench -p
+//! multidb-client --bench failover -- transient` (or `-- pubsub`).
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
@@ -58,6 +67,8 @@ use tokio::sync::mpsc;
 #[path = "figures/mod.rs"]
 mod figures;
 use figures::median;
+#[path = "failover/pubsub.rs"]
+mod pubsub;
 
 /// Load tasks of the blocking scenario, and of the transient suite's lighter half.
 const LOAD_TASKS: usize = 4;
@@ -1029,6 +1040,17 @@ fn main() {
         let trials: Vec<Trial> = (0..n).map(|_| trial(&rt, &mut servers, scenario)).collect();
         let (table, _) = summarize(scenario, &trials);
         print!("{table}");
+    }
+    for (name, fault) in pubsub::SCENARIOS {
+        if !selected(name) {
+            continue;
+        }
+        let n = if benchmarking {
+            trials_override.unwrap_or(pubsub::TRIALS)
+        } else {
+            1
+        };
+        print!("{}", pubsub::run(&rt, &mut servers, name, fault, n));
     }
     if selected(TRANSIENT) {
         let reps = if benchmarking { TRANSIENT_REPS } else { 1 };
