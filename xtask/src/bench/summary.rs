@@ -250,6 +250,20 @@ pub(crate) const GOALS: &[Goal] = &[
     },
     Goal {
         bench: "failover",
+        name: "pubsub-kill/lost_on_new/max_per_trial",
+        rule: Rule::AtMost(0.0),
+        unit: "count",
+        what: "Pub/Sub messages lost per switch, kill: 0",
+    },
+    Goal {
+        bench: "failover",
+        name: "pubsub-pause/lost_on_new/max_per_trial",
+        rule: Rule::AtMost(0.0),
+        unit: "count",
+        what: "Pub/Sub messages lost per switch, pause: 0",
+    },
+    Goal {
+        bench: "failover",
         name: "blocking-side-by-side/p99_ratio",
         rule: Rule::AtMost(2.0),
         unit: "ratio",
@@ -358,7 +372,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "failover",
-        "Failover time (kill, stalls and the transient suite on the active real member, default config)",
+        "Failover time (kill, stalls, the Pub/Sub gap and the transient suite on the active real member, default config)",
     ),
     (
         "memory",
@@ -558,6 +572,17 @@ mod tests {
             Status::NotMeasured
         );
         assert_eq!(check(faster, &[ours, theirs]), Status::Met);
+
+        let lost = goal("Pub/Sub messages lost per switch, pause: 0");
+        let name = "pubsub-pause/lost_on_new/max_per_trial";
+        assert_eq!(
+            check(lost, &[figure("failover", name, 0.0, "count")]),
+            Status::Met
+        );
+        assert_eq!(
+            check(lost, &[figure("failover", name, 1.0, "count")]),
+            Status::Missed
+        );
     }
 
     #[test]
