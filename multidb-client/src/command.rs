@@ -16,11 +16,13 @@ use crate::connection::MemberConnection;
 use crate::control::{Controller, Router};
 use crate::dedicated::NoOwnConnections;
 use crate::error::MultiDbError;
+use crate::event::DatabaseId;
 use crate::member::Database;
 use crate::outcome::OutcomePolicy;
 use crate::replay::Sent;
 use crate::request::Request;
 use crate::telemetry::Started;
+use tracing::Instrument;
 
 /// A clone's own view of the active database and its connection, reused for as long as
 /// that database stays active (the epoch says so): the hot path then reads one shared
@@ -71,33 +73,57 @@ pub(crate) fn execute<'a, R: Request + Send + 'a>(
     let direct = local
         .current(router)
         .is_some_and(|(db, con)| !db.is_suspect() && con.current().is_some());
-    let started = Started::now();
+    let started = Started::when(controller.config().operation_duration_metric);
+    let span = command_span(&request, local.0.as_ref().map(|(_, db, _)| db.id));
     if !direct {
         return Box::pin(
-            async move { execute_slow(controller, local, &request, None, started).await },
+            async move { execute_slow(controller, local, &request, None, started).await }
+                .instrument(span),
         );
     }
-    Box::pin(async move {
-        let mut failed = None;
-        if let Some((_, db, con)) = local.0.as_mut()
-            && let Ok(permit) = db.circuit.try_acquire()
-            && let Some((multiplexed, generation)) = con.current()
-        {
-            let in_flight = db.begin_command();
-            let result = request.send_multiplexed(multiplexed).await;
-            con.observe(generation, &result);
-            let outcome = controller
-                .outcomes()
-                .record(router, db, permit, &request, &result);
-            in_flight.end(crate::replay::replied(&result));
-            let Some(sent) = outcome.retry() else {
-                db.metrics.operation::<R>(started, &result, 0);
-                return result;
-            };
-            failed = Some((db.clone(), Some(result), sent));
+    Box::pin(
+        async move {
+            let mut failed = None;
+            if let Some((_, db, con)) = local.0.as_mut()
+                && let Ok(permit) = db.circuit.try_acquire()
+                && let Some((multiplexed, generation)) = con.current()
+            {
+                let in_flight = db.begin_command();
+                let result = request.send_multiplexed(multiplexed).await;
+                con.observe(generation, &result);
+                let outcome = controller
+                    .outcomes()
+                    .record(router, db, permit, &request, &result);
+                in_flight.end(crate::replay::replied(&result));
+                let Some(sent) = outcome.retry() else {
+                    db.metrics.operation::<R>(started, &result, 0);
+                    return result;
+                };
+                failed = Some((db.clone(), Some(result), sent));
+            }
+            Box::pin(execute_slow(controller, local, &request, failed, started)).await
         }
-        Box::pin(execute_slow(controller, local, &request, failed, started)).await
-    })
+        .instrument(span),
+    )
+}
+
+/// The span of one command, at `trace` (its database: the first attempt's). Disabled, it
+/// is a level check and nothing else.
+#[inline]
+fn command_span<R: Request>(request: &R, db: Option<DatabaseId>) -> tracing::Span {
+    let span = tracing::trace_span!(
+        "redis.command",
+        db.system.name = "redis",
+        db.operation.name = tracing::field::Empty,
+        multidb.database.id = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        span.record("db.operation.name", request.operation_name());
+        if let Some(db) = db {
+            span.record("multidb.database.id", db.get());
+        }
+    }
+    span
 }
 
 /// Runs a request that blocks on the server (the caller found it so): over a dedicated
@@ -109,14 +135,19 @@ pub(crate) fn execute_blocking<'a, R: Request + Send + 'a>(
     blocking: Blocking,
 ) -> RedisFuture<'a, R::Output> {
     controller.router().budget().record_request();
-    Box::pin(async move {
-        match crate::dedicated::execute(controller, &request, blocking).await {
-            Ok(result) => result,
-            Err(NoOwnConnections) => {
-                execute_slow(controller, local, &request, None, Started::now()).await
+    let span = command_span(&request, None);
+    Box::pin(
+        async move {
+            let started = Started::when(controller.config().operation_duration_metric);
+            match crate::dedicated::execute(controller, &request, blocking).await {
+                Ok(result) => result,
+                Err(NoOwnConnections) => {
+                    execute_slow(controller, local, &request, None, started).await
+                }
             }
         }
-    })
+        .instrument(span),
+    )
 }
 
 /// An attempt that failed: on which database, its result (`None`: not sent), whether it was sent.

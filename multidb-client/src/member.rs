@@ -161,7 +161,7 @@ impl Database {
         clock: TokioClock,
     ) -> Result<Self, crate::MultiDbError> {
         let connection = MemberConnection::open(&spec)?;
-        let metrics = crate::telemetry::DbMetrics::new(id, &endpoint, connection.db_index());
+        let metrics = crate::telemetry::DbMetrics::new(id, &endpoint, connection.db_index(), false);
         Ok(Database {
             id,
             endpoint,
@@ -183,6 +183,15 @@ impl Database {
             latency: crate::status::LatencySampler::default(),
             metrics,
         })
+    }
+
+    /// With its operations timed into the duration histogram (feature `metrics`).
+    pub(crate) fn with_operation_durations(mut self, timed: bool) -> Self {
+        if timed {
+            let db = self.connection.db_index();
+            self.metrics = crate::telemetry::DbMetrics::new(self.id, &self.endpoint, db, true);
+        }
+        self
     }
 
     /// With at most `cap` connections for blocking commands.

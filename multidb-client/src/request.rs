@@ -28,6 +28,8 @@ pub(crate) trait Request: Sync {
     fn error_code(output: &Self::Output) -> Option<&str>;
     /// What replaying it after it may have run would do.
     fn category(&self) -> CommandCategory;
+    /// Its name for a trace span (`GET`, `PIPELINE`): only asked when one is recorded.
+    fn operation_name(&self) -> String;
 }
 
 /// A command the client does more for than send it.
@@ -95,6 +97,13 @@ impl Request for CmdRequest<'_> {
     fn category(&self) -> CommandCategory {
         category::command_category(self.0)
     }
+
+    fn operation_name(&self) -> String {
+        match self.0.args_iter().next() {
+            Some(redis::Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
+            _ => String::new(),
+        }
+    }
 }
 
 pub(crate) struct PipelineRequest<'p> {
@@ -129,6 +138,10 @@ impl Request for PipelineRequest<'_> {
 
     fn category(&self) -> CommandCategory {
         category::pipeline_category(self.pipeline)
+    }
+
+    fn operation_name(&self) -> String {
+        "PIPELINE".to_owned()
     }
 }
 

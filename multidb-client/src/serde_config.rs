@@ -95,6 +95,8 @@ struct ConfigFile {
     blocking_connections: Option<usize>,
     #[serde(default)]
     pubsub_buffer: Option<usize>,
+    #[serde(default)]
+    operation_duration_metric: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +182,8 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
             retry_non_idempotent,
             replay_up_to,
             blocking_connections,
-            pubsub_buffer
+            pubsub_buffer,
+            operation_duration_metric
         );
         if let Some(p) = file.health_check_policy {
             b = b.health_check_policy(match p {

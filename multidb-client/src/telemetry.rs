@@ -4,7 +4,7 @@
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `db.client.operation.duration` | histogram, seconds | database, `multidb.outcome`, `redis.client.operation.retry_attempts` |
+//! | `db.client.operation.duration` | histogram, seconds (opt-in: `operation_duration_metric`) | database, `multidb.outcome`, `redis.client.operation.retry_attempts` |
 //! | `redis.client.errors` | counter | database, `error.type`, `redis.client.errors.category` |
 //! | `db.client.connection.count` | gauge | server |
 //! | `db.client.connection.create_time` | histogram, seconds | server |
@@ -34,17 +34,30 @@ pub(crate) mod names {
     pub(crate) const CONNECTION_CLOSED: &str = "redis.client.connection.closed";
 }
 
-/// When an operation started, if it is timed (always with the feature, never without).
+/// When an operation started, if it is timed.
 #[derive(Clone, Copy)]
-pub(crate) struct Started(#[cfg(feature = "metrics")] std::time::Instant);
+pub(crate) struct Started(#[cfg(feature = "metrics")] Option<std::time::Instant>);
 
 impl Started {
+    /// Now (with the feature).
     #[inline]
     pub(crate) fn now() -> Self {
+        Self::when(true)
+    }
+
+    /// Now if `timed` (and the feature is on), else nothing: no clock read.
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn when(timed: bool) -> Self {
         Started(
             #[cfg(feature = "metrics")]
-            std::time::Instant::now(),
+            timed.then(std::time::Instant::now),
         )
+    }
+
+    #[cfg(feature = "metrics")]
+    fn elapsed(self) -> Option<f64> {
+        self.0.map(|at| at.elapsed().as_secs_f64())
     }
 }
 
@@ -97,9 +110,15 @@ pub(crate) struct DbMetrics {
 }
 
 impl DbMetrics {
-    /// The handles of database `id` at `endpoint` (db index `db`).
+    /// The handles of database `id` at `endpoint` (db index `db`); `timed`: operations are
+    /// timed (see `MultiDbConfigBuilder::operation_duration_metric`).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(id: crate::DatabaseId, endpoint: &crate::Endpoint, db: i64) -> Self {
+    pub(crate) fn new(
+        id: crate::DatabaseId,
+        endpoint: &crate::Endpoint,
+        db: i64,
+        timed: bool,
+    ) -> Self {
         #[cfg(feature = "metrics")]
         {
             let mut labels = server_labels(endpoint.address());
@@ -114,11 +133,8 @@ impl DbMetrics {
                 "redis.client.operation.retry_attempts",
                 "0",
             ));
-            let answered = metrics::histogram!(names::OPERATION_DURATION, first);
-            DbMetrics {
-                labels,
-                answered: Some(answered),
-            }
+            let answered = timed.then(|| metrics::histogram!(names::OPERATION_DURATION, first));
+            DbMetrics { labels, answered }
         }
         #[cfg(not(feature = "metrics"))]
         DbMetrics {}
@@ -136,31 +152,33 @@ impl DbMetrics {
     ) {
         #[cfg(feature = "metrics")]
         {
-            let took = started.0.elapsed().as_secs_f64();
             let failed = match result {
                 Ok(output) => R::error_code(output).map(Failed::Reply),
                 Err(e) => Some(Failed::Error(e)),
             };
-            match (failed, retries, &self.answered) {
-                (None, 0, Some(answered)) => answered.record(took),
-                (failed, ..) => self.operation_slow(took, failed, retries),
+            match (failed, retries, &self.answered, started.elapsed()) {
+                (None, 0, Some(answered), Some(took)) => answered.record(took),
+                (None, _, _, None) => {}
+                (failed, _, _, took) => self.operation_slow(took, failed, retries),
             }
         }
     }
 
     #[cfg(feature = "metrics")]
     #[cold]
-    fn operation_slow(&self, took: f64, failed: Option<Failed<'_>>, retries: u32) {
-        let mut labels = self.labels.clone();
-        labels.push(metrics::Label::new(
-            "multidb.outcome",
-            if failed.is_none() { "ok" } else { "error" },
-        ));
-        labels.push(metrics::Label::new(
-            "redis.client.operation.retry_attempts",
-            retries.to_string(),
-        ));
-        metrics::histogram!(names::OPERATION_DURATION, labels).record(took);
+    fn operation_slow(&self, took: Option<f64>, failed: Option<Failed<'_>>, retries: u32) {
+        if let Some(took) = took {
+            let mut labels = self.labels.clone();
+            labels.push(metrics::Label::new(
+                "multidb.outcome",
+                if failed.is_none() { "ok" } else { "error" },
+            ));
+            labels.push(metrics::Label::new(
+                "redis.client.operation.retry_attempts",
+                retries.to_string(),
+            ));
+            metrics::histogram!(names::OPERATION_DURATION, labels).record(took);
+        }
         if let Some(failed) = failed {
             let (error_type, category) = match failed {
                 Failed::Reply(code) => (code.to_owned(), "server"),
@@ -180,8 +198,9 @@ impl DbMetrics {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables, clippy::unused_self))]
     pub(crate) fn waited(&self, since: Started) {
         #[cfg(feature = "metrics")]
-        metrics::histogram!(names::CONNECTION_WAIT_TIME, self.labels.clone())
-            .record(since.0.elapsed().as_secs_f64());
+        if let Some(took) = since.elapsed() {
+            metrics::histogram!(names::CONNECTION_WAIT_TIME, self.labels.clone()).record(took);
+        }
     }
 }
 
@@ -219,8 +238,9 @@ impl OpenConnection {
         #[cfg(feature = "metrics")]
         {
             let labels = server_labels(address);
-            metrics::histogram!(names::CONNECTION_CREATE_TIME, labels.clone())
-                .record(started.0.elapsed().as_secs_f64());
+            if let Some(took) = started.elapsed() {
+                metrics::histogram!(names::CONNECTION_CREATE_TIME, labels.clone()).record(took);
+            }
             metrics::gauge!(names::CONNECTION_COUNT, labels.clone()).increment(1.0);
             OpenConnection {
                 labels,

@@ -42,9 +42,7 @@ fn snapshot() -> Vec<Series> {
         let value = match value {
             DebugValue::Counter(n) => Value::Counter(n),
             DebugValue::Gauge(v) => Value::Gauge(v.into_inner()),
-            DebugValue::Histogram(vs) => {
-                Value::Histogram(vs.into_iter().map(|v| v.0).collect())
-            }
+            DebugValue::Histogram(vs) => Value::Histogram(vs.into_iter().map(|v| v.0).collect()),
         };
         match (store.iter_mut().find(|(k, _)| *k == key), value) {
             (Some((_, Value::Counter(old))), Value::Counter(n)) => *old += n,
@@ -105,6 +103,7 @@ async fn commands_and_connections_are_measured_with_their_labels() {
     let config = MultiDbConfig::builder()
         .database(DatabaseConfig::from_url(&a.url()).unwrap())
         .database(DatabaseConfig::from_url(&b.url()).unwrap().weight(0.5))
+        .operation_duration_metric(true)
         .build()
         .unwrap();
     let client = MultiDbClient::new(config);
@@ -181,6 +180,29 @@ async fn commands_and_connections_are_measured_with_their_labels() {
             .all(|(_, v)| histogram_len(v) == 0),
         "nothing was sent to the standby"
     );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_duration_knob_commands_are_not_timed_but_errors_are_counted() {
+    // First: handles registered before the recorder is installed record nothing.
+    let _ = snapshot();
+    let a = FakeRedis::start().await.unwrap();
+    let client = MultiDbClient::from_urls([a.url()], [1.0]).unwrap();
+    client.initialize().await.unwrap();
+    let mut con = client.clone();
+    let () = con.set("k", 1).await.unwrap();
+    let _ = redis::cmd("NOSUCHCOMMAND")
+        .query_async::<()>(&mut con)
+        .await;
+    let all = snapshot();
+    assert!(
+        series(&all, "db.client.operation.duration", a.addr().port()).is_empty(),
+        "timed without the knob"
+    );
+    let errors = series(&all, "redis.client.errors", a.addr().port());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].1, Value::Counter(1));
     client.close().await;
 }
 

@@ -145,6 +145,9 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     step(&mut context, "overhead", &overhead, &client_env);
     let peers = ["bench", "-p", "multidb-client", "--bench", "peers"];
     step(&mut context, "peers", &peers, &client_env);
+    let observability = "bench -p multidb-client --features metrics --bench observability";
+    let observability: Vec<&str> = observability.split(' ').collect();
+    step(&mut context, "observability", &observability, &client_env);
     let failover = ["bench", "-p", "multidb-client", "--bench", "failover"];
     let failover_env = [
         ("MULTIDB_BENCH_JSON", figures_env.as_str()),

@@ -43,6 +43,8 @@ pub struct MultiDbConfig {
     pub(crate) event_capacity: usize,
     pub(crate) blocking_connections: usize,
     pub(crate) pubsub_buffer: usize,
+    /// See [`MultiDbConfigBuilder::operation_duration_metric`].
+    pub(crate) operation_duration_metric: bool,
     /// Called with every event, in order, on a thread of their own.
     pub(crate) listeners: Vec<crate::listeners::Listener>,
 }
@@ -153,6 +155,7 @@ impl MultiDbConfig {
                 event_capacity: 1024,
                 blocking_connections: crate::blocking_pool::DEFAULT_BLOCKING_CONNECTIONS,
                 pubsub_buffer: 10_000,
+                operation_duration_metric: false,
                 listeners: Vec::new(),
             },
         }

@@ -124,7 +124,8 @@ impl Controller {
                 circuit,
                 self.clock(),
             )?
-            .with_blocking_connections(self.config.blocking_connections),
+            .with_blocking_connections(self.config.blocking_connections)
+            .with_operation_durations(self.config.operation_duration_metric),
         );
         let tx = self.circuit_tx.clone();
         db.circuit.on_transition(move |t| {

@@ -130,6 +130,27 @@ pub(crate) const GOALS: &[Goal] = &[
         what: "64-task throughput client/raw ≥ 0.97",
     },
     Goal {
+        bench: "observability",
+        name: "concurrent_64_tasks/metrics_on_vs_baseline",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "metrics on (durations off), 64-task throughput ≥ 0.98 of off",
+    },
+    Goal {
+        bench: "observability",
+        name: "concurrent_64_tasks/metrics_durations_vs_baseline",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "metrics with operation durations, 64-task throughput ≥ 0.98 of off",
+    },
+    Goal {
+        bench: "observability",
+        name: "concurrent_64_tasks/tracing_info_vs_baseline",
+        rule: Rule::AtLeast(0.98),
+        unit: "ratio",
+        what: "tracing subscriber at info (spans disabled), 64-task throughput ≥ 0.98",
+    },
+    Goal {
         bench: "peers",
         name: "incr/64_tasks/client_vs_raw",
         rule: Rule::AtLeast(0.98),
@@ -369,6 +390,10 @@ const SECTIONS: &[(&str, &str)] = &[
     (
         "peers",
         "Throughput beside the peers (raw redis-rs, `MultiDbClient`, fred; one real redis-server)",
+    ),
+    (
+        "observability",
+        "Observability on the hot path (metrics on/off, operation durations, tracing at info/trace; 64 tasks and sequential, one real redis-server)",
     ),
     (
         "failover",
