@@ -279,6 +279,10 @@ impl ConnectionLike for MultiDbClient {
                 blocking,
             ),
             Some(Special::Script(script)) => Box::pin(self.run_script(cmd, script)),
+            Some(Special::Publish) => Box::pin(async move {
+                self.controller.router().before_publish().await;
+                crate::command::execute(&self.controller, &mut self.local, request).await
+            }),
         }
     }
 
@@ -294,6 +298,10 @@ impl ConnectionLike for MultiDbClient {
             count,
         };
         match crate::category::pipeline_blocking(pipeline) {
+            None if pipeline.cmd_iter().any(crate::request::is_publish) => Box::pin(async move {
+                self.controller.router().before_publish().await;
+                crate::command::execute(&self.controller, &mut self.local, request).await
+            }),
             None => crate::command::execute(&self.controller, &mut self.local, request),
             Some(blocking) => crate::command::execute_blocking(
                 &self.controller,

@@ -38,6 +38,8 @@ pub(crate) enum Special<'a> {
     Blocking(Blocking),
     /// `SCRIPT LOAD` or `EVALSHA`: the script cache.
     Script(ScriptCommand<'a>),
+    /// `PUBLISH` or `SPUBLISH`: after the client's subscribers caught up with a switch.
+    Publish,
 }
 
 /// Whether `cmd` is [`Special`]. One test of its first two letters for all other
@@ -48,8 +50,12 @@ pub(crate) fn special(cmd: &Cmd) -> Option<Special<'_>> {
         redis::Arg::Simple([a, b, ..]) => [a.to_ascii_uppercase(), b.to_ascii_uppercase()],
         _ => return None,
     };
-    // BL…/BR…/BZ… pops and moves, XR… reads, WA… waits, EV… scripts, SC… SCRIPT LOAD.
-    if matches!(&head, b"BL" | b"BR" | b"BZ" | b"XR" | b"WA" | b"EV" | b"SC") {
+    // BL…/BR…/BZ… pops and moves, XR… reads, WA… waits, EV… scripts, SC… SCRIPT LOAD,
+    // PU…/SP… (S)PUBLISH.
+    if matches!(
+        &head,
+        b"BL" | b"BR" | b"BZ" | b"XR" | b"WA" | b"EV" | b"SC" | b"PU" | b"SP"
+    ) {
         special_slow(cmd)
     } else {
         None
@@ -58,10 +64,22 @@ pub(crate) fn special(cmd: &Cmd) -> Option<Special<'_>> {
 
 #[cold]
 fn special_slow(cmd: &Cmd) -> Option<Special<'_>> {
+    if is_publish(cmd) {
+        return Some(Special::Publish);
+    }
     if let Some(blocking) = category::blocking(cmd) {
         return Some(Special::Blocking(blocking));
     }
     crate::scripts::script_command(cmd).map(Special::Script)
+}
+
+/// Whether `cmd` is `PUBLISH` or `SPUBLISH`.
+pub(crate) fn is_publish(cmd: &Cmd) -> bool {
+    matches!(
+        cmd.args_iter().next(),
+        Some(redis::Arg::Simple(name))
+            if name.eq_ignore_ascii_case(b"PUBLISH") || name.eq_ignore_ascii_case(b"SPUBLISH")
+    )
 }
 
 /// A command, as the retry loop sees it.

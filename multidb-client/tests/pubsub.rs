@@ -542,3 +542,66 @@ async fn a_reader_that_never_reads_keeps_the_newest_messages_and_is_told_what_it
     assert_eq!(first, SENT - BUFFER);
     client.close().await;
 }
+
+/// A message the client publishes right after a switch reaches its own subscriber: the
+/// `PUBLISH` waits until the subscriber is subscribed on the new database, instead of being
+/// published there to nobody (what the failover bench's Pub/Sub gap counted). The secondary
+/// is 30 ms away, so the subscriber's connection and subscriptions (three round trips) come
+/// well after a `PUBLISH` on the client's open connection (one) would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_right_after_a_switch_reaches_the_clients_own_subscriber() {
+    let mut a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    let far = multidb_testkit::FaultProxy::start(b.addr()).await.unwrap();
+    let config = MultiDbConfig::builder()
+        .database(DatabaseConfig::from_url(&a.url()).unwrap())
+        .database(DatabaseConfig::from_url(&far.url()).unwrap().weight(0.5))
+        .health_check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let client = MultiDbClient::new(config);
+    client.initialize().await.unwrap();
+    let ids: Vec<_> = client.databases().iter().map(|d| d.id).collect();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("orders").await.unwrap();
+    sub.ssubscribe("{s}orders").await.unwrap();
+    let mut messages = sub.on_message();
+    far.inject(multidb_testkit::ProxyFault::Latency {
+        fixed: Duration::from_millis(30),
+        jitter: Duration::ZERO,
+    });
+
+    let mut events = client.events();
+    a.kill();
+    // The subscriber's lost connection has the primary probed: the switch follows, and the
+    // subscriber moves after it, as the event reaches it.
+    next_event(&mut events, "the failover", |e| {
+        matches!(e, Event::ActiveDatabaseChanged { .. })
+    })
+    .await;
+    assert_eq!(client.active_database(), Some(ids[1]));
+    let mut con = client.clone();
+    // Published at once, single and pipelined: each reaches the subscriber.
+    assert_eq!(
+        publish(&client, "orders", "first").await,
+        1,
+        "published to nobody"
+    );
+    assert_eq!(spublish(&client, "{s}orders", "sharded").await, 1);
+    let (receivers,): (i64,) = redis::pipe()
+        .publish("orders", "pipelined")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(receivers, 1);
+    for want in ["first", "sharded", "pipelined"] {
+        assert_eq!(
+            next_msg(&mut messages)
+                .await
+                .get_payload::<String>()
+                .unwrap(),
+            want
+        );
+    }
+    client.close().await;
+}

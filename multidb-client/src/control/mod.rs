@@ -19,6 +19,7 @@ mod decisions;
 mod lifecycle;
 mod membership;
 mod router;
+mod subscribers;
 mod switching;
 mod task;
 mod watchdog;
@@ -35,6 +36,7 @@ use tokio::sync::{Notify, OnceCell, broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 pub(crate) use router::Router;
+pub(crate) use subscribers::Placement;
 
 use crate::checks::PingCheck;
 use crate::config::MultiDbConfig;

@@ -55,6 +55,7 @@ pub(crate) struct Router {
     /// Only for on-demand probes of a database a path saw fail.
     monitor: HealthMonitor<DatabaseId, Database>,
     events: EventBus,
+    subscribers: super::subscribers::Subscribers,
 }
 
 impl Router {
@@ -74,7 +75,26 @@ impl Router {
             probe_on_failure,
             monitor,
             events,
+            subscribers: super::subscribers::Subscribers::default(),
         }
+    }
+
+    /// Where the client's subscribers are: they report there, a `PUBLISH` waits on it.
+    pub(crate) fn subscribers(&self) -> &super::subscribers::Subscribers {
+        &self.subscribers
+    }
+
+    /// Before a `PUBLISH`: waits, for at most the active database's connection timeout,
+    /// until the client's subscribers are subscribed on the active database.
+    pub(crate) async fn before_publish(&self) {
+        if !self.subscribers.any() {
+            return;
+        }
+        let Some(active) = self.active() else {
+            return;
+        };
+        let bound = active.spec.connection_timeout;
+        self.subscribers.caught_up(|| self.active_id(), bound).await;
     }
 
     // ---- reading ---------------------------------------------------------------------

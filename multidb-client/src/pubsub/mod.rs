@@ -81,9 +81,14 @@ impl MultiDbClient {
         let messages = Arc::new(Inbox::new(capacity, dropped.clone()));
         let deliver = messages.clone();
         let (requests, requests_rx) = mpsc::unbounded_channel();
+        let placement = router.subscribers().register();
+        router
+            .subscribers()
+            .report(&placement, Some(active.id), false);
         let worker = Worker {
             controller: controller.clone(),
             registry: registry.clone(),
+            placement,
             link: Some(link),
             deliver,
             retry_delay: worker::FIRST_RETRY,

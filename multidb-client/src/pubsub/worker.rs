@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::inbox::Inbox;
 use super::link::{Link, is_connection_error};
 use super::registry::{Kind, Registry};
-use crate::control::Controller;
+use crate::control::{Controller, Placement};
 use crate::error::MultiDbError;
 use crate::event::Event;
 
@@ -39,6 +39,8 @@ pub(crate) enum Request {
 pub(crate) struct Worker {
     pub(crate) controller: Arc<Controller>,
     pub(crate) registry: Arc<Mutex<Registry>>,
+    /// Where it is subscribed, as the router's `PUBLISH` gate sees it.
+    pub(crate) placement: Arc<Placement>,
     pub(crate) link: Option<Link>,
     pub(crate) deliver: Arc<Inbox>,
     pub(crate) retry_delay: Duration,
@@ -108,6 +110,7 @@ impl Worker {
                     reply,
                 })) => {
                     let result = self.change(kind, subscribe, &name).await;
+                    self.report();
                     let _ = reply.send(result);
                 }
                 Step::Event(
@@ -283,6 +286,19 @@ impl Worker {
     fn set_link(&mut self, link: Option<Link>) {
         self.registry().database = link.as_ref().map(|l| l.database);
         self.link = link;
+        self.report();
+    }
+
+    /// Tells the router where its subscriptions are now.
+    fn report(&self) {
+        let (on, subscribed) = {
+            let registry = self.registry();
+            (registry.database, registry.len() > 0)
+        };
+        self.controller
+            .router()
+            .subscribers()
+            .report(&self.placement, on, subscribed);
     }
 }
 
