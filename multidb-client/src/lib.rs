@@ -145,7 +145,7 @@ mod url;
 pub use category::{CommandCategory, command_category, pipeline_category};
 pub use checks::{EchoCheck, PingCheck};
 pub use client::MultiDbClient;
-pub use config::{DatabaseConfig, MultiDbConfig, MultiDbConfigBuilder};
+pub use config::{DatabaseConfig, HeartbeatConfig, MultiDbConfig, MultiDbConfigBuilder};
 pub use connection::MemberConnection;
 pub use endpoint::{Endpoint, Protocol, redact_url};
 pub use error::{ConfigError, FailedDatabase, MultiDbError};

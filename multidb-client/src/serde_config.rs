@@ -97,6 +97,18 @@ struct ConfigFile {
     pubsub_buffer: Option<usize>,
     #[serde(default)]
     operation_duration_metric: Option<bool>,
+    #[serde(default)]
+    replication_heartbeat: Option<HeartbeatFile>,
+}
+
+/// `[replication_heartbeat]`: `lag_bound` and, optionally, `interval`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatFile {
+    #[serde(deserialize_with = "required_duration")]
+    lag_bound: Duration,
+    #[serde(default, deserialize_with = "duration")]
+    interval: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +131,11 @@ enum InitialFile {
 
 fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("invalid duration `{text}`: {e}"))
+}
+
+fn required_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse(&text).map_err(serde::de::Error::custom)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -198,6 +215,13 @@ impl<'de> Deserialize<'de> for MultiDbConfig {
                 InitialFile::MajorityAvailable => InitialHealthCheck::MajorityAvailable,
                 InitialFile::OneAvailable => InitialHealthCheck::OneAvailable,
             });
+        }
+        if let Some(h) = file.replication_heartbeat {
+            let mut heartbeat = crate::HeartbeatConfig::new(h.lag_bound);
+            if let Some(interval) = h.interval {
+                heartbeat = heartbeat.interval(interval);
+            }
+            b = b.replication_heartbeat(Some(heartbeat));
         }
         b.build().map_err(serde::de::Error::custom)
     }
@@ -300,6 +324,37 @@ mod tests {
         ] {
             let err = serde_json::from_str::<MultiDbConfig>(json).unwrap_err();
             assert!(err.to_string().contains(field), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_replication_heartbeat_is_a_table_read_and_checked() {
+        let c: MultiDbConfig = toml::from_str(
+            "[replication_heartbeat]\nlag_bound = \"2s\"\ninterval = \"250ms\"\n\
+             [[databases]]\nurl = \"redis://h:1\"\n",
+        )
+        .unwrap();
+        let s = c.heartbeat_settings().unwrap().unwrap();
+        assert_eq!(
+            (s.lag_bound, s.interval),
+            (Duration::from_secs(2), Duration::from_millis(250))
+        );
+        for (json, expected) in [
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"replication_heartbeat":{"lag_bound":"1s","interval":"1s"}}"#,
+                "replication_heartbeat.interval",
+            ),
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"replication_heartbeat":{"interval":"1s"}}"#,
+                "lag_bound",
+            ),
+            (
+                r#"{"databases":[{"url":"redis://h:1"}],"replication_heartbeat":{"lag_bound":"2s","every":"1s"}}"#,
+                "every",
+            ),
+        ] {
+            let err = serde_json::from_str::<MultiDbConfig>(json).unwrap_err();
+            assert!(err.to_string().contains(expected), "{json}: {err}");
         }
     }
 

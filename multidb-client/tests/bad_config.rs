@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use multidb_client::{ConfigError, DatabaseConfig, MultiDbClient, MultiDbConfig};
+use multidb_client::{ConfigError, DatabaseConfig, HeartbeatConfig, MultiDbClient, MultiDbConfig};
 
 fn db() -> DatabaseConfig {
     DatabaseConfig::from_url("redis://127.0.0.1:6379/0").unwrap()
@@ -206,6 +206,39 @@ fn each_bad_builder_value_is_rejected_with_its_field() {
             MultiDbConfig::builder()
                 .database(db())
                 .pubsub_buffer(0)
+                .build()
+        }),
+        ("replication_heartbeat.lag_bound", || {
+            one_db()
+                .replication_heartbeat(Some(HeartbeatConfig::new(Duration::ZERO)))
+                .build()
+        }),
+        ("replication_heartbeat.interval", || {
+            one_db()
+                .replication_heartbeat(Some(
+                    HeartbeatConfig::new(Duration::from_secs(1)).interval(Duration::ZERO),
+                ))
+                .build()
+        }),
+        ("replication_heartbeat.interval", || {
+            // The default interval, health_check_interval (5 s), is not shorter than 5 s.
+            one_db()
+                .replication_heartbeat(Some(HeartbeatConfig::new(Duration::from_secs(5))))
+                .build()
+        }),
+        ("replication_heartbeat.lag_bound", || {
+            one_db()
+                .replication_heartbeat(Some(
+                    HeartbeatConfig::new(Duration::MAX).interval(Duration::from_secs(1)),
+                ))
+                .build()
+        }),
+        ("replication_heartbeat.lag_bound", || {
+            one_db()
+                .replication_heartbeat(Some(
+                    HeartbeatConfig::new(Duration::from_secs(1001))
+                        .interval(Duration::from_secs(1)),
+                ))
                 .build()
         }),
         // REST credentials over plain http.
@@ -562,6 +595,22 @@ fn defaults_and_sensible_edge_values_build() {
                 .retry_backoff_cap(MultiDbConfig::MAX_DURATION)
                 .build()
         }),
+        (
+            "a heartbeat bound of 1000 intervals, and one just over the interval",
+            || {
+                one_db()
+                    .replication_heartbeat(Some(
+                        HeartbeatConfig::new(Duration::from_secs(1000))
+                            .interval(Duration::from_secs(1)),
+                    ))
+                    .build()?;
+                one_db()
+                    .replication_heartbeat(Some(HeartbeatConfig::new(
+                        Duration::from_secs(5) + Duration::from_nanos(1),
+                    )))
+                    .build()
+            },
+        ),
         ("no response timeout, no auto-fallback", || {
             MultiDbConfig::builder()
                 .database(db().response_timeout(None).grace_period(Duration::ZERO))

@@ -195,6 +195,42 @@ impl MultiDbConfigBuilder {
         /// keeps a database from becoming active).
         evict_on_lag: bool => health.evict_on_lag);
 
+    /// The replication heartbeat (default `None`: off), Redis' recommended replication
+    /// health check for Active-Active: write on one member, read on another.
+    ///
+    /// Every heartbeat interval ([`HeartbeatConfig::interval`](crate::HeartbeatConfig::interval),
+    /// default `health_check_interval`) the client writes a sequence number on each
+    /// database, under a key of its own (`multidb:hb:{<random 128-bit id>}:<database>`,
+    /// expiring a few intervals after the lag bound). A database that refuses the write
+    /// with `READONLY` (a replica) is simply not a writer; that is not a failure. With each
+    /// lag check (every `health_check_interval`) every database reads the other writers'
+    /// keys, and its **lag** is how long ago the oldest heartbeat it does not show yet was
+    /// acknowledged by its writer — both instants on this client's own clock, never on a
+    /// server's. Past the `lag_bound` of [`HeartbeatConfig::new`](crate::HeartbeatConfig::new)
+    /// it is lagging: like the lag-aware check, **lag gates, it does not evict**
+    /// ([`crate::Event::LagChanged`], [`crate::DatabaseInfo::lagging`]). A database with no
+    /// writer elsewhere (none acknowledged a heartbeat within the bound) has no lag verdict.
+    /// Only for databases that replicate each other: independent servers never show each
+    /// other's heartbeats, so every one of them would lag.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multidb_client::{DatabaseConfig, HeartbeatConfig, MultiDbConfig};
+    ///
+    /// let config = MultiDbConfig::builder()
+    ///     .database(DatabaseConfig::from_url("redis://east.example.com:6379")?)
+    ///     .database(DatabaseConfig::from_url("redis://west.example.com:6379")?.weight(0.5))
+    ///     .health_check_interval(Duration::from_secs(1))
+    ///     .replication_heartbeat(Some(HeartbeatConfig::new(Duration::from_secs(5))))
+    ///     .build()?;
+    /// # let _ = config;
+    /// # Ok::<(), multidb_client::ConfigError>(())
+    /// ```
+    pub fn replication_heartbeat(mut self, heartbeat: Option<crate::HeartbeatConfig>) -> Self {
+        self.config.health.heartbeat = heartbeat;
+        self
+    }
+
     /// Chooses among healthy databases (default: highest weight, ties by order added).
     pub fn failover_strategy(
         mut self,
@@ -242,7 +278,10 @@ impl MultiDbConfigBuilder {
     /// refuses (zero probes, a failure rate outside (0, 1], a failure window shorter than
     /// [`MultiDbConfig::MIN_FAILURES_DETECTION_WINDOW`]…); and
     /// [`ConfigError::ProbeScheduleTooLong`] when the pauses between the probes of a health
-    /// check do not fit in its timeout.
+    /// check do not fit in its timeout; [`ConfigError::InvalidValue`] naming
+    /// `replication_heartbeat.lag_bound` or `replication_heartbeat.interval` for a heartbeat
+    /// whose interval is zero or not shorter than its bound, or whose bound is zero, above
+    /// [`MultiDbConfig::MAX_DURATION`] or more than 1000 intervals.
     pub fn build(self) -> Result<MultiDbConfig, ConfigError> {
         let c = self.config;
         c.health.checks.validate()?;
@@ -261,6 +300,7 @@ impl MultiDbConfigBuilder {
             }
         }
         c.validate_limits()?;
+        c.heartbeat_settings()?;
         // The breaker and the health engine are the judges of their own settings: build
         // them now, as the client will, so their refusals come before any I/O.
         for db in &c.databases {

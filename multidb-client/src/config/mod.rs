@@ -17,6 +17,7 @@
 
 mod builder;
 mod database;
+mod heartbeat;
 mod limits;
 mod validate;
 
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use builder::MultiDbConfigBuilder;
 pub use database::DatabaseConfig;
 pub(crate) use database::validate_weight;
+pub use heartbeat::HeartbeatConfig;
 
 use crate::error::ConfigError;
 use crate::member::CheckPlan;
@@ -65,6 +67,8 @@ pub(crate) struct HealthSettings {
     pub(crate) min_probe_interval: Duration,
     /// See [`MultiDbConfigBuilder::stall_tolerance`].
     pub(crate) stall_tolerance: Option<Duration>,
+    /// See [`MultiDbConfigBuilder::replication_heartbeat`].
+    pub(crate) heartbeat: Option<HeartbeatConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +133,7 @@ impl MultiDbConfig {
                     probe_on_failure: true,
                     min_probe_interval: Duration::from_millis(100),
                     stall_tolerance: Some(crate::stall::DEFAULT_TOLERANCE),
+                    heartbeat: None,
                 },
                 circuit: CircuitSettings {
                     min_num_failures: 1000,
@@ -177,6 +182,7 @@ impl fmt::Debug for MultiDbConfig {
             .field("health_check_timeout", &self.health.timeout)
             .field("health_check_policy", &self.health.policy)
             .field("stall_tolerance", &self.health.stall_tolerance)
+            .field("replication_heartbeat", &self.health.heartbeat)
             .field("circuit", &self.circuit)
             .field("failover_attempts", &self.failover.attempts)
             .field("failover_delay", &self.failover.delay)
