@@ -118,6 +118,7 @@ mod error;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+mod heartbeat;
 #[cfg(feature = "lag-aware")]
 mod lag_aware;
 mod listeners;

@@ -62,7 +62,6 @@ impl HeartbeatConfig {
 
 /// A checked [`HeartbeatConfig`], with the client's defaults applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // read by the heartbeat owner, which comes next
 pub(crate) struct HeartbeatSettings {
     /// How often heartbeats are written.
     pub(crate) interval: Duration,

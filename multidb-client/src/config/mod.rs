@@ -29,6 +29,7 @@ pub use builder::MultiDbConfigBuilder;
 pub use database::DatabaseConfig;
 pub(crate) use database::validate_weight;
 pub use heartbeat::HeartbeatConfig;
+pub(crate) use heartbeat::HeartbeatSettings;
 
 use crate::error::ConfigError;
 use crate::member::CheckPlan;

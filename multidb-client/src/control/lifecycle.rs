@@ -100,6 +100,13 @@ impl Controller {
                     self.config.health.interval,
                 )
             });
+            state.heartbeat_writer = self.heartbeat.clone().map(|heartbeat| {
+                let controller = Arc::downgrade(&self);
+                crate::heartbeat::spawn_writer(heartbeat, move || {
+                    let this = controller.upgrade()?;
+                    (!this.router.is_closed()).then(|| this.members())
+                })
+            });
         }
         self.settle(&mut state, Some(decision));
         Ok(())
@@ -113,7 +120,7 @@ impl Controller {
         let id = DatabaseId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let circuit = self.config.circuit_config(config)?;
         let target = self.config.target_config(config)?;
-        let (plan, gate) = self.check_plan(config);
+        let (plan, lag_gate) = self.check_plan(config);
         let db = Arc::new(
             Database::new(
                 id,
@@ -131,10 +138,15 @@ impl Controller {
         db.circuit.on_transition(move |t| {
             let _ = tx.send((id, t.clone()));
         });
-        if let Some(gate) = gate {
-            let gate = Caught::wrap(gate, self.events.clone());
+        // Lag gates: the lag-aware check and the heartbeat's, one verdict together.
+        let gates: Vec<_> = lag_gate
+            .into_iter()
+            .chain(self.heartbeat.as_ref().map(|h| h.gate_for(id)))
+            .map(|gate| Caught::wrap(gate, self.events.clone()))
+            .collect();
+        if !gates.is_empty() {
             self.gates
-                .add_target(id, db.clone(), vec![gate], target.clone())
+                .add_target(id, db.clone(), gates, target.clone())
                 .map_err(monitor_error)?;
         }
         let added = self
@@ -158,8 +170,9 @@ impl Controller {
             .collect()
     }
 
-    /// The checks of a new member, and its gate: the lag check gates (on its own monitor),
-    /// or with `evict_on_lag` is one more check.
+    /// The checks of a new member, and its lag-aware gate: the lag check gates (on its own
+    /// monitor), or with `evict_on_lag` is one more check. The heartbeat's gate is added
+    /// once the member exists.
     fn check_plan(
         &self,
         config: &DatabaseConfig,
@@ -225,7 +238,14 @@ impl Controller {
         let (tasks, members) = {
             let mut state = self.lock();
             let members: Vec<_> = std::mem::take(&mut state.members).into_values().collect();
-            ([state.task.take(), state.watchdog.take()], members)
+            (
+                [
+                    state.task.take(),
+                    state.watchdog.take(),
+                    state.heartbeat_writer.take(),
+                ],
+                members,
+            )
         };
         for task in tasks.into_iter().flatten() {
             task.abort();

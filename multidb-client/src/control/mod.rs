@@ -43,6 +43,7 @@ use crate::config::MultiDbConfig;
 use crate::endpoint::Endpoint;
 use crate::error::MultiDbError;
 use crate::event::{DatabaseId, DatabaseInfo, Event};
+use crate::heartbeat::Heartbeat;
 use crate::listeners::EventBus;
 use crate::member::{Database, TokioClock};
 use crate::outcome::OutcomePolicy;
@@ -69,6 +70,8 @@ struct State {
     task: Option<JoinHandle<()>>,
     /// The stall watchdog, when stall detection is on.
     watchdog: Option<JoinHandle<()>>,
+    /// The replication heartbeat's writer, when the heartbeat is on.
+    heartbeat_writer: Option<JoinHandle<()>>,
 }
 
 impl State {
@@ -127,6 +130,8 @@ pub(crate) struct Controller {
     monitor: HealthMonitor<DatabaseId, Database>,
     /// Checks that only gate a database from becoming active (replication lag).
     gates: HealthMonitor<DatabaseId, Database>,
+    /// The replication heartbeat, when it is on: its lag checks run among the gates.
+    heartbeat: Option<Arc<Heartbeat>>,
     events: EventBus,
     /// Scripts seen loaded, to load again where `EVALSHA` finds them missing.
     scripts: crate::scripts::ScriptCache,
@@ -151,6 +156,12 @@ impl Controller {
             monitor.clone(),
             events.clone(),
         );
+        // `build()` checked the heartbeat's settings: a config is never made without it.
+        let heartbeat = config
+            .heartbeat_settings()
+            .ok()
+            .flatten()
+            .map(Heartbeat::new);
         let ping: Arc<dyn HealthCheck<Database>> = Arc::new(PingCheck);
         let checks = config.health.checks.resolve(&[ping]);
         Controller {
@@ -167,9 +178,11 @@ impl Controller {
                 strategy_panics: 0,
                 task: None,
                 watchdog: None,
+                heartbeat_writer: None,
             }),
             monitor,
             gates: HealthMonitor::new(),
+            heartbeat,
             events,
             scripts: crate::scripts::ScriptCache::default(),
             initialized: OnceCell::new(),
