@@ -43,8 +43,9 @@ pub struct DatabaseInfo {
     pub circuit: CircuitState,
     /// Whether its last health check passed (`false` before the first one).
     pub healthy: bool,
-    /// Whether its replication lag keeps it from becoming active (lag-aware check failing;
-    /// see [`crate::DatabaseConfig::health_check_url`]).
+    /// Whether its replication lag keeps it from becoming active (its lag-aware check,
+    /// see [`crate::DatabaseConfig::health_check_url`], or the replication heartbeat, see
+    /// [`crate::MultiDbConfigBuilder::replication_heartbeat`], failing).
     pub lagging: bool,
     /// Whether it is the active database.
     pub active: bool,
@@ -94,8 +95,9 @@ pub enum Event {
         /// Whether it is healthy now.
         healthy: bool,
     },
-    /// A database's lag check result flipped: while `lagging`, it is not made active
-    /// (unless nothing else is usable); lag alone does not move traffic off it.
+    /// A database's lag checks' result flipped (the lag-aware check and the replication
+    /// heartbeat together): while `lagging`, it is not made active (unless nothing else is
+    /// usable); lag alone does not move traffic off it.
     LagChanged {
         /// The database.
         database: DatabaseId,

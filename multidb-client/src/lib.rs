@@ -57,7 +57,9 @@
 //! - **Health checks** go through the health engine: `PING` plus whatever is added
 //!   client-wide or per database (replacing `PING` is explicit); a database with a
 //!   `health_check_url` also runs the lag-aware check, which keeps a lagging database from
-//!   becoming active but never moves traffic off the active one by itself.
+//!   becoming active but never moves traffic off the active one by itself. The replication
+//!   heartbeat ([`MultiDbConfigBuilder::replication_heartbeat`], opt-in) gates the same way
+//!   any member that does not show, within a bound, the heartbeats written on the others.
 //! - **Forced switches** end when the forced database fails (it is failed over at once) or
 //!   on [`MultiDbClient::release_forced`]; no duration can overflow a deadline.
 //! - **Nothing stops failover**: a panicking custom strategy or check is contained and
