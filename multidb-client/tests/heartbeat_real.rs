@@ -116,6 +116,7 @@ async fn a_replica_whose_replication_stops_is_gated_while_the_master_serves_and_
     assert_eq!(client.active_database(), Some(primary));
     let refused = client.set_active_database(secondary).await.unwrap_err();
     assert!(refused.to_string().contains("lagging"), "{refused}");
+    assert!(refused.to_string().contains("heartbeat"), "{refused}");
 
     // Replication resumes: the replica reconnects through the proxy and catches up.
     link.recover();
