@@ -287,6 +287,7 @@ impl Database {
                 failures: counts.failures,
             },
             lagging: self.is_lagging(),
+            lag: None,
             connection: self.connection.state(),
             last_failure: self.last_failure.get(),
             latency: self.latency.summary(),

@@ -54,6 +54,9 @@ pub struct DatabaseStatus {
     pub window: CircuitCounts,
     /// Whether replication lag keeps it from becoming active.
     pub lagging: bool,
+    /// Its replication lag as the replication heartbeat's last check measured it
+    /// (`None` without the heartbeat, or when no other database writes heartbeats).
+    pub lag: Option<Duration>,
     /// The state of its shared connection.
     pub connection: ConnectionState,
     /// The last failure seen on it (a command, a connection attempt, a health check, a

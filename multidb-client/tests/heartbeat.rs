@@ -214,6 +214,11 @@ async fn independent_servers_never_see_each_others_heartbeats_so_both_lag_and_no
     }
     assert_eq!(lagging_now, [first, second].into());
     assert_eq!(client.active_database(), Some(first), "lag does not evict");
+    // The status shows how far behind each one is, past the bound.
+    for db in client.status().databases {
+        assert!(db.lagging, "{db:?}");
+        assert!(db.lag.is_some_and(|lag| lag > BOUND), "{db:?}");
+    }
     // Each server holds this client's heartbeat key, expiring.
     let mut con = redis::Client::open(a.url())
         .unwrap()

@@ -297,6 +297,7 @@ fn status_json(status: &multidb_client::ClientStatus) -> Value {
                 "circuit": d.circuit.as_str(),
                 "window": { "successes": d.window.successes, "failures": d.window.failures },
                 "lagging": d.lagging,
+                "lag_ms": d.lag.map(|l| l.as_secs_f64() * 1e3),
                 "connection": format!("{:?}", d.connection),
                 "last_failure": d.last_failure.as_ref().map(|f| json!({
                     "ago_ms": f.ago.as_secs_f64() * 1e3,

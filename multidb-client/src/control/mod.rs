@@ -282,7 +282,11 @@ impl Controller {
             active,
             databases: members
                 .iter()
-                .map(|db| db.status(Some(db.id) == active))
+                .map(|db| {
+                    let mut status = db.status(Some(db.id) == active);
+                    status.lag = self.heartbeat.as_ref().and_then(|h| h.lag_of(db.id));
+                    status
+                })
                 .collect(),
         }
     }

@@ -56,6 +56,9 @@ pub(crate) struct Router {
     monitor: HealthMonitor<DatabaseId, Database>,
     events: EventBus,
     subscribers: super::subscribers::Subscribers,
+    /// When the active database last changed: a `PUBLISH` waits for subscribers only
+    /// shortly after.
+    switched_at: Mutex<Instant>,
 }
 
 impl Router {
@@ -76,6 +79,7 @@ impl Router {
             monitor,
             events,
             subscribers: super::subscribers::Subscribers::default(),
+            switched_at: Mutex::new(Instant::now()),
         }
     }
 
@@ -84,8 +88,9 @@ impl Router {
         &self.subscribers
     }
 
-    /// Before a `PUBLISH`: waits, for at most the active database's connection timeout,
-    /// until the client's subscribers are subscribed on the active database.
+    /// Before a `PUBLISH`: waits until the client's subscribers are subscribed on the
+    /// active database, for at most the active database's connection timeout after the
+    /// switch to it — so a subscriber that cannot follow delays publishes once, not forever.
     pub(crate) async fn before_publish(&self) {
         if !self.subscribers.any() {
             return;
@@ -93,8 +98,14 @@ impl Router {
         let Some(active) = self.active() else {
             return;
         };
-        let bound = active.spec.connection_timeout;
-        self.subscribers.caught_up(|| self.active_id(), bound).await;
+        let switched_at = *self
+            .switched_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(until) = switched_at.checked_add(active.spec.connection_timeout) else {
+            return;
+        };
+        self.subscribers.caught_up(|| self.active_id(), until).await;
     }
 
     // ---- reading ---------------------------------------------------------------------
@@ -205,6 +216,10 @@ impl Router {
 
     /// Makes `db` the active database; returns the one it replaces.
     pub(super) fn set_active(&self, db: Option<Arc<Database>>) -> Option<Arc<Database>> {
+        *self
+            .switched_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         let old = self.active.swap(db);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         old

@@ -9,9 +9,9 @@
 //! are outside the client's knowledge: Pub/Sub stays at-most-once across a switch for them.
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::event::DatabaseId;
 
@@ -59,8 +59,8 @@ impl Subscribers {
     }
 
     /// Waits until every subscriber with subscriptions is on the database `active()` names
-    /// (read again after each move), for at most `bound`.
-    pub(crate) async fn caught_up(&self, active: impl Fn() -> Option<DatabaseId>, bound: Duration) {
+    /// (read again after each move), until `until` at the latest.
+    pub(crate) async fn caught_up(&self, active: impl Fn() -> Option<DatabaseId>, until: Instant) {
         let wait = async {
             loop {
                 let moved = self.moved.notified();
@@ -73,7 +73,7 @@ impl Subscribers {
                 }
             }
         };
-        let _ = tokio::time::timeout(bound, wait).await;
+        let _ = tokio::time::timeout_at(until, wait).await;
     }
 
     /// Whether any subscriber is registered (a `PUBLISH` checks this first, with no lock
@@ -92,7 +92,13 @@ impl Subscribers {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn in_an_hour() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
 
     fn id(n: u32) -> DatabaseId {
         DatabaseId(n)
@@ -109,8 +115,7 @@ mod tests {
         let waiter = {
             let subs = subs.clone();
             tokio::spawn(async move {
-                subs.caught_up(|| Some(id(2)), Duration::from_secs(3600))
-                    .await;
+                subs.caught_up(|| Some(id(2)), in_an_hour()).await;
                 tokio::time::Instant::now()
             })
         };
@@ -128,8 +133,7 @@ mod tests {
         subs.report(&behind, Some(id(1)), true);
         drop(behind);
         let start = tokio::time::Instant::now();
-        subs.caught_up(|| Some(id(2)), Duration::from_secs(3600))
-            .await;
+        subs.caught_up(|| Some(id(2)), in_an_hour()).await;
         assert_eq!(tokio::time::Instant::now(), start);
         drop(empty);
         assert!(!subs.any());
@@ -141,7 +145,7 @@ mod tests {
         let stuck = subs.register();
         subs.report(&stuck, None, true);
         let start = tokio::time::Instant::now();
-        subs.caught_up(|| Some(id(2)), Duration::from_millis(300))
+        subs.caught_up(|| Some(id(2)), start + Duration::from_millis(300))
             .await;
         assert_eq!(
             tokio::time::Instant::now() - start,

@@ -168,13 +168,7 @@ impl Ledger {
         readings: &[(DatabaseId, Shown)],
         now: Instant,
     ) -> Result<(), Stale> {
-        let writers = self.writers_besides(reader, now);
-        let worst = readings
-            .iter()
-            .filter(|(writer, _)| writers.contains(writer))
-            .filter_map(|(writer, shown)| Some((*writer, self.lag(*writer, *shown, now)?)))
-            .max_by_key(|(_, lag)| *lag);
-        match worst {
+        match self.worst(reader, readings, now) {
             Some((writer, behind)) if behind > self.bound => Err(Stale::Behind {
                 writer,
                 behind,
@@ -182,6 +176,22 @@ impl Ledger {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The writer a database that showed `readings` at `now` lags furthest behind, and by
+    /// how much; `None` when no writer judges it.
+    pub(crate) fn worst(
+        &self,
+        reader: DatabaseId,
+        readings: &[(DatabaseId, Shown)],
+        now: Instant,
+    ) -> Option<(DatabaseId, Duration)> {
+        let writers = self.writers_besides(reader, now);
+        readings
+            .iter()
+            .filter(|(writer, _)| writers.contains(writer))
+            .filter_map(|(writer, shown)| Some((*writer, self.lag(*writer, *shown, now)?)))
+            .max_by_key(|(_, lag)| *lag)
     }
 
     /// How far behind `writer` a database that shows `shown` is at `now`; `None` for a

@@ -50,6 +50,8 @@ pub(crate) struct Heartbeat {
     /// `multidb:hb:{<id>}:`, this client instance's own.
     prefix: String,
     ledger: Mutex<Ledger>,
+    /// Each database's lag at its last check, for `status()`.
+    lags: Mutex<std::collections::BTreeMap<DatabaseId, std::time::Duration>>,
 }
 
 impl Heartbeat {
@@ -58,6 +60,7 @@ impl Heartbeat {
             settings,
             prefix: format!("{NAMESPACE}{{{:032x}}}:", fastrand::u128(..)),
             ledger: Mutex::new(Ledger::new(settings.lag_bound)),
+            lags: Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -69,6 +72,16 @@ impl Heartbeat {
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // Every operation leaves the ledger whole (plain inserts and removals).
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Database `id`'s replication lag as its last check measured it (`None`: not checked
+    /// yet, or no writer elsewhere judges it).
+    pub(crate) fn lag_of(&self, id: DatabaseId) -> Option<std::time::Duration> {
+        self.lags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
     }
 
     /// The lag check of member `id`, which is enrolled from now on: its heartbeats are
@@ -113,14 +126,31 @@ impl View {
         writers.into_iter().map(|w| (w, self.0.key(w))).collect()
     }
 
-    /// The verdict on `reader`, which showed `readings` just now.
+    /// The verdict on `reader`, which showed `readings` just now; its lag is kept for
+    /// `status()`.
     fn judge(&self, reader: DatabaseId, readings: &[(DatabaseId, Shown)]) -> Result<(), Stale> {
-        self.0.ledger().judge(reader, readings, Instant::now())
+        let now = Instant::now();
+        let (lag, verdict) = {
+            let ledger = self.0.ledger();
+            let lag = ledger.worst(reader, readings, now).map(|(_, lag)| lag);
+            (lag, ledger.judge(reader, readings, now))
+        };
+        let mut lags = self.0.lags.lock().unwrap_or_else(PoisonError::into_inner);
+        match lag {
+            Some(lag) => lags.insert(reader, lag),
+            None => lags.remove(&reader),
+        };
+        verdict
     }
 
     /// `id` is no member any more.
     fn forget(&self, id: DatabaseId) {
         self.0.ledger().forget(id);
+        self.0
+            .lags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     }
 }
 

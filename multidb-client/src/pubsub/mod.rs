@@ -135,7 +135,12 @@ impl MultiDbClient {
 /// - **Messages published during a switch can be lost**: between the old connection
 ///   closing and the new subscriptions being confirmed, nothing listens. Pub/Sub is
 ///   fire-and-forget in Redis and Active-Active members do not replay it; use Streams when
-///   every message counts. `Event::Resubscribed` tells when listening resumed.
+///   every message counts. `Event::Resubscribed` tells when listening resumed. A `PUBLISH`
+///   (or `SPUBLISH`, alone or in a pipeline) sent through the same client after a switch
+///   waits until this client's own subscribers are subscribed on the new database — for at
+///   most the connection timeout after the switch — so the client never publishes to
+///   nobody what its own subscribers would have heard; other processes' subscribers it
+///   cannot know about.
 /// - **Publish through the same kind of client**: publishers should be a [`MultiDbClient`]
 ///   over the same databases, so their messages go to the active database, which is where
 ///   subscribers listen. A publisher tied to one member reaches only the subscribers on it.
