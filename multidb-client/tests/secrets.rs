@@ -3,29 +3,22 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use common::Captured;
 use multidb_client::{DatabaseConfig, MultiDbClient, MultiDbConfig};
 use multidb_testkit::RedisServer;
 use redis::AsyncCommands;
 
 const SECRET: &str = "s3cret-sentinel-Zq";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// Every trace-level log line of this thread from now on, while the guard lives.
-    fn trace_logs() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Captured::default();
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || sink.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
+/// Every trace-level log line of this thread from now on, while the guard lives.
+fn trace_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 /// All the text the crate showed: `shown` so far, the client's and its databases'
@@ -45,23 +38,13 @@ async fn everything_shown(
         shown.push(format!("{e:?}"));
     }
     client.close().await;
-    shown.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    shown.push(logs.text());
     shown.join("\n")
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_reaches_logs_events_errors_or_debug_output() {
-    let (logs, _guard) = Captured::trace_logs();
+    let (logs, _guard) = trace_logs();
 
     let mut good = RedisServer::builder().password(SECRET).start().unwrap();
     let wrong = format!("redis://:{SECRET}-wrong@127.0.0.1:{}/1", good.port());
@@ -201,7 +184,7 @@ fn passwords_with_reserved_characters_never_show_in_any_form() {
 async fn an_encoded_password_with_reserved_characters_connects_and_never_shows() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
     let encoded = common::percent_encoded(RAW);
-    let (logs, _guard) = Captured::trace_logs();
+    let (logs, _guard) = trace_logs();
     let server = RedisServer::builder().password(RAW).start().unwrap();
     let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
     let wrong = format!("redis://:{encoded}x@127.0.0.1:{}/1", server.port());
@@ -236,7 +219,7 @@ async fn an_encoded_password_with_reserved_characters_connects_and_never_shows()
 async fn cluster_seed_and_sentinel_passwords_never_show_when_they_fail() {
     const RAW: &str = "Pw/?#@:%&=SeCrEt9Zq";
     let encoded = common::percent_encoded(RAW);
-    let (logs, _guard) = Captured::trace_logs();
+    let (logs, _guard) = trace_logs();
     let server = RedisServer::builder().password(RAW).start().unwrap();
     let good = format!("redis://:{encoded}@127.0.0.1:{}/0", server.port());
     let wrong = format!("redis://user:{encoded}x@127.0.0.1:{}", server.port());

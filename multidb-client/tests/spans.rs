@@ -1,26 +1,13 @@
 //! One `trace` span per command, with its operation and database; nothing at `info`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::Captured;
 use multidb_client::MultiDbClient;
 use multidb_testkit::FakeRedis;
 use redis::AsyncCommands;
 use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// What `level` shows of one SET and one pipeline through a client on this thread.
 async fn shown_at(level: tracing::Level) -> String {
@@ -39,7 +26,7 @@ async fn shown_at(level: tracing::Level) -> String {
     let () = con.set("k", 1).await.unwrap();
     let _: (i64,) = redis::pipe().get("k").query_async(&mut con).await.unwrap();
     client.close().await;
-    String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned()
+    logs.text()
 }
 
 #[tokio::test(flavor = "current_thread")]
