@@ -15,6 +15,7 @@ use multidb_client::{
 };
 use multidb_testkit::{FakeRedis, Fault};
 use redis::AsyncCommands;
+use tokio::sync::broadcast;
 
 const INTERVAL: Duration = Duration::from_millis(50);
 const BOUND: Duration = Duration::from_millis(500);
@@ -39,6 +40,20 @@ fn client(servers: &[&FakeRedis]) -> MultiDbClient {
 
 fn ids(client: &MultiDbClient) -> Vec<DatabaseId> {
     client.databases().iter().map(|d| d.id).collect()
+}
+
+/// A [`client`] over two servers, initialized, with its events from before initialization
+/// and the two databases' ids.
+async fn initialized(
+    servers: &[&FakeRedis; 2],
+) -> (MultiDbClient, broadcast::Receiver<Event>, [DatabaseId; 2]) {
+    let client = client(servers);
+    let events = client.events();
+    client.initialize().await.unwrap();
+    let [first, second] = ids(&client)[..] else {
+        panic!("two databases");
+    };
+    (client, events, [first, second])
 }
 
 fn lagging(client: &MultiDbClient, id: DatabaseId) -> bool {
@@ -110,12 +125,7 @@ async fn a_database_whose_replication_stops_is_gated_until_it_catches_up() {
         FakeRedis::start().await.unwrap(),
         FakeRedis::start().await.unwrap(),
     );
-    let client = client(&[&a, &b]);
-    let mut events = client.events();
-    client.initialize().await.unwrap();
-    let [first, second] = ids(&client)[..] else {
-        panic!("two databases");
-    };
+    let (client, mut events, [first, second]) = initialized(&[&a, &b]).await;
     assert_eq!(client.active_database(), Some(first));
     let (a_to_b, b_to_a) = (Link::start(&a, &b, first), Link::start(&b, &a, second));
     if lagging(&client, second) {
@@ -162,12 +172,7 @@ async fn a_database_refusing_heartbeats_with_readonly_is_no_writer_and_stays_hea
     replica.inject(Fault::ErrorReply(
         "READONLY You can't write against a read only replica.".to_owned(),
     ));
-    let client = client(&[&a, &replica]);
-    let mut events = client.events();
-    client.initialize().await.unwrap();
-    let [first, second] = ids(&client)[..] else {
-        panic!("two databases");
-    };
+    let (client, mut events, [first, second]) = initialized(&[&a, &replica]).await;
     // The replica cannot read the first's heartbeats: a typed reason, so it is gated.
     next_event(&mut events, "the replica gated", lag_of(second, true)).await;
     // Its READONLY refusals are no failure: healthy, circuit closed, never evicted.
@@ -196,12 +201,7 @@ async fn independent_servers_never_see_each_others_heartbeats_so_both_lag_and_no
         FakeRedis::start().await.unwrap(),
         FakeRedis::start().await.unwrap(),
     );
-    let client = client(&[&a, &b]);
-    let mut events = client.events();
-    client.initialize().await.unwrap();
-    let [first, second] = ids(&client)[..] else {
-        panic!("two databases");
-    };
+    let (client, mut events, [first, second]) = initialized(&[&a, &b]).await;
     let mut lagging_now = std::collections::BTreeSet::new();
     while lagging_now.len() < 2 {
         if let Event::LagChanged { database, .. } = next_event(&mut events, "both lagging", |e| {
